@@ -1,0 +1,1 @@
+"""The media engine: one vectorized tick over every live channel."""

@@ -1,0 +1,1 @@
+"""The only asyncio and socket code: transports, the ticker and the pump."""
