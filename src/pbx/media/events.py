@@ -1,0 +1,82 @@
+"""Events the media engine emits from a tick: small frozen values.
+
+Theory of operation: the engine returns these in ``TickOutput.events``; the
+pump routes them to the call layer, IVR or dialer, which turn them into
+decisions.  Every event carries the channel (engine row) it is about and the
+``now`` of the tick that produced it where timing matters.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from attrs import frozen
+
+__all__ = [
+    "DtmfDetected",
+    "MediaEvent",
+    "PlaybackFinished",
+    "RecordingFinished",
+    "TalkStarted",
+    "TalkStopped",
+]
+
+
+@frozen
+class DtmfDetected:
+    """A DTMF digit was received on a channel."""
+
+    #: Channel (engine row) the digit came from.
+    channel: int
+    #: ``0``–``9``, ``*``, ``#``, ``A``–``D``.
+    digit: str
+    #: ``"rfc4733"`` (telephone-event packets) or ``"inband"`` (Goertzel on the audio).
+    source: Literal["rfc4733", "inband"]
+    #: Time of the tick that reported it (seconds).
+    now: float
+
+
+@frozen
+class PlaybackFinished:
+    """A channel's playlist ended or was stopped."""
+
+    channel: int
+    #: Name of the item that was playing last (prompt name, tone name or ``"silence"``).
+    prompt: str
+    #: False when stopped early (``stop_playback`` or a DTMF barge-in).
+    completed: bool = True
+
+
+@frozen
+class TalkStarted:
+    """Energy on a channel rose above the talk threshold (voice activity)."""
+
+    channel: int
+    now: float
+    #: Level of the frame that started talk, dBov.
+    level_dbov: float
+
+
+@frozen
+class TalkStopped:
+    """A channel fell silent for longer than the hangover."""
+
+    channel: int
+    now: float
+    #: How long the talk spurt lasted, seconds.
+    duration: float
+
+
+@frozen
+class RecordingFinished:
+    """A recording was closed and its file is complete."""
+
+    #: The recording key given to ``start_recording``.
+    key: str
+    #: Final path of the file.
+    path: str
+    #: Recorded length, seconds (paused spans included as silence).
+    seconds: float
+
+
+MediaEvent = DtmfDetected | PlaybackFinished | TalkStarted | TalkStopped | RecordingFinished

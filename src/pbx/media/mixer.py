@@ -1,0 +1,285 @@
+"""Mixing as a gain matrix: what each channel hears is ``clip(G @ pcm)``.
+
+Theory of operation: ``pcm`` is the ``(N, 160)`` block of what every channel
+*says* this tick (row = channel).  ``G[sink, src]`` is the gain from ``src`` to
+``sink`` — PJMEDIA's ``conf_connect_port(src, sink, level)`` written as a
+matrix — so a two-party call, an N-party conference (everyone but self), a
+supervisor listening, whispering or barging are all one product with different
+``G``.  The channels never change when a role changes; only ``G`` does.
+
+``G`` is block-diagonal (bridges are small and disjoint), so it is never stored
+dense.  A :class:`MixPlan` keeps only its non-zero entries as an edge list
+sorted by sink (a CSR matrix without scipy): one gather ``pcm[srcs]`` of shape
+``(E, 160)`` and one ``np.add.reduceat`` over each sink's run of edges.  At unity
+gain the sums run in ``int32`` and are exact; other gains run in ``float32``
+(exact for integers below 2**24) and are rounded half-to-even.  The caller adds
+prompt audio to the same ``int32`` accumulator and saturates once to
+``[-32768, 32767]``.  ``benchmarks/bench_tick.py`` compares this with a dense
+product and with batched matmuls over equal-size bridges.
+
+Roles (contact-center terms) decide which entries of a bridge's block are 1:
+
+* ``PARTICIPANT`` hears every other member who may be heard; heard by all.
+* ``LISTEN`` (supervisor monitor) hears all; heard by none.
+* ``WHISPER`` (coach) hears all; heard only by the designated agent.
+* ``BARGE`` hears all; heard by all.
+
+A muted member is heard by none but still hears.  Echo (a channel hearing
+itself, for line tests) is a diagonal entry.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+from attrs import define, field, frozen
+
+from pbx.errors import InvalidStateError, LocalProtocolError
+
+__all__ = ["Bridge", "Member", "MixPlan", "Mixer", "Role", "mix_dense"]
+
+Pcm = npt.NDArray[np.int16]
+
+
+class Role(enum.Enum):
+    """What a bridge member hears and who hears it."""
+
+    PARTICIPANT = "participant"
+    LISTEN = "listen"
+    WHISPER = "whisper"
+    BARGE = "barge"
+
+
+@define
+class Member:
+    """One channel's place in a bridge."""
+
+    #: Channel (engine row) of this member.
+    channel: int
+    #: What this member hears and who hears it.
+    role: Role = Role.PARTICIPANT
+    #: Heard by nobody while set; still hears.
+    muted: bool = False
+    #: For ``WHISPER``: the one channel that hears this member.
+    whisper_to: int | None = None
+    #: Gain applied to what this member says (1.0 = unchanged).
+    volume: float = 1.0
+
+
+def _heard_by(src: Member, sink: Member) -> bool:
+    if src.channel == sink.channel or src.muted:
+        return False
+    if src.role in (Role.PARTICIPANT, Role.BARGE):
+        return True
+    if src.role is Role.WHISPER:
+        return src.whisper_to == sink.channel
+    return False  # LISTEN
+
+
+@define
+class Bridge:
+    """A set of channels that hear each other according to their roles."""
+
+    bridge_id: int
+    members: dict[int, Member] = field(factory=dict)
+
+    def edges(self) -> Iterator[tuple[int, int, float]]:
+        """The non-zero entries ``(sink, src, gain)`` of this bridge's block of G."""
+        for sink in self.members.values():
+            for src in self.members.values():
+                if _heard_by(src, sink):
+                    yield sink.channel, src.channel, src.volume
+
+
+@frozen
+class MixPlan:
+    """The non-zero entries of G, sorted by sink, ready for ``reduceat``."""
+
+    #: Sink rows that hear anything, ascending, shape (K,).
+    sinks: npt.NDArray[np.intp]
+    #: Index into ``srcs`` where each sink's run starts, shape (K,).
+    starts: npt.NDArray[np.intp]
+    #: Source row of each edge, grouped by sink, shape (E,).
+    srcs: npt.NDArray[np.intp]
+    #: Gain of each edge, shape (E, 1) float32.
+    gains: npt.NDArray[np.float32]
+    #: True when every gain is exactly 1 (integer path, no rounding).
+    unity: bool
+
+    @classmethod
+    def from_edges(cls, edges: list[tuple[int, int, float]]) -> MixPlan:
+        """Build a plan from ``(sink, src, gain)`` triples (any order, no duplicates)."""
+        if not edges:
+            empty = np.zeros(0, dtype=np.intp)
+            return cls(empty, empty, empty, np.zeros((0, 1), dtype=np.float32), True)
+        arr = np.array(edges, dtype=np.float64)
+        order = np.lexsort((arr[:, 1], arr[:, 0]))
+        arr = arr[order]
+        sink_col = arr[:, 0].astype(np.intp)
+        srcs = arr[:, 1].astype(np.intp)
+        gains = arr[:, 2].astype(np.float32).reshape(-1, 1)
+        sinks, starts = np.unique(sink_col, return_index=True)
+        return cls(
+            sinks.astype(np.intp), starts.astype(np.intp), srcs, gains, bool(np.all(gains == 1.0))
+        )
+
+    def mix_into(self, pcm: Pcm, acc: npt.NDArray[np.int32]) -> None:
+        """Write what each sink hears into ``acc`` (int32, un-saturated).
+
+        Rows of ``acc`` that are not sinks are set to 0.  ``pcm`` is ``(N, 160)``
+        int16; ``acc`` is ``(N, 160)`` int32 or larger in the first dimension.
+        """
+        acc[:] = 0
+        if len(self.srcs) == 0:
+            return
+        gathered = pcm.take(self.srcs, axis=0)
+        if self.unity:
+            if len(self.sinks) == len(self.srcs):  # one source per sink (two-party calls)
+                acc[self.sinks] = gathered
+            else:
+                acc[self.sinks] = np.add.reduceat(gathered, self.starts, axis=0, dtype=np.int32)
+        else:
+            scaled = gathered.astype(np.float32) * self.gains
+            summed = np.add.reduceat(scaled, self.starts, axis=0)
+            np.clip(np.rint(summed), -(2**31), 2**31 - 1, out=summed)
+            acc[self.sinks] = summed.astype(np.int32)
+
+
+def mix_dense(gain: npt.NDArray[np.floating], pcm: Pcm) -> Pcm:
+    """Reference mix ``clip(rint(G @ pcm))`` with a dense ``G[sink, src]``."""
+    out = np.rint(gain.astype(np.float64) @ pcm.astype(np.float64))
+    return np.clip(out, -32768, 32767).astype(np.int16)
+
+
+@define
+class Mixer:
+    """Bridges, roles, mute and echo, compiled into one :class:`MixPlan` on change."""
+
+    bridges: dict[int, Bridge] = field(factory=dict)
+    _bridge_of: dict[int, int] = field(factory=dict)
+    _echo: set[int] = field(factory=set)
+    _next_id: int = 1
+    _plan: MixPlan | None = None
+
+    # -- membership ---------------------------------------------------------------
+    def create_bridge(self) -> int:
+        """Create an empty bridge and return its id."""
+        bridge_id = self._next_id
+        self._next_id += 1
+        self.bridges[bridge_id] = Bridge(bridge_id)
+        return bridge_id
+
+    def destroy_bridge(self, bridge_id: int) -> None:
+        """Remove a bridge and every membership in it."""
+        bridge = self._bridge(bridge_id)
+        for ch in bridge.members:
+            del self._bridge_of[ch]
+        del self.bridges[bridge_id]
+        self._plan = None
+
+    def join(
+        self,
+        bridge_id: int,
+        channel: int,
+        role: Role = Role.PARTICIPANT,
+        *,
+        whisper_to: int | None = None,
+        muted: bool = False,
+        volume: float = 1.0,
+    ) -> None:
+        """Add ``channel`` to a bridge with ``role`` (a channel is in one bridge at most)."""
+        bridge = self._bridge(bridge_id)
+        current = self._bridge_of.get(channel)
+        if current is not None:
+            raise InvalidStateError(f"channel {channel} is already in bridge {current}")
+        _check_role(role, whisper_to)
+        bridge.members[channel] = Member(channel, role, muted, whisper_to, volume)
+        self._bridge_of[channel] = bridge_id
+        self._plan = None
+
+    def leave(self, channel: int) -> None:
+        """Take ``channel`` out of its bridge (no-op when it is in none)."""
+        bridge_id = self._bridge_of.pop(channel, None)
+        if bridge_id is not None:
+            del self.bridges[bridge_id].members[channel]
+            self._plan = None
+
+    def set_role(self, channel: int, role: Role, *, whisper_to: int | None = None) -> None:
+        """Change what ``channel`` hears and who hears it; only G changes."""
+        _check_role(role, whisper_to)
+        member = self.member(channel)
+        member.role = role
+        member.whisper_to = whisper_to
+        self._plan = None
+
+    def set_muted(self, channel: int, muted: bool) -> None:
+        """Mute (heard by none) or unmute ``channel`` in its bridge."""
+        self.member(channel).muted = muted
+        self._plan = None
+
+    def set_echo(self, channel: int, on: bool) -> None:
+        """Let ``channel`` hear itself (a line test), independent of bridges."""
+        if on:
+            self._echo.add(channel)
+        else:
+            self._echo.discard(channel)
+        self._plan = None
+
+    def forget(self, channel: int) -> None:
+        """Drop every reference to ``channel`` (it is being removed from the engine)."""
+        self.leave(channel)
+        self.set_echo(channel, False)
+
+    def bridge_of(self, channel: int) -> int | None:
+        """The bridge ``channel`` is in, or None."""
+        return self._bridge_of.get(channel)
+
+    def member(self, channel: int) -> Member:
+        """The membership of ``channel``; raises when it is in no bridge."""
+        bridge_id = self._bridge_of.get(channel)
+        if bridge_id is None:
+            raise InvalidStateError(f"channel {channel} is not in a bridge")
+        return self.bridges[bridge_id].members[channel]
+
+    # -- the matrix ---------------------------------------------------------------
+    def edges(self) -> list[tuple[int, int, float]]:
+        """Every non-zero ``(sink, src, gain)`` of G."""
+        edges = [e for bridge in self.bridges.values() for e in bridge.edges()]
+        edges.extend((ch, ch, 1.0) for ch in self._echo)
+        return edges
+
+    def plan(self) -> MixPlan:
+        """The compiled plan; rebuilt only after a membership, role, mute or echo change."""
+        if self._plan is None:
+            self._plan = MixPlan.from_edges(self.edges())
+        return self._plan
+
+    def gain_matrix(self, n: int) -> npt.NDArray[np.float32]:
+        """G as a dense ``(n, n)`` matrix, ``G[sink, src]`` (for tests and inspection)."""
+        gain = np.zeros((n, n), dtype=np.float32)
+        for sink, src, g in self.edges():
+            gain[sink, src] += g
+        return gain
+
+    def mix(self, pcm: Pcm, acc: npt.NDArray[np.int32] | None = None) -> Pcm:
+        """What every channel hears: ``clip(G @ pcm)`` as int16 ``(N, 160)``."""
+        if acc is None:
+            acc = np.empty(pcm.shape, dtype=np.int32)
+        self.plan().mix_into(pcm, acc)
+        return np.clip(acc, -32768, 32767).astype(np.int16)
+
+    def _bridge(self, bridge_id: int) -> Bridge:
+        try:
+            return self.bridges[bridge_id]
+        except KeyError:
+            raise InvalidStateError(f"bridge {bridge_id} does not exist") from None
+
+
+def _check_role(role: Role, whisper_to: int | None) -> None:
+    if role is Role.WHISPER and whisper_to is None:
+        raise LocalProtocolError("a WHISPER member needs whisper_to (the agent's channel)")
+    if role is not Role.WHISPER and whisper_to is not None:
+        raise LocalProtocolError(f"whisper_to is only meaningful for WHISPER, not {role.name}")

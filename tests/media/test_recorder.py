@@ -1,0 +1,170 @@
+"""Recording: stereo/mono layout, blocks, pause as silence, crash safety under SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from pbx.errors import InvalidStateError, LocalProtocolError
+from pbx.media.recorder import RecorderBank, recover_recordings, repair_wav
+
+ZERO_ROW = 8
+
+
+def _tick_block(tick: int) -> np.ndarray:
+    """Rows 0..7 with recognisable content per tick; row 8 is the zero row."""
+    pcm = np.zeros((9, 160), dtype=np.int16)
+    for row in range(8):
+        pcm[row] = (row + 1) * 1000 + tick % 500
+    return pcm
+
+
+def test_stereo_and_mono_recordings(tmp_path: Path) -> None:
+    bank = RecorderBank(block_ticks=5)
+    bank.start("call-1", tmp_path / "stereo.wav", [(0,), (1,)])
+    bank.start("call-2", tmp_path / "mono.flac", [(2, 3)], fmt="flac")
+    for tick in range(23):
+        bank.feed(_tick_block(tick), ZERO_ROW)
+    stereo = bank.stop("call-1")
+    mono = bank.stop("call-2")
+    assert stereo.seconds == pytest.approx(23 * 0.02)
+    data, rate = sf.read(str(tmp_path / "stereo.wav"), dtype="int16")
+    assert rate == 8000 and data.shape == (23 * 160, 2)
+    ticks = np.repeat(np.arange(23), 160)
+    assert np.array_equal(data[:, 0], 1000 + ticks)
+    assert np.array_equal(data[:, 1], 2000 + ticks)
+    mono_data, _ = sf.read(str(tmp_path / "mono.flac"), dtype="int16")
+    assert mono_data.ndim == 1
+    assert np.array_equal(mono_data, 3000 + 4000 + 2 * ticks)
+    assert mono.seconds == pytest.approx(0.46)
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_pause_writes_silence_so_timing_stays_aligned(tmp_path: Path) -> None:
+    bank = RecorderBank(block_ticks=4)
+    bank.start("k", tmp_path / "p.wav", [(0,), (1,)])
+    for tick in range(10):
+        if tick == 3:
+            bank.pause("k")
+        if tick == 6:
+            bank.resume("k")
+        bank.feed(_tick_block(tick), ZERO_ROW)
+    bank.stop("k")
+    data, _ = sf.read(str(tmp_path / "p.wav"), dtype="int16")
+    assert data.shape == (1600, 2)
+    per_tick = data[:, 0].reshape(10, 160)[:, 0].tolist()
+    assert per_tick == [1000, 1001, 1002, 0, 0, 0, 1006, 1007, 1008, 1009]
+
+
+def test_mono_mix_saturates(tmp_path: Path) -> None:
+    bank = RecorderBank(block_ticks=2)
+    bank.start("k", tmp_path / "m.wav", [(0, 1)])
+    pcm = np.zeros((3, 160), dtype=np.int16)
+    pcm[0], pcm[1] = 30000, 30000
+    bank.feed(pcm, 2)
+    bank.stop("k")
+    data, _ = sf.read(str(tmp_path / "m.wav"), dtype="int16")
+    assert data.tolist() == [32767] * 160
+
+
+def test_first_blocks_are_staggered(tmp_path: Path) -> None:
+    bank = RecorderBank(block_ticks=10)
+    for i in range(4):
+        bank.start(f"r{i}", tmp_path / f"r{i}.wav", [(0,)])
+    sizes = []
+    for tick in range(3):
+        bank.feed(_tick_block(tick), ZERO_ROW)
+        sizes.append([bank.recordings[f"r{i}"].frames_written for i in range(4)])
+    assert sizes[0] == [160, 0, 0, 0]
+    assert sizes[1] == [160, 320, 0, 0]
+    assert sizes[2] == [160, 320, 480, 0]
+    bank.close_all()
+
+
+def test_errors(tmp_path: Path) -> None:
+    bank = RecorderBank()
+    bank.start("k", tmp_path / "a.wav", [(0,)])
+    with pytest.raises(InvalidStateError, match="recording 'k' is already running"):
+        bank.start("k", tmp_path / "b.wav", [(0,)])
+    with pytest.raises(InvalidStateError, match="recording 'x' is not running"):
+        bank.stop("x")
+    with pytest.raises(LocalProtocolError, match="format 'mp3'"):
+        bank.start("m", tmp_path / "a.mp3", [(0,)], fmt="mp3")  # type: ignore[arg-type]
+    bank.close_all()
+
+
+def test_repair_wav_fixes_sizes_from_file_length(tmp_path: Path) -> None:
+    path = tmp_path / "cut.wav"
+    sf.write(str(path), np.arange(1000, dtype=np.int16), 8000, "PCM_16")
+    raw = bytearray(path.read_bytes())
+    raw[4:8] = b"\x00\x00\x00\x00"
+    raw[40:44] = b"\x00\x00\x00\x00"
+    path.write_bytes(bytes(raw) + b"\x01")  # plus half a sample
+    assert repair_wav(path) == 1000
+    with wave.open(str(path)) as w:
+        assert w.getnframes() == 1000
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    import structlog
+    from pbx.media.recorder import RecorderBank
+    structlog.configure(logger_factory=structlog.ReturnLoggerFactory())
+    bank = RecorderBank(block_ticks=5)
+    bank.start("k", sys.argv[1], [(0,), (1,)], fmt=sys.argv[2])
+    pcm = np.zeros((3, 160), dtype=np.int16)
+    for tick in range(10_000):
+        pcm[0] = tick
+        pcm[1] = -tick
+        bank.feed(pcm, 2)
+        if tick == 52:
+            print("ready", flush=True)
+            time.sleep(60)
+    """
+)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac"])
+def test_recording_survives_sigkill(tmp_path: Path, fmt: str) -> None:
+    final = tmp_path / f"call.{fmt}"
+    env = dict(os.environ)
+    src_dir = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = src_dir + os.pathsep + env.get("PYTHONPATH", "")
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(final), fmt], stdout=subprocess.PIPE, env=env
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == b"ready"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    part = tmp_path / f"call.{fmt}.part"
+    assert part.exists() and not final.exists()
+    # First block: 1 tick, then blocks of 5 ticks; ticks 0..50 were written by tick 52.
+    written_ticks = 51
+    if fmt == "wav":
+        with wave.open(str(part)) as w:  # strict reader: header sizes must be right
+            assert w.getnframes() == written_ticks * 160
+        data, _ = sf.read(str(part), dtype="int16")
+        assert np.array_equal(data[:, 0], np.repeat(np.arange(written_ticks), 160))
+        assert np.array_equal(data[:, 1], -np.repeat(np.arange(written_ticks), 160))
+    assert recover_recordings(tmp_path) == [final]
+    data, _ = sf.read(str(final), dtype="int16")
+    # FLAC keeps what the encoder had emitted: whole 4096-sample frames.
+    n = len(data)
+    assert n == written_ticks * 160 if fmt == "wav" else n >= 4096
+    assert np.array_equal(data[:, 0], np.repeat(np.arange(written_ticks), 160)[:n])
+    assert not part.exists()
