@@ -1,0 +1,66 @@
+"""Command line: ``python -m pbx run CONFIG [--sip HOST:PORT]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import structlog
+from attrs import evolve
+
+from pbx.config import load_config, parse_hostport
+from pbx.errors import ConfigError
+
+
+def _configure_logging(level: str) -> None:
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+    )
+
+
+def _install_fast_loop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``pbx`` command."""
+    parser = argparse.ArgumentParser(prog="pbx", description="pbx softswitch")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a call center from a TOML configuration")
+    run.add_argument("config", help="path of the TOML configuration")
+    run.add_argument("--sip", metavar="HOST:PORT", help="override sip.listen")
+    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    run.add_argument("--trace", action="store_true", help="log every SIP message")
+    args = parser.parse_args(argv)
+    _configure_logging(args.log_level)
+    try:
+        config = load_config(args.config)
+        if args.sip:
+            host, port = parse_hostport(args.sip, "--sip")
+            config = evolve(config, sip=evolve(config.sip, host=host, port=port))
+        if args.trace:
+            config = evolve(config, sip=evolve(config.sip, trace=True))
+    except ConfigError as exc:
+        print(f"pbx: {exc}", file=sys.stderr)
+        return 2
+    from pbx.app import Application
+
+    _install_fast_loop()
+    try:
+        asyncio.run(Application(config).run())
+    except OSError as exc:
+        print(f"pbx: cannot start: {exc}", file=sys.stderr)
+        return 1
+    return 0

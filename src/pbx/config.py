@@ -1,0 +1,220 @@
+"""Typed configuration of a pbx application, loaded from TOML or built in Python.
+
+``load_config(path)`` reads a TOML file into :class:`AppConfig`; every mistake raises
+:class:`~pbx.errors.ConfigError` naming the file, the key and the problem, e.g.
+``callcenter.toml: sip.listen: expected HOST:PORT, got '5060'``. Relative paths in the
+file (store, recordings, prompts) are taken relative to the working directory, like the
+example's contract says.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from attrs import field, frozen
+
+from pbx.errors import ConfigError
+
+
+@frozen
+class SipConfig:
+    """Where and how SIP listens."""
+
+    host: str = "127.0.0.1"
+    port: int = 5060
+    udp: bool = True
+    tcp: bool = True
+    realm: str = "pbx"
+    """Digest realm for REGISTER and for calls placed by users."""
+    user_agent: str = "pbx"
+    trace: bool = False
+    trusted_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    """Requests from these networks that are not from a registered user come from the trunk."""
+    auth_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
+    """Digest algorithms offered, one challenge each, most preferred first (RFC 8760)."""
+
+
+@frozen
+class RtpConfig:
+    """The RTP port range."""
+
+    port_min: int = 20000
+    port_max: int = 29999
+
+
+@frozen
+class UserConfig:
+    """A user that registers and places calls: an agent's or supervisor's extension."""
+
+    extension: str
+    password: str
+    name: str = ""
+    skills: Mapping[str, int] = field(factory=dict)
+    supervisor: bool = False
+
+
+@frozen
+class AppConfig:
+    """Everything an :class:`~pbx.app.Application` needs."""
+
+    sip: SipConfig = field(factory=SipConfig)
+    rtp: RtpConfig = field(factory=RtpConfig)
+    users: tuple[UserConfig, ...] = ()
+    store_path: str = "callcenter.db"
+    recordings_dir: str = "recordings"
+    voicemail_dir: str = "voicemail"
+    source: str = "<python>"
+    """Where the configuration came from, for error messages."""
+
+    def user(self, extension: str) -> UserConfig | None:
+        """The user with ``extension``, or None."""
+        for u in self.users:
+            if u.extension == extension:
+                return u
+        return None
+
+
+def parse_hostport(text: str, where: str) -> tuple[str, int]:
+    """``127.0.0.1:5060`` or ``[::1]:5060`` → (host, port); ConfigError otherwise."""
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+    else:
+        host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{where}: expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+class _Reader:
+    """Typed access to a TOML table with errors that name the file and key."""
+
+    def __init__(self, source: str, data: Mapping[str, Any], prefix: str = "") -> None:
+        self.source = source
+        self.data = data
+        self.prefix = prefix
+        self.seen: set[str] = set()
+
+    def where(self, key: str) -> str:
+        return f"{self.source}: {self.prefix}{key}"
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            return default
+        value = self.data[key]
+        if kind is int and isinstance(value, bool):
+            raise ConfigError(f"{self.where(key)}: expected an integer, got {value!r}")
+        if not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise ConfigError(f"{self.where(key)}: expected {names}, got {value!r}")
+        return value
+
+    def table(self, key: str) -> _Reader:
+        value = self.get(key, dict, {})
+        return _Reader(self.source, value, f"{self.prefix}{key}.")
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            raise ConfigError(f"{self.where(unknown[0])}: unknown key")
+
+
+def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConfig:
+    """Build an :class:`AppConfig` from parsed TOML (or any nested mapping)."""
+    root = _Reader(source, data)
+    sip_t = root.table("sip")
+    host, port = parse_hostport(sip_t.get("listen", str, "127.0.0.1:5060"), sip_t.where("listen"))
+    transports = sip_t.get("transports", list, ["udp", "tcp"])
+    for t in transports:
+        if t not in ("udp", "tcp"):
+            raise ConfigError(f"{sip_t.where('transports')}: unknown transport {t!r}")
+    trusted = sip_t.get("trusted_networks", list, ["127.0.0.0/8", "::1/128"])
+    sip = SipConfig(
+        host=host,
+        port=port,
+        udp="udp" in transports,
+        tcp="tcp" in transports,
+        realm=sip_t.get("realm", str, "pbx"),
+        user_agent=sip_t.get("user_agent", str, "pbx"),
+        trace=sip_t.get("trace", bool, False),
+        trusted_networks=tuple(str(n) for n in trusted),
+        auth_algorithms=tuple(
+            str(a) for a in sip_t.get("auth_algorithms", list, ["SHA-256", "MD5"])
+        ),
+    )
+    for algorithm in sip.auth_algorithms:
+        if algorithm not in ("MD5", "SHA-256"):
+            raise ConfigError(f"{sip_t.where('auth_algorithms')}: unknown algorithm {algorithm!r}")
+    sip_t.done()
+    rtp_t = root.table("rtp")
+    ports = rtp_t.get("ports", str, "20000-29999")
+    lo, dash, hi = ports.partition("-")
+    if not dash or not lo.isdigit() or not hi.isdigit() or not 1024 <= int(lo) < int(hi) <= 65535:
+        raise ConfigError(
+            f"{rtp_t.where('ports')}: expected LOW-HIGH within 1024-65535, got {ports!r}"
+        )
+    rtp = RtpConfig(int(lo), int(hi))
+    rtp_t.done()
+    store_t = root.table("store")
+    store_path = store_t.get("path", str, "callcenter.db")
+    recordings = store_t.get("recordings", str, "recordings")
+    voicemail = store_t.get("voicemail", str, "voicemail")
+    store_t.done()
+    users: list[UserConfig] = []
+    for kind, supervisor in (("agents", False), ("supervisors", True)):
+        table = root.table(kind)
+        for ext in list(table.data):
+            entry = table.table(ext)
+            if not ext.isdigit():
+                raise ConfigError(f"{table.where(ext)}: an extension is digits only")
+            skills = entry.get("skills", dict, {})
+            for skill, level in skills.items():
+                if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 10:
+                    raise ConfigError(
+                        f"{entry.where('skills')}: skill {skill!r} needs a level from 1 to 10"
+                    )
+            users.append(
+                UserConfig(
+                    extension=ext,
+                    password=entry.get("password", str, ""),
+                    name=entry.get("name", str, ""),
+                    skills=dict(skills),
+                    supervisor=supervisor,
+                )
+            )
+            if not users[-1].password:
+                raise ConfigError(f"{entry.where('password')}: missing")
+            entry.done()
+    seen: set[str] = set()
+    for u in users:
+        if u.extension in seen:
+            raise ConfigError(f"{source}: extension {u.extension} is defined twice")
+        seen.add(u.extension)
+    root.seen.update({"dialplan", "queues", "ivr", "prompts"})  # read by later modules
+    root.done()
+    return AppConfig(
+        sip=sip,
+        rtp=rtp,
+        users=tuple(users),
+        store_path=store_path,
+        recordings_dir=recordings,
+        voicemail_dir=voicemail,
+        source=source,
+    )
+
+
+def load_config(path: str | Path) -> AppConfig:
+    """Read a TOML configuration file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+    return config_from_dict(data, str(p))
