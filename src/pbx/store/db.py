@@ -1,0 +1,263 @@
+"""The SQLite store (stdlib sqlite3, WAL): schema, migrations, crash recovery.
+
+Every write is its own committed transaction, made when the state change is made, so a
+crash of the process loses nothing that was reported (WAL with ``synchronous=NORMAL``
+survives a killed process; ``durable=True`` selects ``FULL`` for power loss too).
+Migrations are a list of SQL scripts; ``PRAGMA user_version`` says how many ran. On open,
+CDR rows still marked ``in_progress`` belong to calls a crash interrupted: they are
+closed with disposition ``interrupted`` so reports see them.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from pbx.errors import ConfigError
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS: list[str] = [
+    # 1: call detail records and the queue/agent event log
+    """
+    CREATE TABLE cdr (
+        id            INTEGER PRIMARY KEY,
+        call_id       TEXT NOT NULL,
+        sip_call_id   TEXT,
+        direction     TEXT NOT NULL,
+        trunk         TEXT,
+        did           TEXT,
+        caller        TEXT,
+        caller_name   TEXT,
+        callee        TEXT,
+        start_time    REAL NOT NULL,
+        answer_time   REAL,
+        end_time      REAL,
+        ring_seconds  REAL,
+        talk_seconds  REAL,
+        hold_seconds  REAL,
+        disposition   TEXT NOT NULL,
+        hangup_side   TEXT,
+        hangup_cause  TEXT,
+        agent         TEXT,
+        queue         TEXT,
+        recording     TEXT,
+        data          TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX cdr_start ON cdr (start_time);
+    CREATE INDEX cdr_call ON cdr (call_id);
+    CREATE TABLE queue_log (
+        id        INTEGER PRIMARY KEY,
+        time      REAL NOT NULL,
+        call_id   TEXT,
+        queue     TEXT,
+        agent     TEXT,
+        event     TEXT NOT NULL,
+        data      TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX queue_log_time ON queue_log (time);
+    CREATE INDEX queue_log_call ON queue_log (call_id);
+    """,
+    # 2: voicemail messages and callback requests
+    """
+    CREATE TABLE voicemail (
+        id        INTEGER PRIMARY KEY,
+        mailbox   TEXT NOT NULL,
+        caller    TEXT,
+        time      REAL NOT NULL,
+        seconds   REAL NOT NULL,
+        path      TEXT NOT NULL,
+        heard     INTEGER NOT NULL DEFAULT 0,
+        call_id   TEXT
+    );
+    CREATE INDEX voicemail_box ON voicemail (mailbox);
+    CREATE TABLE callback (
+        id          INTEGER PRIMARY KEY,
+        number      TEXT NOT NULL,
+        queue       TEXT,
+        requested   REAL NOT NULL,
+        due         REAL NOT NULL,
+        status      TEXT NOT NULL DEFAULT 'pending',
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        call_id     TEXT,
+        data        TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX callback_due ON callback (status, due);
+    """,
+]
+
+CDR_COLUMNS = frozenset(
+    {
+        "call_id", "sip_call_id", "direction", "trunk", "did", "caller", "caller_name",
+        "callee", "start_time", "answer_time", "end_time", "ring_seconds", "talk_seconds",
+        "hold_seconds", "disposition", "hangup_side", "hangup_cause", "agent", "queue",
+        "recording", "data",
+    }
+)  # fmt: skip
+
+
+class Store:
+    """One SQLite database file; safe to use from the loop's thread only."""
+
+    def __init__(self, path: str | Path, *, durable: bool = False) -> None:
+        self.path = str(path)
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"store {self.path}: cannot open: {exc}") from None
+        self.db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        if self.path != ":memory:":
+            self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+        self.interrupted = self._recover()
+
+    # -- schema ------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise ConfigError(
+                f"store {self.path}: schema version {version} is newer than this pbx "
+                f"({len(MIGRATIONS)})"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self.db.execute("BEGIN")
+            try:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={number}")
+                self.db.execute("COMMIT")
+            except sqlite3.Error:
+                self.db.execute("ROLLBACK")
+                raise
+            log.info("store_migrated", path=self.path, version=number)
+
+    def _recover(self) -> int:
+        """Close the CDR rows of calls a crash interrupted; return how many."""
+        cur = self.db.execute(
+            "UPDATE cdr SET disposition='interrupted', hangup_cause='pbx stopped' "
+            "WHERE disposition='in_progress'"
+        )
+        if cur.rowcount:
+            log.warning("store_interrupted_calls", count=cur.rowcount)
+        return cur.rowcount
+
+    @property
+    def version(self) -> int:
+        """The schema version."""
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    # -- writes ------------------------------------------------------------------------
+    def _insert(self, table: str, values: Mapping[str, Any]) -> int:
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self._lock:
+            cur = self.db.execute(
+                f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(values.values())
+            )
+        return int(cur.lastrowid or 0)
+
+    def cdr_insert(self, values: Mapping[str, Any]) -> int:
+        """Insert a CDR row (``data`` may be a mapping: it is stored as JSON)."""
+        return self._insert("cdr", _cdr_values(values))
+
+    def cdr_update(self, row: int, values: Mapping[str, Any]) -> None:
+        """Update columns of CDR row ``row``."""
+        clean = _cdr_values(values)
+        if not clean:
+            return
+        sets = ", ".join(f"{k}=?" for k in clean)
+        with self._lock:
+            self.db.execute(f"UPDATE cdr SET {sets} WHERE id=?", (*clean.values(), row))
+
+    def queue_log(
+        self,
+        time: float,
+        event: str,
+        *,
+        call_id: str | None = None,
+        queue: str | None = None,
+        agent: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Append one queue/agent event (ENTERQUEUE, CONNECT, RINGNOANSWER, PAUSE ...)."""
+        return self._insert(
+            "queue_log",
+            {
+                "time": time,
+                "call_id": call_id,
+                "queue": queue,
+                "agent": agent,
+                "event": event,
+                "data": json.dumps(dict(data or {}), default=str),
+            },
+        )
+
+    def voicemail_insert(self, values: Mapping[str, Any]) -> int:
+        """Record a voicemail message."""
+        return self._insert("voicemail", values)
+
+    def callback_insert(self, values: Mapping[str, Any]) -> int:
+        """Record a callback request (``data`` as JSON)."""
+        v = dict(values)
+        if "data" in v and not isinstance(v["data"], str):
+            v["data"] = json.dumps(v["data"], default=str)
+        return self._insert("callback", v)
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        """Run one statement (for updates by modules that own their table)."""
+        with self._lock:
+            return self.db.execute(sql, tuple(params))
+
+    # -- reads -------------------------------------------------------------------------
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts; JSON ``data`` columns decoded."""
+        rows = [dict(r) for r in self.db.execute(sql, tuple(params)).fetchall()]
+        for row in rows:
+            if isinstance(row.get("data"), str):
+                try:
+                    row["data"] = json.loads(row["data"])
+                except ValueError:
+                    pass
+        return rows
+
+    def cdrs(self, **where: Any) -> list[dict[str, Any]]:
+        """CDR rows matching every ``column=value`` given, oldest first."""
+        for key in where:
+            if key not in CDR_COLUMNS:
+                raise ValueError(f"unknown CDR column {key!r}")
+        cond = " AND ".join(f"{k}=?" for k in where) or "1"
+        return self.query(f"SELECT * FROM cdr WHERE {cond} ORDER BY id", where.values())
+
+    def events(self, **where: Any) -> list[dict[str, Any]]:
+        """Queue-log rows matching ``column=value``, oldest first."""
+        allowed = {"call_id", "queue", "agent", "event"}
+        for key in where:
+            if key not in allowed:
+                raise ValueError(f"unknown queue_log column {key!r}")
+        cond = " AND ".join(f"{k}=?" for k in where) or "1"
+        return self.query(f"SELECT * FROM queue_log WHERE {cond} ORDER BY id", where.values())
+
+    def close(self) -> None:
+        """Close the database (every write is already committed)."""
+        self.db.close()
+
+
+def _cdr_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in CDR_COLUMNS:
+            raise ValueError(f"unknown CDR column {key!r}")
+        if key == "data" and not isinstance(value, str):
+            value = json.dumps(dict(value), default=str)
+        out[key] = value
+    return out
