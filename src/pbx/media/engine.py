@@ -1,0 +1,519 @@
+"""The media engine: one vectorized tick over every live channel, sans-I/O.
+
+Theory of operation: each channel (an RTP stream of a call leg) owns one row of
+preallocated ``(capacity, 160)`` arrays, grown by doubling; one extra row at
+the end stays zero and stands in for "no source".  Definitions per row:
+
+* **input pcm** — what the channel's far end *says* this tick (its decoded
+  RTP frame, or concealment when the frame is missing);
+* **output pcm** — what the far end *hears*: the bridge mix of its peers'
+  input (``clip(G @ input)``, :mod:`pbx.media.mixer`) plus its own player
+  (prompts, tones, music on hold) plus its own input when echo is on.
+
+``tick(now)`` runs, in order, and touches each stream exactly twice from
+Python (one ``pop_frame``, one ``packetize``):
+
+1. pop one 160-byte payload per channel from its jitter buffer and drain its
+   RFC 4733 digits; the payloads are joined and copied into the ``uint8``
+   block in one assignment;
+2. conceal missing frames: the first miss repeats the previous frame at
+   −6 dB, further misses are silence (RFC 3550 §6.4.1 leaves concealment to
+   the receiver);
+3. decode per codec group in one table lookup (:mod:`pbx.media.g711`);
+4. run DTMF and talk detection on the subscribed rows of the input block;
+5. mix into an ``int32`` accumulator, add player rows, saturate once;
+6. append the input rows of every recording (:mod:`pbx.media.recorder`);
+7. encode per codec group and packetize one RTP datagram per channel that
+   has a remote address.
+
+The tick reads no clock; ``now`` only stamps events.  It returns datagrams,
+events and counters; the shell sends and measures.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import structlog
+from attrs import define, field, frozen
+
+from pbx.errors import InvalidStateError, LocalProtocolError
+from pbx.media.codecs import Codec, codec_by_name
+from pbx.media.detect import DtmfDetector, TalkDetector
+from pbx.media.events import (
+    DtmfDetected,
+    MediaEvent,
+    PlaybackFinished,
+    RecordingFinished,
+    TalkStarted,
+    TalkStopped,
+)
+from pbx.media.mixer import Mixer, Role
+from pbx.media.prompts import Player, PlayItem, PromptCache, PromptItem, as_items
+from pbx.media.recorder import Format, RecorderBank
+
+__all__ = ["FRAME", "MediaEngine", "MediaStream", "TickCounters", "TickOutput"]
+
+log = structlog.get_logger(__name__)
+
+FRAME = 160
+Addr = tuple[str, int]
+
+
+class MediaStream(Protocol):
+    """What the engine needs from an RTP stream (:class:`pbx.rtp.stream.RtpStream`)."""
+
+    @property
+    def remote_addr(self) -> Addr | None: ...
+
+    def receive(self, data: bytes, addr: Addr, now: float) -> None: ...
+
+    def pop_frame(self) -> bytes | None: ...
+
+    def packetize(self, payload: bytes) -> bytes: ...
+
+    def next_event(self) -> Any: ...
+
+    def send_dtmf(self, digit: str) -> None: ...
+
+
+@frozen
+class TickCounters:
+    """What one tick did (the shell measures time; the tick only counts)."""
+
+    channels: int
+    frames_received: int
+    frames_concealed: int
+    frames_silent: int
+    datagrams: int
+    playing: int
+    recording: int
+    dtmf_rows: int
+
+
+@frozen
+class TickOutput:
+    """Everything a tick hands back to the shell."""
+
+    #: ``(datagram, remote address)`` to send, one per channel with a remote address.
+    datagrams: list[tuple[bytes, Addr]]
+    events: list[MediaEvent]
+    counters: TickCounters
+
+
+@define
+class MediaEngine:
+    """Channels in array rows; bridges, players, recorders and detectors over them."""
+
+    prompts: PromptCache = field(factory=PromptCache)
+    recorder: RecorderBank = field(factory=RecorderBank)
+    mixer: Mixer = field(factory=Mixer)
+    dtmf: DtmfDetector = field(factory=DtmfDetector)
+    talk: TalkDetector = field(factory=TalkDetector)
+    capacity: int = 64
+
+    _streams: list[MediaStream | None] = field(init=False, factory=list)
+    _codecs: list[Codec | None] = field(init=False, factory=list)
+    _free: list[int] = field(init=False, factory=list)
+    _high: int = field(init=False, default=0)
+    _payload_in: npt.NDArray[np.uint8] = field(init=False)
+    _pcm_in: npt.NDArray[np.int16] = field(init=False)
+    _acc: npt.NDArray[np.int32] = field(init=False)
+    _pcm_out: npt.NDArray[np.int16] = field(init=False)
+    _payload_out: npt.NDArray[np.uint8] = field(init=False)
+    _missed: npt.NDArray[np.int32] = field(init=False)
+    _silence: npt.NDArray[np.uint8] = field(init=False)
+    _dtmf_on: npt.NDArray[np.bool_] = field(init=False)
+    _talk_on: npt.NDArray[np.bool_] = field(init=False)
+    _players: dict[int, Player] = field(init=False, factory=dict)
+    _paused_players: dict[int, Player] = field(init=False, factory=dict)
+    _pending: list[MediaEvent] = field(init=False, factory=list)
+    _layout: _Layout | None = field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        cap = max(1, self.capacity)
+        self.capacity = 0
+        self._payload_in = np.zeros((1, FRAME), dtype=np.uint8)
+        self._pcm_in = np.zeros((1, FRAME), dtype=np.int16)
+        self._acc = np.zeros((1, FRAME), dtype=np.int32)
+        self._pcm_out = np.zeros((1, FRAME), dtype=np.int16)
+        self._payload_out = np.zeros((1, FRAME), dtype=np.uint8)
+        self._missed = np.zeros(0, dtype=np.int32)
+        self._silence = np.zeros(0, dtype=np.uint8)
+        self._dtmf_on = np.zeros(0, dtype=np.bool_)
+        self._talk_on = np.zeros(0, dtype=np.bool_)
+        self._grow(cap)
+
+    # -- channels -------------------------------------------------------------------
+    def add_channel(self, stream: MediaStream, codec: str = "PCMU") -> int:
+        """Give ``stream`` a row; returns the channel id (= row)."""
+        chosen = codec_by_name(codec)
+        if not self._free:
+            self._grow(2 * self.capacity)
+        ch = heapq.heappop(self._free)
+        self._streams[ch] = stream
+        self._codecs[ch] = chosen
+        self._high = max(self._high, ch + 1)
+        self._payload_in[ch] = chosen.silence
+        self._silence[ch] = chosen.silence
+        self._pcm_in[ch] = 0
+        self._missed[ch] = 2
+        self.dtmf.reset([ch])
+        self.talk.reset([ch])
+        self._layout = None
+        return ch
+
+    def remove_channel(self, ch: int) -> None:
+        """Free the row of ``ch``: leaves its bridge, stops its player and detectors."""
+        self._stream(ch)
+        self.mixer.forget(ch)
+        self._players.pop(ch, None)
+        self._paused_players.pop(ch, None)
+        self.recorder.forget_row(ch)
+        self._dtmf_on[ch] = self._talk_on[ch] = False
+        self._streams[ch] = None
+        self._codecs[ch] = None
+        self._pcm_in[ch] = 0
+        heapq.heappush(self._free, ch)
+        while self._high and self._streams[self._high - 1] is None:
+            self._high -= 1
+        self._layout = None
+
+    def set_codec(self, ch: int, codec: str) -> None:
+        """Switch the codec of ``ch`` (after a re-INVITE changed the payload type)."""
+        self._stream(ch)
+        self._codecs[ch] = chosen = codec_by_name(codec)
+        self._silence[ch] = chosen.silence
+        self._layout = None
+
+    def receive(self, ch: int, data: bytes, addr: Addr, now: float) -> None:
+        """Hand an RTP datagram received for ``ch`` to its stream."""
+        self._stream(ch).receive(data, addr, now)
+
+    def send_dtmf(self, ch: int, digit: str) -> None:
+        """Send ``digit`` as RFC 4733 telephone-events on ``ch``."""
+        self._stream(ch).send_dtmf(digit)
+
+    # -- playback -------------------------------------------------------------------
+    def play(
+        self,
+        ch: int,
+        items: Iterable[PlayItem | str] | PlayItem | str,
+        loop: bool = False,
+        interruptible: bool = True,
+    ) -> None:
+        """Play a playlist to ``ch`` (what it hears), replacing what was playing.
+
+        A looping playlist stopped earlier on this channel resumes where it left off.
+        """
+        self._stream(ch)
+        playlist = as_items(items)
+        for item in playlist:  # fail now, naming the file, rather than inside a tick
+            if isinstance(item, PromptItem):
+                self.prompts.get(item.name)
+        player = Player(playlist, loop=loop, interruptible=interruptible)
+        previous = self._paused_players.pop(ch, None)
+        if loop and previous is not None:
+            player.resume(previous)
+        self._stop_player(ch, completed=False)
+        self._players[ch] = player
+
+    def stop_playback(self, ch: int) -> None:
+        """Stop what ``ch`` is playing; reports ``PlaybackFinished(completed=False)``."""
+        self._stream(ch)
+        self._stop_player(ch, completed=False)
+
+    def is_playing(self, ch: int) -> bool:
+        """True while ``ch`` has a playlist."""
+        return ch in self._players
+
+    def _stop_player(self, ch: int, completed: bool) -> None:
+        player = self._players.pop(ch, None)
+        if player is None:
+            return
+        if player.loop:
+            self._paused_players[ch] = player
+        self._pending.append(PlaybackFinished(ch, player.current_name, completed))
+
+    # -- recording ------------------------------------------------------------------
+    def start_recording(
+        self,
+        key: str,
+        path: str | Path,
+        *,
+        left: int | None = None,
+        right: int | None = None,
+        mono: Sequence[int] | None = None,
+        fmt: Format = "wav",
+    ) -> None:
+        """Record what ``left``/``right`` say in stereo, or the mix of ``mono``."""
+        if mono is not None:
+            if left is not None or right is not None:
+                raise LocalProtocolError("a recording is either stereo (left/right) or mono")
+            sources: list[tuple[int, ...]] = [tuple(mono)]
+        elif left is not None and right is not None:
+            sources = [(left,), (right,)]
+        else:
+            raise LocalProtocolError("a stereo recording needs both left and right channels")
+        for ch in (r for s in sources for r in s):
+            self._stream(ch)
+        self.recorder.start(key, path, sources, fmt)
+
+    def pause_recording(self, key: str) -> None:
+        """Record silence until resumed (keeps both channels aligned)."""
+        self.recorder.pause(key)
+
+    def resume_recording(self, key: str) -> None:
+        """Record audio again."""
+        self.recorder.resume(key)
+
+    def stop_recording(self, key: str) -> None:
+        """Finalise the file; reports ``RecordingFinished`` from the next tick."""
+        rec = self.recorder.stop(key)
+        self._pending.append(RecordingFinished(key, str(rec.path), rec.seconds))
+
+    # -- bridges --------------------------------------------------------------------
+    def bridge_create(self) -> int:
+        """A new empty bridge."""
+        return self.mixer.create_bridge()
+
+    def bridge_join(
+        self, bridge: int, ch: int, role: Role = Role.PARTICIPANT, *, whisper_to: int | None = None
+    ) -> None:
+        """Put ``ch`` in ``bridge`` with ``role``."""
+        self._stream(ch)
+        self.mixer.join(bridge, ch, role, whisper_to=whisper_to)
+
+    def bridge_set_role(self, ch: int, role: Role, *, whisper_to: int | None = None) -> None:
+        """Change the role of ``ch`` in its bridge."""
+        self.mixer.set_role(ch, role, whisper_to=whisper_to)
+
+    def bridge_mute(self, ch: int, muted: bool) -> None:
+        """Mute or unmute ``ch`` in its bridge."""
+        self.mixer.set_muted(ch, muted)
+
+    def bridge_leave(self, ch: int) -> None:
+        """Take ``ch`` out of its bridge."""
+        self.mixer.leave(ch)
+
+    def bridge_destroy(self, bridge: int) -> None:
+        """Remove a bridge and its memberships."""
+        self.mixer.destroy_bridge(bridge)
+
+    def echo(self, ch: int, on: bool) -> None:
+        """Let ``ch`` hear itself (line test)."""
+        self._stream(ch)
+        self.mixer.set_echo(ch, on)
+
+    # -- detectors ------------------------------------------------------------------
+    def detect_dtmf(self, ch: int, on: bool) -> None:
+        """Run in-band DTMF detection on what ``ch`` says."""
+        self._stream(ch)
+        self._dtmf_on[ch] = on
+        self.dtmf.reset([ch])
+        self._layout = None
+
+    def detect_talk(self, ch: int, on: bool) -> None:
+        """Report talk spurts of ``ch`` (TalkStarted/TalkStopped)."""
+        self._stream(ch)
+        self._talk_on[ch] = on
+        self.talk.reset([ch])
+        self._layout = None
+
+    # -- the tick -------------------------------------------------------------------
+    def tick(self, now: float) -> TickOutput:
+        """Process one 20 ms frame for every channel."""
+        layout = self._layout or self._build_layout()
+        events: list[MediaEvent] = self._pending
+        self._pending = []
+        hi = self._high
+
+        # 1. one frame per channel, and the RFC 4733 digits.
+        got_rows: list[int] = []
+        got: list[bytes] = []
+        for ch, stream in zip(layout.rows_list, layout.streams, strict=True):
+            frame = stream.pop_frame()
+            if frame is not None and len(frame) == FRAME:
+                got_rows.append(ch)
+                got.append(frame)
+            event = stream.next_event()
+            while event is not None:
+                digit = getattr(event, "digit", None)
+                if isinstance(digit, str):
+                    events.append(DtmfDetected(ch, digit, "rfc4733", now))
+                event = stream.next_event()
+        missed = self._missed
+        if got_rows:
+            present = np.array(got_rows, dtype=np.intp)
+            self._payload_in[present] = np.frombuffer(b"".join(got), dtype=np.uint8).reshape(
+                -1, FRAME
+            )
+        # 2. concealment bookkeeping: rows that got nothing keep last tick's payload.
+        missed[layout.rows] = np.minimum(missed[layout.rows] + 1, 2)
+        if got_rows:
+            missed[present] = 0
+        silent_rows = layout.rows[missed[layout.rows] >= 2]
+        if len(silent_rows):
+            self._payload_in[silent_rows] = self._silence[silent_rows, None]
+        # 3. decode per codec group.
+        self._decode(layout, hi)
+        repeat_rows = layout.rows[missed[layout.rows] == 1]
+        if len(repeat_rows):
+            self._pcm_in[repeat_rows] >>= 1  # −6 dB repeat of the last frame
+        silent_count = len(silent_rows)
+        pcm_in = self._pcm_in
+        pcm_in[silent_rows] = 0  # A-law silence decodes to ±8; make it true zero
+
+        # 4. detectors on what each channel says.
+        dtmf_rows = layout.dtmf_rows
+        inband = self.dtmf.process(pcm_in, dtmf_rows) if len(dtmf_rows) else []
+        for ch, digit in inband:
+            events.append(DtmfDetected(ch, digit, "inband", now))
+        if len(layout.talk_rows):
+            started, stopped = self.talk.process(pcm_in, layout.talk_rows, now)
+            events.extend(TalkStarted(ch, now, level) for ch, level in started)
+            events.extend(TalkStopped(ch, now, dur) for ch, dur in stopped)
+        if self._players:
+            for event in events:
+                if isinstance(event, DtmfDetected):
+                    player = self._players.get(event.channel)
+                    if player is not None and player.interruptible:
+                        self._stop_player(event.channel, completed=False)
+            if self._pending:
+                events.extend(self._pending)
+                self._pending = []
+
+        # 5. mix, add players, saturate.
+        acc = self._acc
+        self.mixer.plan().mix_into(pcm_in[:hi], acc[:hi])
+        playing = len(self._players)
+        if self._players:
+            self._play(acc, events)
+        np.clip(acc[:hi], -32768, 32767, out=acc[:hi])
+        self._pcm_out[:hi] = acc[:hi]
+
+        # 6. recordings take what each party says.
+        recording = len(self.recorder.recordings)
+        if recording:
+            self.recorder.feed(pcm_in, self.capacity)
+
+        # 7. encode and packetize.
+        self._encode(layout, hi)
+        datagrams: list[tuple[bytes, Addr]] = []
+        if layout.rows_list:
+            out = self._payload_out.take(layout.rows, axis=0).tobytes()
+            pos = 0
+            for stream in layout.streams:
+                addr = stream.remote_addr
+                if addr is not None:
+                    datagrams.append((stream.packetize(out[pos : pos + FRAME]), addr))
+                pos += FRAME
+        counters = TickCounters(
+            channels=len(layout.rows_list),
+            frames_received=len(got_rows),
+            frames_concealed=len(repeat_rows),
+            frames_silent=silent_count,
+            datagrams=len(datagrams),
+            playing=playing,
+            recording=recording,
+            dtmf_rows=len(dtmf_rows),
+        )
+        return TickOutput(datagrams, events, counters)
+
+    def _play(self, acc: npt.NDArray[np.int32], events: list[MediaEvent]) -> None:
+        rows = np.fromiter(self._players, dtype=np.intp, count=len(self._players))
+        block = np.empty((len(rows), FRAME), dtype=np.int16)
+        finished = []
+        for i, (ch, player) in enumerate(self._players.items()):
+            if player.fill(block[i], self.prompts):
+                finished.append(ch)
+        acc[rows] += block
+        for ch in finished:
+            player = self._players.pop(ch)
+            events.append(PlaybackFinished(ch, player.current_name, True))
+
+    def _decode(self, layout: _Layout, hi: int) -> None:
+        if len(layout.by_codec) == 1:
+            codec = layout.by_codec[0][0]
+            codec.decode(self._payload_in[:hi], self._pcm_in[:hi])
+            return
+        for codec, rows in layout.by_codec:
+            self._pcm_in[rows] = codec.decode(self._payload_in[rows], None)
+
+    def _encode(self, layout: _Layout, hi: int) -> None:
+        if len(layout.by_codec) == 1:
+            codec = layout.by_codec[0][0]
+            codec.encode(self._pcm_out[:hi], self._payload_out[:hi])
+            return
+        for codec, rows in layout.by_codec:
+            self._payload_out[rows] = codec.encode(self._pcm_out[rows], None)
+
+    # -- internals ------------------------------------------------------------------
+    def _stream(self, ch: int) -> MediaStream:
+        stream = self._streams[ch] if 0 <= ch < len(self._streams) else None
+        if stream is None:
+            raise InvalidStateError(f"channel {ch} does not exist")
+        return stream
+
+    def _grow(self, capacity: int) -> None:
+        old = self.capacity
+        if capacity <= old:
+            return
+
+        def grown(arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            out = np.zeros((capacity + 1,) + arr.shape[1:], dtype=arr.dtype)
+            out[:old] = arr[:old]  # the last row (zero row) stays zero
+            return out
+
+        self._payload_in = grown(self._payload_in)
+        self._pcm_in = grown(self._pcm_in)
+        self._acc = grown(self._acc)
+        self._pcm_out = grown(self._pcm_out)
+        self._payload_out = grown(self._payload_out)
+        self._missed = np.concatenate([self._missed, np.full(capacity - old, 2, dtype=np.int32)])
+        self._silence = np.concatenate([self._silence, np.zeros(capacity - old, dtype=np.uint8)])
+        self._dtmf_on = np.concatenate([self._dtmf_on, np.zeros(capacity - old, dtype=np.bool_)])
+        self._talk_on = np.concatenate([self._talk_on, np.zeros(capacity - old, dtype=np.bool_)])
+        self._streams.extend([None] * (capacity - old))
+        self._codecs.extend([None] * (capacity - old))
+        for row in range(old, capacity):
+            heapq.heappush(self._free, row)
+        self.capacity = capacity
+        self._layout = None
+
+    def _build_layout(self) -> _Layout:
+        rows_list = [ch for ch in range(self._high) if self._streams[ch] is not None]
+        streams = [s for s in self._streams[: self._high] if s is not None]
+        rows = np.array(rows_list, dtype=np.intp)
+        groups: dict[str, tuple[Codec, list[int]]] = {}
+        for ch in rows_list:
+            codec = self._codecs[ch]
+            assert codec is not None
+            groups.setdefault(codec.name, (codec, []))[1].append(ch)
+        by_codec = [(codec, np.array(chs, dtype=np.intp)) for codec, chs in groups.values()]
+        self._layout = _Layout(
+            rows_list=rows_list,
+            streams=streams,
+            rows=rows,
+            by_codec=by_codec,
+            dtmf_rows=rows[self._dtmf_on[rows]] if len(rows) else rows,
+            talk_rows=rows[self._talk_on[rows]] if len(rows) else rows,
+        )
+        return self._layout
+
+
+@frozen
+class _Layout:
+    """Row lists derived from the channel table; rebuilt only when channels change."""
+
+    rows_list: list[int]
+    streams: list[MediaStream]
+    rows: npt.NDArray[np.intp]
+    by_codec: list[tuple[Codec, npt.NDArray[np.intp]]]
+    dtmf_rows: npt.NDArray[np.intp]
+    talk_rows: npt.NDArray[np.intp]
