@@ -112,3 +112,16 @@ def test_codec_registry() -> None:
         codec_by_name("G729")
     with pytest.raises(ConfigError, match="payload type 18 is not a supported codec"):
         codec_by_payload_type(18)
+
+
+@pytest.mark.parametrize("law", ["ulaw", "alaw"])
+def test_paired_lookup_covers_every_pair_of_codes(law: str) -> None:
+    # Large blocks decode two codes per lookup; every (first, second) pair must match.
+    pairs = np.stack(np.meshgrid(ALL_CODES, ALL_CODES, indexing="ij"), axis=-1).reshape(256, 512)
+    ref = getattr(audioop, f"{law}2lin")(pairs.tobytes(), 2)
+    decode = getattr(g711, f"{law}_decode")
+    assert decode(pairs).tobytes() == ref
+    out = np.empty((256, 512), dtype=np.int16)
+    assert decode(pairs, out=out) is out and out.tobytes() == ref
+    odd = np.ascontiguousarray(pairs[:, 1:])  # odd width: one lookup per code
+    assert decode(pairs[:, 1:]).tobytes() == getattr(audioop, f"{law}2lin")(odd.tobytes(), 2)

@@ -11,10 +11,16 @@ CPython's ``audioop``), so every result is bit-exact with ``audioop.ulaw2lin``,
 * encode: a 65,536-entry ``uint8`` table indexed by the sample's bit pattern
   (the ``int16`` array viewed as ``uint16``), so no branch runs per sample.
 
-``ndarray.take(x, out=...)`` is used instead of fancy indexing: it is about 1.5x
-faster and writes straight into a preallocated frame block.  The functions take
-arrays of any shape, so the media engine decodes its whole ``(N, 160)`` block of
-payloads in one call per codec.
+``ndarray.take(x, out=..., mode="wrap")`` is used instead of fancy indexing: it is
+faster and writes straight into a preallocated frame block (the default
+``mode="raise"`` buffers ``out``; indices here are always in range).  The
+functions take arrays of any shape, so the media engine decodes its whole
+``(N, 160)`` block of payloads in one call per codec.
+
+Decoding large blocks is bounded by turning each uint8 index into a machine
+word, so it looks codes up in pairs: the codes viewed as ``uint16`` index a
+65,536-entry ``uint32`` table holding both samples, which halves the lookups
+and doubles the rate (on par with ``audioop`` over one buffer).
 
 Transcoding between the laws goes through linear (decode, then encode) and is
 folded into two further 256-entry tables.
@@ -22,6 +28,7 @@ folded into two further 256-entry tables.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -110,6 +117,21 @@ ALAW_ENCODE: Codes = _build_alaw_encode()
 #: Transcoding through linear: code in one law -> code in the other.
 ULAW_TO_ALAW: Codes = ALAW_ENCODE.take(ULAW_DECODE.view(np.uint16))
 ALAW_TO_ULAW: Codes = ULAW_ENCODE.take(ALAW_DECODE.view(np.uint16))
+
+
+def _pair_table(table: Pcm) -> npt.NDArray[np.uint32]:
+    # Index = two codes as a native uint16; value = their two samples as a native uint32.
+    first, second = np.arange(65536) & 0xFF, np.arange(65536) >> 8
+    if sys.byteorder == "big":
+        first, second = second, first
+    return np.frombuffer(
+        np.stack([table[first], table[second]], axis=1).tobytes(), dtype=np.uint32
+    ).copy()
+
+
+_ULAW_PAIRS = _pair_table(ULAW_DECODE)
+_ALAW_PAIRS = _pair_table(ALAW_DECODE)
+_PAIR_MIN_SIZE = 2048  # below this one lookup per code is cheaper than the view set-up
 for _table in (ULAW_DECODE, ALAW_DECODE, ULAW_ENCODE, ALAW_ENCODE, ULAW_TO_ALAW, ALAW_TO_ULAW):
     _table.flags.writeable = False
 
@@ -117,17 +139,31 @@ for _table in (ULAW_DECODE, ALAW_DECODE, ULAW_ENCODE, ALAW_ENCODE, ULAW_TO_ALAW,
 def _lookup(table: npt.NDArray[Any], index: npt.NDArray[Any], out: Any) -> Any:
     if out is None:
         return table.take(index)
-    return table.take(index, out=out)
+    return table.take(index, out=out, mode="wrap")
+
+
+def _decode(table: Pcm, pairs: npt.NDArray[np.uint32], codes: Codes, out: Pcm | None) -> Pcm:
+    if (
+        codes.size >= _PAIR_MIN_SIZE
+        and codes.shape[-1] % 2 == 0
+        and codes.flags.c_contiguous
+        and (out is None or (out.flags.c_contiguous and out.shape == codes.shape))
+    ):
+        if out is None:
+            out = np.empty(codes.shape, dtype=np.int16)
+        pairs.take(codes.view(np.uint16), out=out.view(np.uint32), mode="wrap")
+        return out
+    return _lookup(table, codes, out)
 
 
 def ulaw_decode(codes: Codes, out: Pcm | None = None) -> Pcm:
     """Expand μ-law codes (``uint8``, any shape) to linear ``int16`` samples."""
-    return _lookup(ULAW_DECODE, codes, out)
+    return _decode(ULAW_DECODE, _ULAW_PAIRS, codes, out)
 
 
 def alaw_decode(codes: Codes, out: Pcm | None = None) -> Pcm:
     """Expand A-law codes (``uint8``, any shape) to linear ``int16`` samples."""
-    return _lookup(ALAW_DECODE, codes, out)
+    return _decode(ALAW_DECODE, _ALAW_PAIRS, codes, out)
 
 
 def ulaw_encode(pcm: Pcm, out: Codes | None = None) -> Codes:
