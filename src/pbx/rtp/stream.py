@@ -1,0 +1,524 @@
+"""One RTP media channel of a call leg, sans-I/O (RFC 3550, RFC 3551, RFC 4733, RFC 4961).
+
+Theory of operation
+-------------------
+:class:`RtpStream` is the composite of this package for one media channel: bytes and the
+time they arrived come in (:meth:`RtpStream.receive`, :meth:`RtpStream.receive_rtcp`),
+frames go out once per tick (:meth:`RtpStream.pop_frame`), payloads to send become
+datagrams (:meth:`RtpStream.packetize`), RTCP is built when due, and DTMF digits and
+remote BYEs come out of :meth:`RtpStream.next_event`. It never raises on received bytes:
+malformed packets, packets from the wrong source and unknown payload types are counted
+and dropped.
+
+Receive path: parse → symmetric-RTP latching (RFC 4961 style: with ``latching`` on, the
+first valid packet fixes ``remote_addr``; later packets from another address are dropped
+as ``wrong_source`` unless they bring a new SSRC after ``relatch_idle`` seconds of
+silence from the latched source) → a new SSRC resets the receive state → RFC 3550 A.1
+sequence validation → the audio payload type goes to the A.8 jitter estimate and the
+:class:`~pbx.rtp.jitter.JitterBuffer`, the telephone-event payload type to the
+:class:`~pbx.rtp.dtmf.TelephoneEventReceiver`.
+
+Send path: :meth:`RtpStream.packetize` builds the next datagram with one
+:func:`~pbx.rtp.packet.build_rtp_header` call (sequence number + 1, timestamp + one frame,
+marker on the first packet after start or after :meth:`RtpStream.silence`). After
+:meth:`RtpStream.send_dtmf` the following ticks carry telephone-event packets instead of
+audio, all with the timestamp of the tick the event started on.
+
+RTCP (RFC 3550 §6): :meth:`RtpStream.rtcp_due` / :meth:`RtpStream.build_rtcp` send an SR
+when we sent media since the last report, otherwise an RR, followed by an SDES CNAME,
+at the interval of Appendix A.7 (5 s minimum, 2.5 s before the first report, randomised
+by 0.5–1.5 with the ``rng`` given, divided by e − 3/2). Received SRs give LSR/DLSR for our
+report blocks; report blocks about us give the round-trip time (§6.4.1).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+
+import structlog
+from attrs import frozen
+
+from pbx.errors import ConfigError, InvalidStateError
+from pbx.rtp.dtmf import (
+    DtmfDigit,
+    TelephoneEventPacket,
+    TelephoneEventReceiver,
+    TelephoneEventSender,
+)
+from pbx.rtp.jitter import JitterBuffer
+from pbx.rtp.packet import RtpError, RtpPacket, build_rtp_header
+from pbx.rtp.rtcp import (
+    SDES_CNAME,
+    RtcpBye,
+    RtcpError,
+    RtcpPacket,
+    RtcpReceiverReport,
+    RtcpReportBlock,
+    RtcpSdes,
+    RtcpSenderReport,
+    SdesChunk,
+    build_compound,
+    ntp_from_seconds,
+    ntp_middle32,
+    parse_rtcp,
+)
+from pbx.rtp.stats import ReceiverStats
+
+log = structlog.get_logger(__name__)
+
+Addr = tuple[str, int]
+
+RTCP_MIN_TIME = 5.0
+"""RFC 3550 §6.2: the minimum interval between RTCP reports, in seconds."""
+RTCP_SENDER_BW_FRACTION = 0.25
+RTCP_RCVR_BW_FRACTION = 0.75
+RTCP_COMPENSATION = math.e - 1.5
+"""RFC 3550 A.7: compensates the "timer reconsideration" bias towards shorter intervals."""
+IP_UDP_OVERHEAD = 28
+
+
+@frozen
+class RemoteBye:
+    """The remote source left the session with an RTCP BYE (RFC 3550 §6.6)."""
+
+    ssrc: int
+    reason: str | None = None
+
+
+@frozen
+class RtpStreamStats:
+    """A snapshot of an :class:`RtpStream`'s counters."""
+
+    packets_sent: int
+    bytes_sent: int
+    packets_received: int
+    bytes_received: int
+    lost: int
+    """Cumulative packets lost per RFC 3550 A.3 (expected − received)."""
+    jitter_ms: float
+    """RFC 3550 A.8 interarrival jitter in milliseconds."""
+    late: int
+    duplicates: int
+    concealed: int
+    malformed: int
+    wrong_source: int
+    unknown_payload_type: int
+    round_trip_time: float | None
+    """Seconds, from the last report block about us carrying LSR/DLSR (§6.4.1)."""
+
+
+def rtcp_interval(
+    members: int,
+    senders: int,
+    rtcp_bw: float,
+    we_sent: bool,
+    avg_rtcp_size: float,
+    initial: bool,
+    rng: random.Random,
+) -> float:
+    """RFC 3550 A.7 ``rtcp_interval``: seconds until the next RTCP report."""
+    rtcp_min_time = RTCP_MIN_TIME / 2 if initial else RTCP_MIN_TIME
+    n = members
+    if senders <= members * RTCP_SENDER_BW_FRACTION:
+        if we_sent:
+            rtcp_bw *= RTCP_SENDER_BW_FRACTION
+            n = senders
+        else:
+            rtcp_bw *= RTCP_RCVR_BW_FRACTION
+            n -= senders
+    t = avg_rtcp_size * n / rtcp_bw
+    if t < rtcp_min_time:
+        t = rtcp_min_time
+    # Randomise to [0.5, 1.5] of the interval to avoid synchronisation (§6.2).
+    t *= rng.random() + 0.5
+    return t / RTCP_COMPENSATION
+
+
+class RtpStream:
+    """One media channel's RTP and RTCP, sans-I/O: bytes and ``now`` in, frames and bytes out."""
+
+    def __init__(
+        self,
+        local_ssrc: int,
+        payload_type: int,
+        clock_rate: int = 8000,
+        telephone_event_pt: int | None = 101,
+        remote_addr: Addr | None = None,
+        latching: bool = True,
+        *,
+        initial_seq: int,
+        initial_ts: int,
+        cname: str,
+        rng: random.Random | None = None,
+        rtcp_mux: bool = False,
+        frame_samples: int | None = None,
+        bytes_per_sample: int = 1,
+        jitter_min_depth: int = 1,
+        jitter_max_depth: int = 10,
+        relatch_idle: float = 1.0,
+        min_sequential: int = 1,
+        session_bandwidth: int = 80_000,
+        inter_digit_ms: int = 60,
+    ) -> None:
+        if not 0 <= payload_type <= 127:
+            raise ConfigError(f"rtp.payload_type: must be 0 to 127, got {payload_type}")
+        if telephone_event_pt is not None and not 0 <= telephone_event_pt <= 127:
+            raise ConfigError(f"rtp.telephone_event_pt: must be 0 to 127, got {telephone_event_pt}")
+        self.local_ssrc = local_ssrc & 0xFFFFFFFF
+        self.payload_type = payload_type
+        self.clock_rate = clock_rate
+        self.telephone_event_pt = telephone_event_pt
+        self.remote_addr = remote_addr
+        self.latching = latching
+        self.cname = cname
+        self.rtcp_mux = rtcp_mux
+        self.relatch_idle = relatch_idle
+        self.min_sequential = min_sequential
+        self.frame_samples = frame_samples or clock_rate // 50
+        self._rng = rng if rng is not None else random.Random(local_ssrc)
+        # RFC 3550 §6.2: RTCP gets 5% of the session bandwidth, in octets per second.
+        self._rtcp_bw = session_bandwidth * 0.05 / 8
+        self._jitter = JitterBuffer(
+            frame_samples=self.frame_samples,
+            bytes_per_sample=bytes_per_sample,
+            min_depth=jitter_min_depth,
+            max_depth=jitter_max_depth,
+        )
+        self._dtmf_in = TelephoneEventReceiver(clock_rate)
+        self._dtmf_out = TelephoneEventSender(clock_rate, self.frame_samples)
+        self._inter_digit_ticks = max(0, inter_digit_ms * clock_rate // 1000 // self.frame_samples)
+        self._events: deque[DtmfDigit | RemoteBye] = deque()
+        # Receive state.
+        self._latched = False
+        self._remote_rtcp_addr: Addr | None = None
+        self._stats: ReceiverStats | None = None
+        self._generation = 0
+        self._last_received: float | None = None
+        # Send state.
+        self._seq = initial_seq & 0xFFFF
+        self._ts = initial_ts & 0xFFFFFFFF
+        self._mark = True
+        self._dtmf_queue: deque[TelephoneEventPacket | None] = deque()
+        self._event_ts = 0
+        self._octets_sent = 0
+        self._sent_since_report = False
+        # RTCP state.
+        self._next_rtcp: float | None = None
+        self._rtcp_initial = True
+        self._avg_rtcp_size = 100.0
+        self._sr_sent: deque[tuple[int, float]] = deque(maxlen=8)
+        # Counters.
+        self.packets_sent = 0
+        self.bytes_sent = 0
+        self.packets_received = 0
+        self.bytes_received = 0
+        self.malformed = 0
+        self.wrong_source = 0
+        self.unknown_payload_type = 0
+        self.rtcp_sent = 0
+        self.rtcp_received = 0
+        self.malformed_rtcp = 0
+        self.round_trip_time: float | None = None
+        self.remote_fraction_lost = 0
+        """Fraction lost (in 1/256) the remote last reported about our stream."""
+        self.remote_packets_lost = 0
+        self.remote_jitter = 0
+
+    # ------------------------------------------------------------------ receive
+
+    @property
+    def remote_ssrc(self) -> int | None:
+        """The SSRC of the source being received, or None before the first packet."""
+        return self._stats.ssrc if self._stats is not None else None
+
+    @property
+    def rtcp_addr(self) -> Addr | None:
+        """Where to send RTCP: the RTP address with rtcp-mux, else the latched or RTP port + 1."""
+        if self.rtcp_mux:
+            return self.remote_addr
+        if self._remote_rtcp_addr is not None:
+            return self._remote_rtcp_addr
+        if self.remote_addr is not None:
+            return (self.remote_addr[0], self.remote_addr[1] + 1)
+        return None
+
+    def set_remote(self, addr: Addr | None) -> None:
+        """Point the stream at a new remote address (after a re-INVITE) and latch again."""
+        self.remote_addr = addr
+        self._latched = False
+        self._remote_rtcp_addr = None
+
+    def receive(self, data: bytes, addr: Addr, now: float) -> None:
+        """Take one datagram received on the RTP port at ``now``; never raises."""
+        if self.rtcp_mux and len(data) > 1 and 64 <= (data[1] & 0x7F) <= 95:
+            self.receive_rtcp(data, addr, now)  # RFC 5761 §4
+            return
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpError:
+            self.malformed += 1
+            return
+        stats = self._stats
+        ssrc = packet.ssrc
+        if addr != self.remote_addr and self.latching:
+            if self._latched and not (
+                stats is not None
+                and ssrc != stats.ssrc
+                and self._last_received is not None
+                and now - self._last_received >= self.relatch_idle
+            ):
+                self.wrong_source += 1
+                return
+            # RFC 4961 symmetric RTP: send back to where the media comes from.
+            self.remote_addr = addr
+            self._latched = True
+            self._remote_rtcp_addr = None
+        elif self.latching and not self._latched:
+            self._latched = True
+        if stats is None or ssrc != stats.ssrc:
+            stats = self._new_source(ssrc, packet.sequence_number)
+        ext_seq = stats.seq.update(packet.sequence_number)  # RFC 3550 A.1
+        if ext_seq < 0:
+            return
+        if stats.seq.generation != self._generation:
+            # The source restarted its sequence numbers: start the timeline again.
+            self._generation = stats.seq.generation
+            self._jitter.reset()
+        self._last_received = now
+        self.packets_received += 1
+        self.bytes_received += len(data)
+        pt = packet.payload_type
+        if pt == self.payload_type:
+            stats.update_jitter(packet.timestamp, now)  # RFC 3550 A.8
+            self._jitter.put(packet.payload, ext_seq, packet.timestamp, now)
+        elif pt == self.telephone_event_pt:
+            self._events.extend(
+                self._dtmf_in.receive(packet.payload, packet.timestamp, packet.marker, now)
+            )
+        else:
+            self.unknown_payload_type += 1
+
+    def _new_source(self, ssrc: int, seq: int) -> ReceiverStats:
+        if self._stats is not None:
+            log.info("rtp_new_source", old_ssrc=self._stats.ssrc, ssrc=ssrc)
+            self._events.extend(self._dtmf_in.handle_timer(math.inf))
+        stats = ReceiverStats(ssrc, seq, self.clock_rate, self.min_sequential)
+        self._stats = stats
+        self._generation = stats.seq.generation
+        self._jitter.reset()
+        return stats
+
+    def pop_frame(self) -> bytes | None:
+        """One frame's payload to play this tick, or None (a gap to conceal, or nothing yet)."""
+        return self._jitter.pop()
+
+    @property
+    def jitter_buffer(self) -> JitterBuffer:
+        """The receive jitter buffer (its counters and current depth)."""
+        return self._jitter
+
+    def next_event(self) -> DtmfDigit | RemoteBye | None:
+        """The next DTMF digit or remote BYE, or None."""
+        return self._events.popleft() if self._events else None
+
+    # --------------------------------------------------------------------- send
+
+    def packetize(self, payload: bytes) -> bytes:
+        """The RTP datagram for this tick: ``payload`` as audio, or a pending DTMF packet."""
+        seq = self._seq
+        ts = self._ts
+        self._seq = (seq + 1) & 0xFFFF
+        self._ts = (ts + self.frame_samples) & 0xFFFFFFFF
+        if self._dtmf_queue:
+            event = self._dtmf_queue.popleft()
+            if event is not None and self.telephone_event_pt is not None:
+                if event.marker:
+                    self._event_ts = ts  # RFC 4733 §2.5.1.1: the event's start
+                data = (
+                    build_rtp_header(
+                        self.telephone_event_pt, seq, self._event_ts, self.local_ssrc, event.marker
+                    )
+                    + event.payload
+                )
+                self._count_sent(data, len(event.payload))
+                return data
+        marker = self._mark
+        self._mark = False
+        data = build_rtp_header(self.payload_type, seq, ts, self.local_ssrc, marker) + payload
+        self._count_sent(data, len(payload))
+        return data
+
+    def _count_sent(self, data: bytes, payload_octets: int) -> None:
+        self.packets_sent += 1
+        self.bytes_sent += len(data)
+        self._octets_sent += payload_octets
+        self._sent_since_report = True
+
+    def silence(self, ticks: int = 1) -> None:
+        """Advance the timestamp over ``ticks`` frames not sent; the next packet is marked."""
+        self._ts = (self._ts + ticks * self.frame_samples) & 0xFFFFFFFF
+        self._mark = True
+
+    def send_dtmf(self, digit: str, duration_ms: int = 100, volume: int = 10) -> None:
+        """Queue one digit: the following :meth:`packetize` calls emit its RFC 4733 packets."""
+        if self.telephone_event_pt is None:
+            raise InvalidStateError("stream has no telephone-event payload type")
+        packets = self._dtmf_out.packets(digit, duration_ms, volume)
+        if self._dtmf_queue:
+            self._dtmf_queue.extend([None] * self._inter_digit_ticks)
+        self._dtmf_queue.extend(packets)
+
+    @property
+    def sending_dtmf(self) -> bool:
+        """True while queued telephone-event packets remain."""
+        return bool(self._dtmf_queue)
+
+    # --------------------------------------------------------------------- RTCP
+
+    def receive_rtcp(self, data: bytes, addr: Addr, now: float) -> None:
+        """Take one RTCP datagram at ``now``; never raises."""
+        try:
+            packets = parse_rtcp(data)
+        except RtcpError:
+            self.malformed_rtcp += 1
+            return
+        if self.latching and self._latched and self.remote_addr is not None:
+            if addr[0] != self.remote_addr[0]:
+                self.wrong_source += 1
+                return
+        if not self.rtcp_mux:
+            self._remote_rtcp_addr = addr
+        self.rtcp_received += 1
+        stats = self._stats
+        for packet in packets:
+            if isinstance(packet, RtcpSenderReport):
+                if stats is not None and packet.ssrc == stats.ssrc:
+                    stats.on_sender_report(packet.ntp_timestamp, now)
+                self._on_report_blocks(packet.reports, now)
+            elif isinstance(packet, RtcpReceiverReport):
+                self._on_report_blocks(packet.reports, now)
+            elif isinstance(packet, RtcpBye):
+                if stats is None or stats.ssrc in packet.sources:
+                    ssrc = (
+                        stats.ssrc
+                        if stats is not None
+                        else packet.sources[0]
+                        if packet.sources
+                        else 0
+                    )
+                    reason = packet.reason.decode("utf-8", "replace") if packet.reason else None
+                    self._events.append(RemoteBye(ssrc, reason))
+
+    def _on_report_blocks(self, blocks: tuple[RtcpReportBlock, ...], now: float) -> None:
+        for block in blocks:
+            if block.ssrc != self.local_ssrc:
+                continue
+            self.remote_fraction_lost = block.fraction_lost
+            self.remote_packets_lost = block.packets_lost
+            self.remote_jitter = block.jitter
+            if block.lsr:
+                for lsr, sent_at in self._sr_sent:
+                    if lsr == block.lsr:
+                        # RFC 3550 §6.4.1: RTT = A - LSR - DLSR, in our own clock.
+                        self.round_trip_time = max(0.0, now - sent_at - block.dlsr / 65536.0)
+                        break
+
+    def _schedule_rtcp(self, now: float) -> None:
+        members = 2 if self._stats is not None else 1
+        remote_sending = (
+            self._last_received is not None and now - self._last_received < 2 * RTCP_MIN_TIME
+        )
+        senders = int(self._sent_since_report or self.packets_sent > 0) + int(remote_sending)
+        interval = rtcp_interval(
+            members,
+            senders,
+            self._rtcp_bw,
+            self._sent_since_report,
+            self._avg_rtcp_size,
+            self._rtcp_initial,
+            self._rng,
+        )
+        self._next_rtcp = now + interval
+
+    def rtcp_due(self, now: float) -> bool:
+        """True when an RTCP report should be built now; the first call starts the timer."""
+        if self._next_rtcp is None:
+            self._schedule_rtcp(now)
+            return False
+        return now >= self._next_rtcp
+
+    def get_timer(self) -> float | None:
+        """The earliest deadline: the next RTCP report or a DTMF event without its end."""
+        deadlines = [t for t in (self._next_rtcp, self._dtmf_in.get_timer()) if t is not None]
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
+        """Report a DTMF event whose end packets were all lost (RFC 4733 §2.5.1.4)."""
+        self._events.extend(self._dtmf_in.handle_timer(now))
+
+    def _report_packets(self, now: float, ntp_time: float) -> list[RtcpPacket]:
+        blocks: tuple[RtcpReportBlock, ...] = ()
+        if self._stats is not None and self._stats.seq.valid:
+            blocks = (self._stats.report_block(now),)
+        report: RtcpPacket
+        if self._sent_since_report:
+            ntp = ntp_from_seconds(ntp_time)
+            # RFC 3550 §6.4.1: the RTP timestamp of the same instant; the next frame's
+            # timestamp is within one tick of it.
+            report = RtcpSenderReport(
+                self.local_ssrc, ntp, self._ts, self.packets_sent, self._octets_sent, blocks
+            )
+            self._sr_sent.append((ntp_middle32(ntp), now))
+        else:
+            report = RtcpReceiverReport(self.local_ssrc, blocks)
+        sdes = RtcpSdes((SdesChunk(self.local_ssrc, ((SDES_CNAME, self.cname.encode()),)),))
+        return [report, sdes]
+
+    def build_rtcp(self, now: float, ntp_time: float) -> bytes:
+        """Build the compound report (SR or RR, then SDES CNAME) and schedule the next one.
+
+        ``ntp_time`` is the wallclock in seconds since 1900 (Unix time + 2208988800).
+        """
+        data = build_compound(self._report_packets(now, ntp_time))
+        self._after_rtcp(now, len(data))
+        return data
+
+    def build_bye(self, now: float, ntp_time: float, reason: str | None = None) -> bytes:
+        """Build the compound report ending with a BYE for our SSRC (RFC 3550 §6.6)."""
+        packets = self._report_packets(now, ntp_time)
+        packets.append(RtcpBye((self.local_ssrc,), reason.encode() if reason else None))
+        data = build_compound(packets)
+        self._after_rtcp(now, len(data))
+        self._next_rtcp = None
+        return data
+
+    def _after_rtcp(self, now: float, size: int) -> None:
+        self.rtcp_sent += 1
+        # RFC 3550 A.7: avg_rtcp_size includes the lower-layer headers.
+        self._avg_rtcp_size += (size + IP_UDP_OVERHEAD - self._avg_rtcp_size) / 16
+        self._rtcp_initial = False
+        self._schedule_rtcp(now)
+        self._sent_since_report = False
+
+    # ----------------------------------------------------------------- counters
+
+    def stats(self) -> RtpStreamStats:
+        """A snapshot of the counters."""
+        receiver = self._stats
+        return RtpStreamStats(
+            packets_sent=self.packets_sent,
+            bytes_sent=self.bytes_sent,
+            packets_received=self.packets_received,
+            bytes_received=self.bytes_received,
+            lost=receiver.lost if receiver is not None else 0,
+            jitter_ms=receiver.jitter_ms if receiver is not None else 0.0,
+            late=self._jitter.late,
+            duplicates=self._jitter.duplicates,
+            concealed=self._jitter.concealed,
+            malformed=self.malformed,
+            wrong_source=self.wrong_source,
+            unknown_payload_type=self.unknown_payload_type,
+            round_trip_time=self.round_trip_time,
+        )
