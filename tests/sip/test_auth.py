@@ -20,6 +20,8 @@ from pbx.sip.auth import (
     DigestAuthenticator,
     NonceManager,
     NonceStatus,
+    _params,
+    _scan,
     answer_challenge,
     digest_response,
     ha1,
@@ -591,3 +593,25 @@ def test_parse_of_arbitrary_text_raises_only_auth_parse_error(value: str) -> Non
             parse("Digest " + value)
         except AuthParseError:
             pass
+
+
+def _scanned(value: str) -> dict[str, tuple[str, str, bool]] | str:
+    out: dict[str, tuple[str, str, bool]] = {}
+    try:
+        for param in _scan(value, "x"):
+            if param[0].lower() in out:
+                return f"Digest parameter {param[0].lower()} appears twice"
+            out[param[0].lower()] = param
+    except AuthParseError as exc:
+        return str(exc)
+    return out
+
+
+@given(st.text('ab=,"\\ \t\r\n!', max_size=40))
+def test_fast_parameter_reader_agrees_with_the_scanner(tail: str) -> None:
+    value = "Digest " + tail
+    try:
+        fast: dict[str, tuple[str, str, bool]] | str = _params(value, "x")
+    except AuthParseError as exc:
+        fast = str(exc)
+    assert fast == _scanned(value)

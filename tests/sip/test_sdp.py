@@ -238,6 +238,17 @@ def test_lf_line_ends_and_blank_lines_are_accepted_and_written_back_with_crlf() 
     assert bytes(sd) == text.replace("\n\n", "\n").replace("\n", "\r\n").encode()
 
 
+def test_extra_blanks_in_fields_are_tolerated() -> None:
+    sd = parse(
+        "v=0\no=-  1 1 IN IP4 192.0.2.1 \ns=-\nc=IN IP4  192.0.2.1\nt=0 0 \nb=AS:64 \n"
+        "m=audio 4000 RTP/AVP 0 8 \n"
+    )
+    assert sd.origin == Origin("-", 1, 1, "IN", "IP4", "192.0.2.1")
+    assert sd.connection == Connection("192.0.2.1")
+    assert sd.media[0].formats == ["0", "8"]
+    assert str(sd).splitlines()[1] == "o=- 1 1 IN IP4 192.0.2.1"
+
+
 def test_non_utf8_bytes_round_trip() -> None:
     data = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=caf\xe9\r\nt=0 0\r\na=charset:ISO-8859-1\r\n"
     sd = SessionDescription.parse(data)

@@ -25,6 +25,7 @@ import enum
 import hashlib
 import heapq
 import hmac
+import re
 import struct
 from collections.abc import Callable, Iterator
 
@@ -42,6 +43,7 @@ __all__ = [
     "NonceManager",
     "NonceStatus",
     "answer_challenge",
+    "is_supported_algorithm",
     "digest_response",
     "ha1",
     "response_from_ha1",
@@ -212,7 +214,39 @@ def _scan(value: str, what: str) -> Iterator[Param]:
             raise AuthParseError("Digest parameters are not separated by commas")
 
 
+_TOKEN_RE = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_HEAD = re.compile(r"[ \t\r\n]*[Dd][Ii][Gg][Ee][Ss][Tt][ \t\r\n]+")
+_PARAM = re.compile(
+    rf"[ \t\r\n,]*({_TOKEN_RE})[ \t\r\n]*=[ \t\r\n]*"
+    rf'(?:"([^"\\]*(?:\\.[^"\\]*)*)"|({_TOKEN_RE}))[ \t\r\n]*(?:,|\Z)',
+    re.DOTALL,
+)
+_QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
+
+
 def _params(value: str, what: str) -> dict[str, Param]:
+    """Auth-params by lowercase name. A regular expression reads well-formed values; the
+    character scanner :func:`_scan` reads the rest and names the first error."""
+    head = _HEAD.match(value)
+    if head is not None:
+        fast: dict[str, Param] = {}
+        pos = head.end()
+        match = _PARAM.match(value, pos)
+        while match is not None:
+            name, quoted, token = match.groups()
+            key = name.lower()
+            if key in fast:
+                raise AuthParseError(f"Digest parameter {key} appears twice")
+            if quoted is None:
+                fast[key] = (name, token, False)
+            elif "\\" in quoted:
+                fast[key] = (name, _QUOTED_PAIR.sub(r"\1", quoted), True)
+            else:
+                fast[key] = (name, quoted, True)
+            pos = match.end()
+            match = _PARAM.match(value, pos)
+        if not value[pos:].strip(_LWS + ","):
+            return fast
     out: dict[str, Param] = {}
     for param in _scan(value, what):
         key = param[0].lower()

@@ -369,7 +369,7 @@ class SessionDescription:
     def parse(cls, data: bytes | str) -> SessionDescription:
         """Parse an SDP body; raises :class:`SdpParseError` with one exact sentence."""
         text = data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
-        return _Parser(text).run()
+        return _parse(text)
 
     def lines(self) -> list[str]:
         """The description as ``<type>=<value>`` strings, in RFC 4566 §5 order."""
@@ -401,67 +401,83 @@ class SessionDescription:
         return copy.deepcopy(self)
 
 
-class _Parser:
+def _parse(text: str) -> SessionDescription:
     """One pass over the lines of an SDP body (RFC 4566 §5)."""
+    head: list[str] = []  # values of the v=, o=, s= lines
+    sd: SessionDescription | None = None
+    media: MediaDescription | None = None
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line[-1:] == "\r":
+            line = line[:-1]
+        if not line:
+            continue
+        kind = line[0]
+        if line[1:2] != "=" or not ("a" <= kind <= "z"):
+            raise SdpParseError(f"SDP line {number} is not of the form <type>=<value>")
+        value = line[2:]
+        if sd is None:  # RFC 4566 §5: v=, o=, s= come first, in this order
+            if kind != "vos"[len(head)]:
+                raise SdpParseError(_MISSING[len(head)])
+            if kind == "v" and not _digits(value):
+                raise SdpParseError("SDP v= line has an invalid version")
+            head.append(value)
+            if len(head) == 3:
+                sd = _session_head(head)
+        elif kind == "a":
+            # RFC 4566 §5.13: a=<attribute> / a=<attribute>:<value>
+            name, sep, rest = value.partition(":")
+            if not name:
+                raise SdpParseError("SDP a= line has an empty attribute name")
+            (sd.attributes if media is None else media.attributes).append(
+                (name, rest if sep else None)
+            )
+        elif kind == "m":
+            media = _parse_media(value)
+            sd.media.append(media)
+        elif media is not None:
+            _media_line(media, kind, value)
+        else:
+            _session_line(sd, kind, value)
+    if sd is None:
+        raise SdpParseError(_MISSING[len(head)])
+    return sd
 
-    def __init__(self, text: str) -> None:
-        self.lines: list[tuple[int, str, str]] = []
-        for number, raw in enumerate(text.split("\n"), start=1):
-            line = raw[:-1] if raw.endswith("\r") else raw
-            if not line:
-                continue
-            if len(line) < 2 or line[1] != "=" or not ("a" <= line[0] <= "z"):
-                raise SdpParseError(f"SDP line {number} is not of the form <type>=<value>")
-            self.lines.append((number, line[0], line[2:]))
 
-    def run(self) -> SessionDescription:
-        lines = self.lines
-        if not lines or lines[0][1] != "v":
-            raise SdpParseError("SDP is missing the v= line")
-        version_text = lines[0][2]
-        if not _digits(version_text):
-            raise SdpParseError("SDP v= line has an invalid version")
-        if len(lines) < 2 or lines[1][1] != "o":
-            raise SdpParseError("SDP is missing the o= line")
-        origin = _parse_origin(lines[1][2])
-        if len(lines) < 3 or lines[2][1] != "s":
-            raise SdpParseError("SDP is missing the s= line")
-        sd = SessionDescription(
-            origin=origin, session_name=lines[2][2], timing=[], version=int(version_text)
-        )
-        media: MediaDescription | None = None
-        for _number, kind, value in lines[3:]:
-            if kind == "m":
-                media = _parse_media(value)
-                sd.media.append(media)
-            elif media is not None:
-                _media_line(media, kind, value)
-            elif kind == "c":
-                if sd.connection is not None:
-                    raise SdpParseError("SDP has more than one session-level c= line")
-                sd.connection = _parse_connection(value)
-            elif kind == "b":
-                sd.bandwidths.append(_parse_bandwidth(value))
-            elif kind == "t":
-                sd.timing.append(_parse_timing(value))
-            elif kind == "r":
-                if not sd.timing:
-                    raise SdpParseError("SDP r= line is not preceded by a t= line")
-                last = sd.timing[-1]
-                sd.timing[-1] = Timing(last.start, last.stop, (*last.repeats, value))
-            elif kind == "a":
-                sd.attributes.append(_parse_attribute(value))
-            elif kind in "vos":
-                raise SdpParseError(f"SDP has a second {kind}= line")
-            else:
-                sd.other_lines.append((kind, value))
-        return sd
+_MISSING = (
+    "SDP is missing the v= line",
+    "SDP is missing the o= line",
+    "SDP is missing the s= line",
+)
+
+
+def _session_head(head: list[str]) -> SessionDescription:
+    return SessionDescription(
+        origin=_parse_origin(head[1]), session_name=head[2], timing=[], version=int(head[0])
+    )
+
+
+def _session_line(sd: SessionDescription, kind: str, value: str) -> None:
+    if kind == "c":
+        if sd.connection is not None:
+            raise SdpParseError("SDP has more than one session-level c= line")
+        sd.connection = _parse_connection(value)
+    elif kind == "b":
+        sd.bandwidths.append(_parse_bandwidth(value))
+    elif kind == "t":
+        sd.timing.append(_parse_timing(value))
+    elif kind == "r":
+        if not sd.timing:
+            raise SdpParseError("SDP r= line is not preceded by a t= line")
+        last = sd.timing[-1]
+        sd.timing[-1] = Timing(last.start, last.stop, (*last.repeats, value))
+    elif kind in "vos":
+        raise SdpParseError(f"SDP has a second {kind}= line")
+    else:
+        sd.other_lines.append((kind, value))
 
 
 def _media_line(media: MediaDescription, kind: str, value: str) -> None:
-    if kind == "a":
-        media.attributes.append(_parse_attribute(value))
-    elif kind == "c":
+    if kind == "c":
         conn = _parse_connection(value)
         if media.connection is None:
             media.connection = conn
@@ -477,8 +493,8 @@ def _media_line(media: MediaDescription, kind: str, value: str) -> None:
 
 def _parse_origin(value: str) -> Origin:
     # RFC 4566 §5.2: o=<username> <sess-id> <sess-version> <nettype> <addrtype> <address>
-    parts = value.split(" ")
-    if len(parts) != 6 or not all(parts):
+    parts = value.split()  # lenient: runs of blanks, trailing blanks
+    if len(parts) != 6:
         raise SdpParseError("SDP o= line does not have six fields")
     if not _digits(parts[1]):
         raise SdpParseError("SDP o= line has an invalid session id")
@@ -489,8 +505,8 @@ def _parse_origin(value: str) -> Origin:
 
 def _parse_connection(value: str) -> Connection:
     # RFC 4566 §5.7: c=<nettype> <addrtype> <connection-address>
-    parts = value.split(" ")
-    if len(parts) != 3 or not all(parts):
+    parts = value.split()  # lenient: runs of blanks, trailing blanks
+    if len(parts) != 3:
         raise SdpParseError("SDP c= line does not have three fields")
     nettype, addrtype, address = parts
     ttl: int | None = None
@@ -512,7 +528,7 @@ def _parse_connection(value: str) -> Connection:
 
 def _parse_bandwidth(value: str) -> Bandwidth:
     # RFC 4566 §5.8: b=<bwtype>:<bandwidth>
-    bwtype, sep, amount = value.partition(":")
+    bwtype, sep, amount = value.strip().partition(":")
     if not sep or not bwtype or not _digits(amount):
         raise SdpParseError("SDP b= line is not of the form <bwtype>:<bandwidth>")
     return Bandwidth(bwtype, int(amount))
@@ -520,7 +536,7 @@ def _parse_bandwidth(value: str) -> Bandwidth:
 
 def _parse_timing(value: str) -> Timing:
     # RFC 4566 §5.9: t=<start-time> <stop-time>
-    parts = value.split(" ")
+    parts = value.split()  # lenient: runs of blanks, trailing blanks
     if len(parts) != 2:
         raise SdpParseError("SDP t= line does not have two fields")
     if not (_digits(parts[0]) and _digits(parts[1])):
@@ -528,18 +544,10 @@ def _parse_timing(value: str) -> Timing:
     return Timing(int(parts[0]), int(parts[1]))
 
 
-def _parse_attribute(value: str) -> Attribute:
-    # RFC 4566 §5.13: a=<attribute> / a=<attribute>:<value>
-    name, sep, rest = value.partition(":")
-    if not name:
-        raise SdpParseError("SDP a= line has an empty attribute name")
-    return (name, rest if sep else None)
-
-
 def _parse_media(value: str) -> MediaDescription:
     # RFC 4566 §5.14: m=<media> <port>[/<number of ports>] <proto> <fmt> ...
-    parts = value.split(" ")
-    if len(parts) < 3 or not all(parts):
+    parts = value.split()  # lenient: runs of blanks, trailing blanks
+    if len(parts) < 3:
         raise SdpParseError("SDP m= line is not of the form <media> <port> <proto> <fmt> ...")
     port_text, slash, count_text = parts[1].partition("/")
     if not _digits(port_text) or int(port_text) > 65535:
