@@ -306,6 +306,8 @@ HEAD = "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\n"
         ("v=0\no=- a 1 IN IP4 h\ns=-\n", "SDP o= line has an invalid session id"),
         ("v=0\no=- 1 b IN IP4 h\ns=-\n", "SDP o= line has an invalid session version"),
         ("v=0\no=- 1 1 IN IP4 h\nt=0 0\n", "SDP is missing the s= line"),
+        ("v=0\no=- 1 1 IN IP4 h\n", "SDP is missing the s= line"),
+        ("v=0\no=- 1 1 IN IP4\n", "SDP o= line does not have six fields"),
         (HEAD + "c=IN IP4\n", "SDP c= line does not have three fields"),
         (HEAD + "c=IN IP4 224.2.1.1/x\n", "SDP c= line has an invalid address"),
         (HEAD + "c=IN IP6 ff15::1/1/2\n", "SDP c= line has an invalid address"),

@@ -339,16 +339,17 @@ def negotiate_answer(
     negotiated: NegotiatedMedia | None = None
     for offered in offer.media:
         accepted: MediaDescription | None = None
+        address = offered.connection_address(offer)
         if (
             negotiated is None
             and offered.media == "audio"
             and offered.proto == RTP_AVP
             and offered.port != 0
-            and offered.connection_address(offer) is not None
+            and address is not None
         ):
             choice = _pick(offered, audio, by_offerer=order is None)
             if choice is not None:
-                accepted, negotiated = _accept(offered, offer, local, choice, event, hold)
+                accepted, negotiated = _accept(offered, offer, address, local, choice, event, hold)
         answer.media.append(accepted if accepted is not None else _rejected(offered))
     if negotiated is None:
         raise OfferAnswerError("no common codec in the offer")
@@ -358,14 +359,13 @@ def negotiate_answer(
 def _accept(
     offered: MediaDescription,
     offer: SessionDescription,
+    address: str,
     local: LocalMedia,
     choice: tuple[int, Codec],
     event: Codec | None,
     hold: bool,
 ) -> tuple[MediaDescription, NegotiatedMedia]:
     pt, codec = choice
-    address = offered.connection_address(offer)
-    assert address is not None  # checked by the caller
     offered_direction = offered.direction(offer)
     remote_hold = offered.is_hold(offer)
     if address == "0.0.0.0" and offered_direction in _RECEIVES:

@@ -404,6 +404,7 @@ class SessionDescription:
 def _parse(text: str) -> SessionDescription:
     """One pass over the lines of an SDP body (RFC 4566 §5)."""
     head: list[str] = []  # values of the v=, o=, s= lines
+    origin: Origin | None = None
     sd: SessionDescription | None = None
     media: MediaDescription | None = None
     for number, line in enumerate(text.split("\n"), start=1):
@@ -420,9 +421,13 @@ def _parse(text: str) -> SessionDescription:
                 raise SdpParseError(_MISSING[len(head)])
             if kind == "v" and not _digits(value):
                 raise SdpParseError("SDP v= line has an invalid version")
+            if kind == "o":
+                origin = _parse_origin(value)
             head.append(value)
-            if len(head) == 3:
-                sd = _session_head(head)
+            if origin is not None and len(head) == 3:
+                sd = SessionDescription(
+                    origin=origin, session_name=value, timing=[], version=int(head[0])
+                )
         elif kind == "a":
             # RFC 4566 §5.13: a=<attribute> / a=<attribute>:<value>
             name, sep, rest = value.partition(":")
@@ -448,12 +453,6 @@ _MISSING = (
     "SDP is missing the o= line",
     "SDP is missing the s= line",
 )
-
-
-def _session_head(head: list[str]) -> SessionDescription:
-    return SessionDescription(
-        origin=_parse_origin(head[1]), session_name=head[2], timing=[], version=int(head[0])
-    )
 
 
 def _session_line(sd: SessionDescription, kind: str, value: str) -> None:
