@@ -13,6 +13,7 @@ flattened in order.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -20,6 +21,8 @@ from attrs import frozen
 
 from pbx.sip.errors import SipParseError
 from pbx.sip.grammar import (
+    PARAMS,
+    TOKEN,
     WSP,
     Params,
     format_params,
@@ -28,8 +31,12 @@ from pbx.sip.grammar import (
     is_token,
     parse_params,
     set_param,
+    simple_params,
     split_quoted,
 )
+from pbx.sip.uri import NameAddr, UriError, split_hostport
+
+_MISSING: Any = object()
 
 # RFC 3261 §7.3.3 compact forms, plus those of later RFCs (3515, 3841, 4028, 4474, 3265).
 COMPACT_FORMS = {
@@ -111,10 +118,29 @@ LIST_FIELDS = frozenset(
 )
 
 
+_KEYS: dict[str, str] = {}
+"""Field names seen before, mapped to their key (bounded: names come off the wire)."""
+
+
 def canonical_key(name: str) -> str:
     """The lookup key of a field name: lowercase, compact forms expanded."""
-    key = name.lower()
-    return COMPACT_FORMS.get(key, key)
+    key = _KEYS.get(name)
+    if key is None:
+        key = name.lower()
+        key = COMPACT_FORMS.get(key, key)
+        if len(_KEYS) < 1024:
+            _KEYS[name] = key
+    return key
+
+
+# RFC 3261 §20.42 Via in its common form: SIP/2.0/transport host[:port] params, with the
+# LWS §25.1 allows around "/" and ":"; anything else takes the careful path.
+_VIA_FAST = re.compile(
+    r"[ \t]*SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*(" + TOKEN + r")[ \t]+"
+    r"([A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?|\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\])"
+    r"(?:[ \t]*:[ \t]*([0-9]{1,5}))?(" + PARAMS + r")[ \t]*",
+    re.S,
+).fullmatch
 
 
 def display_name(name: str) -> str:
@@ -137,7 +163,13 @@ class Via:
     @classmethod
     def parse(cls, value: str) -> Via:
         """Parse one Via value, tolerating LWS around ``/`` and ``:`` (§25.1 SLASH, HCOLON)."""
-        from pbx.sip.uri import UriError, split_hostport
+        m = _VIA_FAST(value)
+        if m is not None:
+            transport, host, port_text, params_text = m.groups()
+            port = None if port_text is None else int(port_text)
+            if port is None or port <= 65535:
+                params = simple_params(params_text) if params_text else ()
+                return cls(transport.upper(), host, port, params, "SIP/2.0")
 
         sent_protocol, sent_by, params_text = _split_via(value)
         parts = [p.strip(WSP) for p in sent_protocol.split("/")]
@@ -151,10 +183,9 @@ class Via:
             params = parse_params(params_text)
         except ValueError as exc:
             raise SipParseError(f"invalid Via parameter: {exc}") from None
-        protocol = f"{parts[0]}/{parts[1]}"
-        if protocol.upper() != "SIP/2.0":
-            raise SipParseError(f"unsupported Via protocol {protocol!r}")
-        return cls(parts[2].upper(), host, port, params, protocol)
+        # Any protocol name and version is syntactically valid here; the start line's
+        # version decides (a 505 still copies this Via, RFC 4475 §3.1.2.16).
+        return cls(parts[2].upper(), host, port, params, f"{parts[0]}/{parts[1]}")
 
     def __str__(self) -> str:
         port = "" if self.port is None else f":{self.port}"
@@ -229,6 +260,10 @@ def _split_via(value: str) -> tuple[str, str, str]:
     return sent_protocol, sent_by, params
 
 
+# RFC 3261 §20.16: CSeq = 1*DIGIT LWS Method
+_CSEQ = re.compile(r"[ \t]*([0-9]{1,10})[ \t]+(" + TOKEN + r")[ \t]*").fullmatch
+
+
 @frozen
 class CSeq:
     """``CSeq: 4711 INVITE`` (§20.16)."""
@@ -239,6 +274,11 @@ class CSeq:
     @classmethod
     def parse(cls, value: str) -> CSeq:
         """Parse a CSeq value; the number must fit in 32 bits (§8.1.1.5)."""
+        m = _CSEQ(value)
+        if m is not None:
+            num, method = m.groups()
+            if len(num) < 10 or int(num) <= 0xFFFFFFFF:
+                return cls(int(num), method)
         parts = value.split()
         if len(parts) != 2:
             raise SipParseError(f"invalid CSeq {value!r}")
@@ -306,20 +346,32 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first field value of ``name`` as written, or ``default``."""
-        positions = self._idx().get(canonical_key(name))
+        index = self._index
+        if index is None:
+            index = self._idx()
+        positions = index.get(_KEYS.get(name) or canonical_key(name))
         if not positions:
             return default
         return self._items[positions[0]][1]
 
     def get_all(self, name: str) -> list[str]:
         """Every field value of ``name`` as written, one per field line."""
-        positions = self._idx().get(canonical_key(name), ())
-        return [self._items[i][1] for i in positions]
+        index = self._index
+        if index is None:
+            index = self._idx()
+        positions = index.get(_KEYS.get(name) or canonical_key(name))
+        if not positions:
+            return []
+        items = self._items
+        return [items[i][1] for i in positions]
 
     def values(self, name: str) -> list[str]:
         """Every value of a list field, comma-separated values split (§7.3.1)."""
+        raws = self.get_all(name)
+        if len(raws) == 1 and "," not in raws[0] and raws[0]:
+            return [raws[0].strip(WSP)]  # one value: nothing to split
         out: list[str] = []
-        for raw in self.get_all(name):
+        for raw in raws:
             try:
                 out.extend(p for p in split_quoted(raw, ",") if p)
             except ValueError as exc:
@@ -371,60 +423,71 @@ class Headers:
         return parts[0]
 
     # -- typed views -------------------------------------------------------------
-    def _cached(self, key: str, build: Any) -> Any:
-        try:
-            return self._cache[key]
-        except KeyError:
-            value = build()
-            self._cache[key] = value
-            return value
-
+    # Each view is parsed on first access and cached until the fields change (§7.3:
+    # a receiver only pays for the fields it reads).
     def via(self) -> list[Via]:
         """Every Via value, topmost first."""
-        return self._cached("via", lambda: [Via.parse(v) for v in self.values("via")])
+        cache = self._cache
+        vias: list[Via] | None = cache.get("via")
+        if vias is None:
+            vias = cache["via"] = [Via.parse(v) for v in self.values("via")]
+        return vias
 
     def cseq(self) -> CSeq:
         """The CSeq; raises :class:`SipParseError` when missing or invalid."""
-
-        def build() -> CSeq:
+        cache = self._cache
+        cseq: CSeq | None = cache.get("cseq")
+        if cseq is None:
             value = self.get("cseq")
             if value is None:
                 raise SipParseError("missing CSeq header")
-            return CSeq.parse(value)
-
-        return self._cached("cseq", build)
+            cseq = cache["cseq"] = CSeq.parse(value)
+        return cseq
 
     def name_addr(self, name: str) -> Any:
         """The single name-addr of From/To/Refer-To ... (None when absent)."""
-        from pbx.sip.uri import NameAddr
-
-        def build() -> NameAddr | None:
-            value = self.get(name)
-            return None if value is None else NameAddr.parse(value)
-
-        return self._cached("na:" + canonical_key(name), build)
+        key = canonical_key(name)
+        cache = self._cache
+        ckey = "na:" + key
+        value = cache.get(ckey, _MISSING)
+        if value is _MISSING:
+            raw = self.get(key)
+            try:
+                value = cache[ckey] = None if raw is None else NameAddr.parse(raw)
+            except UriError as exc:
+                raise SipParseError(f"invalid {display_name(key)} header: {exc.reason}") from None
+        return value
 
     def name_addrs(self, name: str) -> Any:
         """Every name-addr of Contact/Route/Record-Route, in order."""
-        from pbx.sip.uri import NameAddr
-
-        return self._cached(
-            "nas:" + canonical_key(name), lambda: [NameAddr.parse(v) for v in self.values(name)]
-        )
+        key = canonical_key(name)
+        cache = self._cache
+        ckey = "nas:" + key
+        value = cache.get(ckey)
+        if value is None:
+            try:
+                value = cache[ckey] = [NameAddr.parse(v) for v in self.values(key)]
+            except UriError as exc:
+                raise SipParseError(f"invalid {display_name(key)} header: {exc.reason}") from None
+        return value
 
     def int_value(self, name: str) -> int | None:
         """An integer field (Expires, Max-Forwards, Content-Length, Min-Expires ...)."""
-
-        def build() -> int | None:
-            value = self.get(name)
-            if value is None:
-                return None
-            value = value.strip(WSP)
-            if not value.isdigit() or not value.isascii() or len(value) > 10:
-                raise SipParseError(f"invalid {display_name(name)} value {value!r}")
-            return int(value)
-
-        return self._cached("int:" + canonical_key(name), build)
+        key = canonical_key(name)
+        cache = self._cache
+        ckey = "int:" + key
+        value = cache.get(ckey, _MISSING)
+        if value is _MISSING:
+            raw = self.get(key)
+            if raw is None:
+                value = None
+            else:
+                raw = raw.strip(WSP)
+                if not raw.isdigit() or not raw.isascii() or len(raw) > 10:
+                    raise SipParseError(f"invalid {display_name(name)} value {raw!r}")
+                value = int(raw)
+            cache[ckey] = value
+        return value
 
     def tokens(self, name: str) -> list[str]:
         """A token list field (Allow, Supported, Require ...), as written."""

@@ -14,8 +14,10 @@ body.
 
 from __future__ import annotations
 
+import re
+
 from pbx.sip.errors import SipParseError
-from pbx.sip.grammar import WSP, is_token
+from pbx.sip.grammar import TOKEN, WSP, is_token
 from pbx.sip.headers import CSeq, Headers, Via, canonical_key, display_name
 from pbx.sip.uri import AbsoluteUri, NameAddr, SipUri, UriError, parse_uri
 
@@ -79,7 +81,32 @@ REASON_PHRASES = {
 }
 
 _MANDATORY = ("to", "from", "cseq", "call-id", "via")
-_SINGLE = ("to", "from", "call-id", "cseq", "content-length", "max-forwards")
+# Methods this stack knows (RFC 3261 §27.4 and the extensions it registers); a CSeq that
+# disagrees with an unknown method is answered 501, as RFC 4475 §3.1.2.18 prefers.
+KNOWN_METHODS = frozenset(
+    {
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "OPTIONS",
+        "REGISTER",
+        "PRACK",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "PUBLISH",
+        "INFO",
+        "REFER",
+        "MESSAGE",
+        "UPDATE",
+    }
+)
+# RFC 3261 §25.1 rfc1123-date; the only time zone is GMT (RFC 4475 §3.1.2.12).
+_SIP_DATE = re.compile(
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} "
+    r"[0-9]{2}:[0-9]{2}:[0-9]{2} GMT"
+).fullmatch
 
 
 class Message:
@@ -196,16 +223,26 @@ class Message:
         :class:`SipParseError` (the message's start line and fields attached) when one
         is invalid.
         """
+        headers = self.headers
         try:
-            self.headers.via()
-            if not self.call_id:
+            headers.via()
+            call_id = headers.get("call-id")
+            if call_id is None:
+                raise SipParseError("missing Call-ID header")
+            if not call_id:
                 raise SipParseError("empty Call-ID header")
-            self.from_  # noqa: B018 - parsed and cached
-            self.to  # noqa: B018
-            self.headers.int_value("max-forwards")
-            self.headers.int_value("expires")
-            if not self.contact_star:
-                self.headers.name_addrs("contact")
+            if headers.name_addr("from") is None:
+                raise SipParseError("missing From header")
+            if headers.name_addr("to") is None:
+                raise SipParseError("missing To header")
+            headers.int_value("max-forwards")
+            headers.int_value("expires")
+            contact = headers.get("contact")
+            if contact is not None and contact != "*":
+                headers.name_addrs("contact")
+            date = headers.get("date")
+            if date is not None and _SIP_DATE(date) is None:
+                raise SipParseError(f"invalid Date header {date[:40]!r}")
         except SipParseError as exc:
             if exc.fields is None:
                 exc.start_line = self.start_line()
@@ -323,10 +360,11 @@ def _split_fields(head: str) -> tuple[str, list[tuple[str, str]], dict[str, list
     fields: list[tuple[str, str]] = []
     index: dict[str, list[int]] = {}
     known = _KNOWN_KEYS
+    append = fields.append
     for line in lines[1:]:
         if not line:
             continue
-        if line[0] in WSP:
+        if line[0] in " \t":
             # §7.3.1 line folding: a continuation joins the previous field with one SP.
             if not fields:
                 raise SipParseError("header continuation line before any header field")
@@ -336,7 +374,7 @@ def _split_fields(head: str) -> tuple[str, list[tuple[str, str]], dict[str, list
             continue
         name, colon, value = line.partition(":")
         key = known.get(name)
-        if key is None:
+        if key is None or not colon:
             name = name.rstrip(WSP)
             if not colon or not is_token(name):
                 raise SipParseError(f"header line {line[:40]!r} has no valid field name and colon")
@@ -348,7 +386,7 @@ def _split_fields(head: str) -> tuple[str, list[tuple[str, str]], dict[str, list
             index[key] = [len(fields)]
         else:
             positions.append(len(fields))
-        fields.append((name, value.strip(WSP)))
+        append((name, value.strip(" \t")))
     return lines[0], fields, index
 
 
@@ -379,6 +417,23 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
         raise
 
 
+# RFC 3261 §7.1, §7.2: the start lines in their only valid spelling, matched at once;
+# anything else takes the step-by-step path that names what is wrong.
+_STATUS_LINE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9])(?: (.*))?", re.S).fullmatch
+_REQUEST_LINE = re.compile(r"(" + TOKEN + r") ([^ ]+) SIP/2\.0").fullmatch
+
+
+def _request_uri(text: str) -> SipUri | AbsoluteUri:
+    try:
+        uri = parse_uri(text)
+    except UriError as exc:
+        raise SipParseError(f"invalid Request-URI: {exc}") from None
+    if isinstance(uri, SipUri) and uri.headers is not None:
+        # RFC 3261 §19.1.1 table: headers are not allowed in a Request-URI.
+        raise SipParseError("Request-URI must not contain headers")
+    return uri
+
+
 def _build(
     start_line: str,
     fields: list[tuple[str, str]],
@@ -388,7 +443,13 @@ def _build(
 ) -> Request | Response:
     headers = Headers(fields, index)
     msg: Request | Response
-    if start_line.startswith("SIP/"):
+    m = _STATUS_LINE(start_line)
+    if m is not None:
+        code, reason = m.groups()
+        msg = Response(int(code), reason or "", headers, b"")
+    elif (m := _REQUEST_LINE(start_line)) is not None:
+        msg = Request(m.group(1), _request_uri(m.group(2)), headers, b"")
+    elif start_line.startswith("SIP/"):
         parts = start_line.split(" ", 2)
         if len(parts) < 2:
             raise SipParseError(f"invalid status line {start_line[:60]!r}")
@@ -410,31 +471,38 @@ def _build(
                 raise SipParseError(f"invalid request line {start_line[:60]!r}")
             if version.upper() != "SIP/2.0":
                 raise SipParseError(f"unsupported SIP version {version!r}", 505)
-        try:
-            uri = parse_uri(uri_text)
-        except UriError as exc:
-            raise SipParseError(f"invalid Request-URI: {exc}") from None
-        msg = Request(method, uri, headers, b"")
+        msg = Request(method, _request_uri(uri_text), headers, b"")
     for key in _MANDATORY:
-        if key not in index:
-            raise SipParseError(f"missing {display_name(key)} header")
-    for key in _SINGLE:
         positions = index.get(key)
-        if positions is not None and len(positions) > 1:
+        if positions is None:
+            raise SipParseError(f"missing {display_name(key)} header")
+        if len(positions) > 1 and key != "via":
             raise SipParseError(f"more than one {display_name(key)} header")
     # Content-Length (§18.3, §20.14)
-    length = headers.int_value("content-length")
-    if length is None:
+    positions = index.get("content-length")
+    if positions is None:
         if stream:
             raise SipParseError("missing Content-Length header on a stream transport")
-    elif length > len(body):
-        raise SipParseError("Content-Length is larger than the body")
-    elif length < len(body):
-        body = body[:length]
+    else:
+        if len(positions) > 1:
+            raise SipParseError("more than one Content-Length header")
+        raw = fields[positions[0]][1]
+        if not raw.isdigit() or not raw.isascii() or len(raw) > 10:
+            raise SipParseError(f"invalid Content-Length value {raw!r}")
+        length = int(raw)
+        if length > len(body):
+            raise SipParseError("Content-Length is larger than the body")
+        if length < len(body):
+            body = body[:length]
     msg.body = body
-    cseq = headers.cseq()
+    positions = index.get("max-forwards")
+    if positions is not None and len(positions) > 1:
+        raise SipParseError("more than one Max-Forwards header")
+    cseq = headers._cache["cseq"] = CSeq.parse(fields[index["cseq"][0]][1])
     if isinstance(msg, Request) and cseq.method != msg.method:
-        raise SipParseError("CSeq method does not match the request method")
+        # RFC 3261 §8.1.1.5; RFC 4475 §3.1.2.17-18
+        status = 400 if msg.method in KNOWN_METHODS else 501
+        raise SipParseError("CSeq method does not match the request method", status)
     return msg
 
 

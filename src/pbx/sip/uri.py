@@ -17,6 +17,9 @@ from attrs import evolve, frozen
 
 from pbx.sip.errors import SipParseError
 from pbx.sip.grammar import (
+    PARAMS,
+    QUOTED,
+    TOKEN,
     WSP,
     Params,
     format_params,
@@ -24,6 +27,7 @@ from pbx.sip.grammar import (
     parse_params,
     quote,
     set_param,
+    simple_params,
     split_quoted,
     unquote,
 )
@@ -135,8 +139,9 @@ class SipUri:
             return False
         if self.host_bare != other.host_bare or self.port != other.port:
             return False
-        mine = {k.lower(): (v or "") for k, v in self.params}
-        theirs = {k.lower(): (v or "") for k, v in other.params}
+        # Parameter names and values are compared unescaped (§19.1.4).
+        mine = {pct_unquote(k).lower(): (v or "") for k, v in self.params}
+        theirs = {pct_unquote(k).lower(): (v or "") for k, v in other.params}
         for name in _COMPARED_PARAMS:
             if (name in mine) != (name in theirs):
                 return False
@@ -229,10 +234,54 @@ _HOSTPORT = re.compile(
     r"(?::(?P<port>[0-9]{1,5}))?(?P<params>;[^?]*)?(?:\?(?P<headers>.*))?"
 )
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
+# RFC 3261 §25.1 display-name as unquoted tokens separated by LWS.
+_DISPLAY_TOKENS = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~]+)*").fullmatch
+_ADDR_SPEC_BAD = re.compile(r"[ \t,?]").search
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9.])?|\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]"
+# RFC 3261 §25.1 SIP-URI in its common form (parameters without LWS or quotes), as one
+# match; anything else takes the careful path below with the same result.
+_SIP_USERINFO = (
+    r"(sips?):"
+    r"(?:([A-Za-z0-9\-_.!~*'()%&=+$,;?/]+)(?::([A-Za-z0-9\-_.!~*'()%&=+$,]*))?@)?"
+    r"(" + _HOST + r")(?::([0-9]{1,5}))?"
+)
+# In an addr-spec (no <>), a URI must not contain ",", "?" or ";" (§20.10).
+_ADDR_SPEC_USERINFO = (
+    r"(sips?):"
+    r"(?:([A-Za-z0-9\-_.!~*'()%&=+$/]+)(?::([A-Za-z0-9\-_.!~*'()%&=+$]*))?@)?"
+    r"(" + _HOST + r")(?::([0-9]{1,5}))?"
+)
+_SIP_URI_BODY = _SIP_USERINFO + r"((?:;" + TOKEN + r"(?:=[^;?\s<>\"]+)?)*)" + r"(?:\?([^\s<>\"]*))?"
+_SIP_URI_FAST = re.compile(_SIP_URI_BODY).fullmatch
+_DISPLAY = r"[ \t]*(?:(" + QUOTED + r")[ \t]*|(" + TOKEN + r"(?:[ \t]+" + TOKEN + r")*)?[ \t]*)"
+# RFC 3261 §25.1 name-addr in its common form: display name, <SIP URI>, header params;
+# and the addr-spec form of §20.10 (no URI parameters: a ";" starts the header's).
+_NAME_ADDR_SIP = re.compile(
+    _DISPLAY + "<" + _SIP_URI_BODY + ">(" + PARAMS + r")[ \t]*", re.S
+).fullmatch
+_ADDR_SPEC_SIP = re.compile(
+    r"[ \t]*" + _ADDR_SPEC_USERINFO + "(" + PARAMS + r")[ \t]*", re.S
+).fullmatch
+# Any other name-addr with a URI in <>; the URI is then parsed on its own.
+_NAME_ADDR_FAST = re.compile(
+    _DISPLAY + r'<([^<>\s"]+)>(' + PARAMS + r")[ \t]*",
+    re.S,
+).fullmatch
 
 
 def parse_uri(text: str) -> SipUri | AbsoluteUri:
     """Parse any absolute URI; sip/sips URIs fully, others kept opaque (§19.1.1, §25.1)."""
+    m = _SIP_URI_FAST(text)
+    if m is not None:
+        scheme, user, password, host, port_text, ptext, headers = m.groups()
+        port = None
+        if port_text is not None:
+            port = int(port_text)
+            if port > 65535:
+                raise UriError(f"URI {text!r} has an invalid port {port_text!r}")
+        return SipUri(
+            scheme, user, password, host, port, simple_params(ptext) if ptext else (), headers
+        )
     scheme, colon, rest = text.partition(":")
     if not colon or _SCHEME.fullmatch(scheme) is None:
         raise UriError(f"invalid URI {text!r}")
@@ -284,6 +333,28 @@ class NameAddr:
     @classmethod
     def parse(cls, text: str) -> NameAddr:
         """Parse a name-addr or addr-spec with header parameters (§20.10, §25.1)."""
+        m = _NAME_ADDR_SIP(text)
+        if m is not None:
+            quoted, tokens, scheme, user, pw, host, port_text, uparams, hdrs, ptext = m.groups()
+            port = None if port_text is None else int(port_text)
+            if port is None or port <= 65535:
+                uri = SipUri(
+                    scheme, user, pw, host, port, simple_params(uparams) if uparams else (), hdrs
+                )
+                params = simple_params(ptext) if ptext else ()
+                return cls(uri, quoted or tokens, params, True)
+        m = _ADDR_SPEC_SIP(text)
+        if m is not None:
+            scheme, user, pw, host, port_text, ptext = m.groups()
+            port = None if port_text is None else int(port_text)
+            if port is None or port <= 65535:
+                uri = SipUri(scheme, user, pw, host, port, (), None)
+                return cls(uri, None, simple_params(ptext) if ptext else (), False)
+        m = _NAME_ADDR_FAST(text)
+        if m is not None:
+            quoted, tokens, uri_text, ptext = m.groups()
+            params = simple_params(ptext) if ptext else ()
+            return cls(parse_uri(uri_text), quoted or tokens, params, True)
         text = text.strip(WSP)
         display: str | None = None
         if text.startswith('"'):
@@ -296,7 +367,8 @@ class NameAddr:
         if lt >= 0:
             if display is None and lt > 0:
                 display = text[:lt].strip(WSP) or None
-                if display is not None and '"' in display:
+                # RFC 3261 §25.1: display-name = *(token LWS) / quoted-string
+                if display is not None and _DISPLAY_TOKENS(display) is None:
                     raise UriError(f"invalid display name {display!r}")
             gt = text.find(">", lt)
             if gt < 0:
@@ -309,9 +381,11 @@ class NameAddr:
             semi = text.find(";")
             uri_text, rest = (text, "") if semi < 0 else (text[:semi], text[semi:])
             bracketed = False
-            if any(c in WSP for c in uri_text.strip(WSP)):
-                raise UriError(f"invalid addr-spec {text!r}")
             uri_text = uri_text.strip(WSP)
+            # RFC 3261 §20.10: a URI with a comma, question mark or semicolon must be
+            # enclosed in <>; whitespace never belongs to an addr-spec.
+            if _ADDR_SPEC_BAD(uri_text) is not None:
+                raise UriError(f"invalid addr-spec {text!r}")
         rest = rest.strip(WSP)
         if rest and not rest.startswith(";"):
             raise UriError(f"unexpected text {rest!r} after URI")
