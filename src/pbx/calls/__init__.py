@@ -1,1 +1,1 @@
-"""pbx.calls."""
+"""Calls: legs, B2BUA bridging, dial plan, hold, transfer and CDRs (sans-I/O)."""
