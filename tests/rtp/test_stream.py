@@ -265,3 +265,33 @@ def test_stats_snapshot_counts_loss_jitter_late_and_duplicates() -> None:
     assert stats.duplicates == 1 and stats.late == 1
     assert stats.lost == -1  # A.3: the duplicate offsets the count
     assert stats.jitter_ms > 0
+
+
+rtp_like = st.builds(
+    lambda seq, ts, pt, marker, ssrc, payload: rtp(
+        seq, ts, payload, pt=pt, ssrc=ssrc, marker=marker
+    ),
+    st.integers(0, 0xFFFF),
+    st.integers(0, 0xFFFFFFFF),
+    st.sampled_from([0, 101, 13, 96]),
+    st.booleans(),
+    st.sampled_from([1, 2]),
+    st.binary(max_size=400),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(rtp_like, st.sampled_from([A, B])), max_size=40))
+def test_well_formed_packets_in_any_order_never_raise(datagrams: list) -> None:  # type: ignore[type-arg]
+    s = stream(relatch_idle=0.0)
+    now = 0.0
+    for data, addr in datagrams:
+        s.receive(data, addr, now)
+        frame = s.pop_frame()
+        assert frame is None or len(frame) == 160
+        s.packetize(audio(0))
+        s.handle_timer(now)
+        now += 0.02
+    while s.next_event() is not None:
+        pass
+    parse_rtcp(s.build_rtcp(now, NTP_EPOCH))

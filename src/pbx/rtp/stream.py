@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import random
+import struct
 from collections import deque
 
 import structlog
@@ -65,6 +66,8 @@ from pbx.rtp.rtcp import (
     parse_rtcp,
 )
 from pbx.rtp.stats import ReceiverStats
+
+_pack_header = struct.Struct("!BBHII").pack
 
 log = structlog.get_logger(__name__)
 
@@ -344,10 +347,15 @@ class RtpStream:
                 )
                 self._count_sent(data, len(event.payload))
                 return data
-        marker = self._mark
-        self._mark = False
-        data = build_rtp_header(self.payload_type, seq, ts, self.local_ssrc, marker) + payload
-        self._count_sent(data, len(payload))
+        if self._mark:
+            self._mark = False
+            data = build_rtp_header(self.payload_type, seq, ts, self.local_ssrc, True) + payload
+        else:
+            data = _pack_header(0x80, self.payload_type, seq, ts, self.local_ssrc) + payload
+        self.packets_sent += 1
+        self.bytes_sent += len(data)
+        self._octets_sent += len(payload)
+        self._sent_since_report = True
         return data
 
     def _count_sent(self, data: bytes, payload_octets: int) -> None:
