@@ -295,3 +295,29 @@ def test_well_formed_packets_in_any_order_never_raise(datagrams: list) -> None: 
     while s.next_event() is not None:
         pass
     parse_rtcp(s.build_rtcp(now, NTP_EPOCH))
+
+
+def test_timer_starts_with_media_and_datagrams_to_send_emits_due_rtcp() -> None:
+    s = stream(ntp_offset=NTP_EPOCH)
+    assert s.datagrams_to_send(0.0) == []  # no remote address yet
+    s.receive(rtp(1, 0), A, 50.0)
+    deadline = s.get_timer()
+    assert deadline is not None and 50.0 < deadline < 50.0 + 2.5 * 1.5 / RTCP_COMPENSATION + 1e-9
+    assert s.datagrams_to_send(deadline - 0.01) == []
+    s.packetize(audio(0))
+    ((data, addr),) = s.datagrams_to_send(deadline)
+    assert addr == ("127.0.0.1", 40001)
+    sr = parse_rtcp(data)[0]
+    assert isinstance(sr, RtcpSenderReport)
+    assert sr.ntp_timestamp >> 32 == int(NTP_EPOCH + deadline)
+    assert s.datagrams_to_send(deadline) == []  # rescheduled
+
+
+def test_dtmf_without_end_is_reported_at_the_timer() -> None:
+    s = stream()
+    s.receive(rtp(1, 800, event(6, False, 10, 160), pt=101, marker=True), A, 10.0)
+    assert s.next_event() is None
+    deadline = s.get_timer()
+    assert deadline == pytest.approx(10.5)
+    s.handle_timer(10.5)
+    assert s.next_event() == DtmfDigit("6", 20, 10, 800)

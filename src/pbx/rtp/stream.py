@@ -164,6 +164,7 @@ class RtpStream:
         min_sequential: int = 1,
         session_bandwidth: int = 80_000,
         inter_digit_ms: int = 60,
+        ntp_offset: float = 0.0,
     ) -> None:
         if not 0 <= payload_type <= 127:
             raise ConfigError(f"rtp.payload_type: must be 0 to 127, got {payload_type}")
@@ -180,6 +181,8 @@ class RtpStream:
         self.relatch_idle = relatch_idle
         self.min_sequential = min_sequential
         self.frame_samples = frame_samples or clock_rate // 50
+        self.ntp_offset = ntp_offset
+        """NTP wallclock minus ``now`` (s since 1900), for SRs from :meth:`datagrams_to_send`."""
         self._rng = rng if rng is not None else random.Random(local_ssrc)
         # RFC 3550 §6.2: RTCP gets 5% of the session bandwidth, in octets per second.
         self._rtcp_bw = session_bandwidth * 0.05 / 8
@@ -210,6 +213,7 @@ class RtpStream:
         # RTCP state.
         self._next_rtcp: float | None = None
         self._rtcp_initial = True
+        self._bye_sent = False
         self._avg_rtcp_size = 100.0
         self._sr_sent: deque[tuple[int, float]] = deque(maxlen=8)
         # Counters.
@@ -290,6 +294,8 @@ class RtpStream:
             self._generation = stats.seq.generation
             self._jitter.reset()
         self._last_received = now
+        if self._next_rtcp is None and not self._bye_sent:
+            self._schedule_rtcp(now)  # RFC 3550 §6.2: the first report once media flows
         self.packets_received += 1
         self.bytes_received += len(data)
         pt = packet.payload_type
@@ -307,6 +313,7 @@ class RtpStream:
         if self._stats is not None:
             log.info("rtp_new_source", old_ssrc=self._stats.ssrc, ssrc=ssrc)
             self._events.extend(self._dtmf_in.handle_timer(math.inf))
+            self._dtmf_in = TelephoneEventReceiver(self.clock_rate)
         stats = ReceiverStats(ssrc, seq, self.clock_rate, self.min_sequential)
         self._stats = stats
         self._generation = stats.seq.generation
@@ -451,7 +458,12 @@ class RtpStream:
         self._next_rtcp = now + interval
 
     def rtcp_due(self, now: float) -> bool:
-        """True when an RTCP report should be built now; the first call starts the timer."""
+        """True when an RTCP report should be built now; the first call starts the timer.
+
+        The timer also starts on the first packet received.
+        """
+        if self._bye_sent:
+            return False
         if self._next_rtcp is None:
             self._schedule_rtcp(now)
             return False
@@ -463,8 +475,21 @@ class RtpStream:
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
-        """Report a DTMF event whose end packets were all lost (RFC 4733 §2.5.1.4)."""
+        """Report a DTMF event whose end packets were all lost (RFC 4733 §2.5.1.4).
+
+        RTCP reports that are due come out of :meth:`datagrams_to_send`.
+        """
         self._events.extend(self._dtmf_in.handle_timer(now))
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
+        """The RTCP report, if one is due and the remote RTCP address is known.
+
+        The SR's wallclock is ``now + ntp_offset``; audio leaves through :meth:`packetize`.
+        """
+        addr = self.rtcp_addr
+        if addr is None or not self.rtcp_due(now):
+            return []
+        return [(self.build_rtcp(now, now + self.ntp_offset), addr)]
 
     def _report_packets(self, now: float, ntp_time: float) -> list[RtcpPacket]:
         blocks: tuple[RtcpReportBlock, ...] = ()
@@ -500,6 +525,7 @@ class RtpStream:
         data = build_compound(packets)
         self._after_rtcp(now, len(data))
         self._next_rtcp = None
+        self._bye_sent = True
         return data
 
     def _after_rtcp(self, now: float, size: int) -> None:
