@@ -67,7 +67,9 @@ from pbx.rtp.rtcp import (
 )
 from pbx.rtp.stats import ReceiverStats
 
-_pack_header = struct.Struct("!BBHII").pack
+_HEADER = struct.Struct("!BBHII")
+_pack_header = _HEADER.pack
+_unpack_header = _HEADER.unpack_from
 
 log = structlog.get_logger(__name__)
 
@@ -263,12 +265,20 @@ class RtpStream:
             self.receive_rtcp(data, addr, now)  # RFC 5761 §4
             return
         try:
-            packet = RtpPacket.parse(data)
-        except RtpError:
+            b0, b1, seq, ts, ssrc = _unpack_header(data)
+        except struct.error:
             self.malformed += 1
             return
+        if b0 == 0x80:
+            # The common case, parsed here without building an RtpPacket (RFC 3550 §5.1).
+            payload = data[12:]
+        else:
+            try:
+                payload = RtpPacket.parse(data).payload
+            except RtpError:
+                self.malformed += 1
+                return
         stats = self._stats
-        ssrc = packet.ssrc
         if addr != self.remote_addr and self.latching:
             if self._latched and not (
                 stats is not None
@@ -282,30 +292,29 @@ class RtpStream:
             self.remote_addr = addr
             self._latched = True
             self._remote_rtcp_addr = None
-        elif self.latching and not self._latched:
+        elif not self._latched and self.latching:
             self._latched = True
         if stats is None or ssrc != stats.ssrc:
-            stats = self._new_source(ssrc, packet.sequence_number)
-        ext_seq = stats.seq.update(packet.sequence_number)  # RFC 3550 A.1
+            stats = self._new_source(ssrc, seq)
+        tracker = stats.seq
+        ext_seq = tracker.update(seq)  # RFC 3550 A.1
         if ext_seq < 0:
             return
-        if stats.seq.generation != self._generation:
+        if tracker.generation != self._generation:
             # The source restarted its sequence numbers: start the timeline again.
-            self._generation = stats.seq.generation
+            self._generation = tracker.generation
             self._jitter.reset()
         self._last_received = now
         if self._next_rtcp is None and not self._bye_sent:
             self._schedule_rtcp(now)  # RFC 3550 §6.2: the first report once media flows
         self.packets_received += 1
         self.bytes_received += len(data)
-        pt = packet.payload_type
+        pt = b1 & 0x7F
         if pt == self.payload_type:
-            stats.update_jitter(packet.timestamp, now)  # RFC 3550 A.8
-            self._jitter.put(packet.payload, ext_seq, packet.timestamp, now)
+            stats.update_jitter(ts, now)  # RFC 3550 A.8
+            self._jitter.put(payload, ext_seq, ts, now)
         elif pt == self.telephone_event_pt:
-            self._events.extend(
-                self._dtmf_in.receive(packet.payload, packet.timestamp, packet.marker, now)
-            )
+            self._events.extend(self._dtmf_in.receive(payload, ts, b1 > 0x7F, now))
         else:
             self.unknown_payload_type += 1
 
