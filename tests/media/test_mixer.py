@@ -187,8 +187,23 @@ def test_membership_errors() -> None:
     assert m.edges() == []
 
 
-def test_plan_from_edges_groups_by_sink() -> None:
-    plan = MixPlan.from_edges([(3, 1, 1.0), (0, 2, 1.0), (3, 0, 1.0)])
-    assert plan.sinks.tolist() == [0, 3]
-    assert plan.starts.tolist() == [0, 1]
-    assert plan.srcs.tolist() == [2, 0, 1]
+def test_plan_groups_sinks_by_fan_in() -> None:
+    plan = MixPlan.from_edges([(3, 1, 1.0), (0, 2, 1.0), (3, 0, 1.0), (5, 4, 0.5)])
+    assert [g.srcs.shape[1] for g in plan.groups] == [1, 2]
+    one, two = plan.groups
+    assert one.sinks.tolist() == [0, 5] and one.srcs.tolist() == [[2], [4]]
+    assert one.gains is not None and one.gains.ravel().tolist() == [1.0, 0.5]
+    assert two.sinks.tolist() == [3] and two.srcs.tolist() == [[0, 1]] and two.gains is None
+    assert not plan.unity
+
+
+def test_mixed_fan_in_and_gains_match_dense(rng: np.random.Generator) -> None:
+    m = Mixer()
+    ch = 0
+    for size in [2, 3, 4, 2, 3]:
+        b = m.create_bridge()
+        for k in range(size):
+            m.join(b, ch, volume=0.7 if k == 1 else 1.0)
+            ch += 1
+    m.set_echo(0, True)
+    _check_plan_matches_dense(m, _pcm(rng, ch, amp=20000))

@@ -168,3 +168,17 @@ def test_recording_survives_sigkill(tmp_path: Path, fmt: str) -> None:
     assert n == written_ticks * 160 if fmt == "wav" else n >= 4096
     assert np.array_equal(data[:, 0], np.repeat(np.arange(written_ticks), 160)[:n])
     assert not part.exists()
+
+
+def test_deferred_writes_wait_for_write_due(tmp_path: Path) -> None:
+    bank = RecorderBank(block_ticks=3, deferred=True, slack_ticks=2)
+    rec = bank.start("k", tmp_path / "d.wav", [(0,), (1,)])
+    bank.feed(_tick_block(0), ZERO_ROW)
+    assert rec.frames_written == 0  # due (first block is 1 tick) but deferred
+    assert bank.write_due() == 1 and rec.frames_written == 160
+    for tick in range(1, 6):
+        bank.feed(_tick_block(tick), ZERO_ROW)
+    assert rec.frames_written == 160 + 5 * 160  # the buffer filled up: written anyway
+    bank.stop("k")
+    data, _ = sf.read(str(tmp_path / "d.wav"), dtype="int16")
+    assert data[:, 0].reshape(6, 160)[:, 0].tolist() == [1000, 1001, 1002, 1003, 1004, 1005]

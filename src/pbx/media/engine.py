@@ -33,9 +33,9 @@ events and counters; the shell sends and measures.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +50,7 @@ from pbx.media.events import (
     MediaEvent,
     PlaybackFinished,
     RecordingFinished,
+    StreamEvent,
     TalkStarted,
     TalkStopped,
 )
@@ -334,28 +335,29 @@ class MediaEngine:
         hi = self._high
 
         # 1. one frame per channel, and the RFC 4733 digits.
-        got_rows: list[int] = []
-        got: list[bytes] = []
-        for ch, stream in zip(layout.rows_list, layout.streams, strict=True):
-            frame = stream.pop_frame()
-            if frame is not None and len(frame) == FRAME:
-                got_rows.append(ch)
-                got.append(frame)
-            event = stream.next_event()
-            while event is not None:
-                digit = getattr(event, "digit", None)
-                if isinstance(digit, str):
-                    events.append(DtmfDetected(ch, digit, "rfc4733", now))
-                event = stream.next_event()
+        frames = [pop() for pop in layout.pops]
+        got_rows: list[int] | npt.NDArray[np.intp]
+        got: list[bytes]
+        if None in frames:
+            got_rows = [r for r, f in zip(layout.rows_list, frames, strict=True) if f is not None]
+            got = [f for f in frames if f is not None]
+        else:
+            got_rows, got = layout.rows, cast(list[bytes], frames)
+        data = b"".join(got)
+        if len(data) != FRAME * len(got):  # a stream handed over a frame of another size
+            pairs = [(r, f) for r, f in zip(got_rows, got, strict=True) if len(f) == FRAME]
+            got_rows = [r for r, _ in pairs]
+            data = b"".join(f for _, f in pairs)
+        if len(got_rows):
+            present = np.asarray(got_rows, dtype=np.intp)
+            self._payload_in[present] = np.frombuffer(data, dtype=np.uint8).reshape(-1, FRAME)
+        stream_events = [next_event() for next_event in layout.next_events]
+        if stream_events.count(None) != len(stream_events):
+            self._collect_stream_events(layout, stream_events, events, now)
         missed = self._missed
-        if got_rows:
-            present = np.array(got_rows, dtype=np.intp)
-            self._payload_in[present] = np.frombuffer(b"".join(got), dtype=np.uint8).reshape(
-                -1, FRAME
-            )
         # 2. concealment bookkeeping: rows that got nothing keep last tick's payload.
         missed[layout.rows] = np.minimum(missed[layout.rows] + 1, 2)
-        if got_rows:
+        if len(got_rows):
             missed[present] = 0
         silent_rows = layout.rows[missed[layout.rows] >= 2]
         if len(silent_rows):
@@ -406,13 +408,18 @@ class MediaEngine:
         self._encode(layout, hi)
         datagrams: list[tuple[bytes, Addr]] = []
         if layout.rows_list:
-            out = self._payload_out.take(layout.rows, axis=0).tobytes()
-            pos = 0
-            for stream in layout.streams:
-                addr = stream.remote_addr
-                if addr is not None:
-                    datagrams.append((stream.packetize(out[pos : pos + FRAME]), addr))
-                pos += FRAME
+            if layout.contiguous:
+                out = self._payload_out[: len(layout.rows_list)].tobytes()
+            else:
+                out = self._payload_out.take(layout.rows, axis=0).tobytes()
+            addrs = [stream.remote_addr for stream in layout.streams]
+            datagrams = [
+                (packetize(out[pos : pos + FRAME]), addr)
+                for packetize, pos, addr in zip(
+                    layout.packetizers, layout.offsets, addrs, strict=True
+                )
+                if addr is not None
+            ]
         counters = TickCounters(
             channels=len(layout.rows_list),
             frames_received=len(got_rows),
@@ -424,6 +431,29 @@ class MediaEngine:
             dtmf_rows=len(dtmf_rows),
         )
         return TickOutput(datagrams, events, counters)
+
+    def write_recordings(self) -> int:
+        """Write the recording blocks that are due (with ``RecorderBank(deferred=True)``).
+
+        The shell calls it after sending the tick's datagrams, so file writes never
+        delay media; returns the number of blocks written.
+        """
+        return self.recorder.write_due()
+
+    def _collect_stream_events(
+        self, layout: _Layout, first: list[Any], events: list[MediaEvent], now: float
+    ) -> None:
+        for i, event in enumerate(first):
+            if event is None:
+                continue
+            ch, next_event = layout.rows_list[i], layout.next_events[i]
+            while event is not None:
+                digit = getattr(event, "digit", None)
+                if isinstance(digit, str):
+                    events.append(DtmfDetected(ch, digit, "rfc4733", now))
+                else:
+                    events.append(StreamEvent(ch, event))
+                event = next_event()
 
     def _play(self, acc: npt.NDArray[np.int32], events: list[MediaEvent]) -> None:
         rows = np.fromiter(self._players, dtype=np.intp, count=len(self._players))
@@ -499,6 +529,11 @@ class MediaEngine:
         self._layout = _Layout(
             rows_list=rows_list,
             streams=streams,
+            pops=[s.pop_frame for s in streams],
+            next_events=[s.next_event for s in streams],
+            packetizers=[s.packetize for s in streams],
+            offsets=[i * FRAME for i in range(len(streams))],
+            contiguous=rows_list == list(range(len(rows_list))),
             rows=rows,
             by_codec=by_codec,
             dtmf_rows=rows[self._dtmf_on[rows]] if len(rows) else rows,
@@ -513,6 +548,12 @@ class _Layout:
 
     rows_list: list[int]
     streams: list[MediaStream]
+    pops: list[Callable[[], bytes | None]]
+    next_events: list[Callable[[], Any]]
+    packetizers: list[Callable[[bytes], bytes]]
+    offsets: list[int]
+    #: Rows are exactly 0..n-1, so the output block is a slice.
+    contiguous: bool
     rows: npt.NDArray[np.intp]
     by_codec: list[tuple[Codec, npt.NDArray[np.intp]]]
     dtmf_rows: npt.NDArray[np.intp]

@@ -17,6 +17,7 @@ __all__ = [
     "MediaEvent",
     "PlaybackFinished",
     "RecordingFinished",
+    "StreamEvent",
     "TalkStarted",
     "TalkStopped",
 ]
@@ -79,4 +80,15 @@ class RecordingFinished:
     seconds: float
 
 
-MediaEvent = DtmfDetected | PlaybackFinished | TalkStarted | TalkStopped | RecordingFinished
+@frozen
+class StreamEvent:
+    """Another event from a channel's RTP stream, passed through (e.g. an RTCP BYE)."""
+
+    channel: int
+    #: The stream's own event value, e.g. ``pbx.rtp.stream.RemoteBye``.
+    event: object
+
+
+MediaEvent = (
+    DtmfDetected | PlaybackFinished | TalkStarted | TalkStopped | RecordingFinished | StreamEvent
+)

@@ -8,11 +8,13 @@ supervisor listening, whispering or barging are all one product with different
 ``G``.  The channels never change when a role changes; only ``G`` does.
 
 ``G`` is block-diagonal (bridges are small and disjoint), so it is never stored
-dense.  A :class:`MixPlan` keeps only its non-zero entries as an edge list
-sorted by sink (a CSR matrix without scipy): one gather ``pcm[srcs]`` of shape
-``(E, 160)`` and one ``np.add.reduceat`` over each sink's run of edges.  At unity
-gain the sums run in ``int32`` and are exact; other gains run in ``float32``
-(exact for integers below 2**24) and are rounded half-to-even.  The caller adds
+dense.  A :class:`MixPlan` keeps only its non-zero entries, grouped by sink
+fan-in (how many sources a sink hears): for the ``K`` sinks hearing ``k``
+sources each, one gather ``pcm[srcs]`` of shape ``(K, k, 160)`` and one sum
+over the middle axis mix them all — a batched product over equal-size blocks
+without multiplying by the zeros.  At unity gain the sums run in ``int32`` and
+are exact; other gains (float32 values) run in ``float64``, where the products
+and sums are exact, and are rounded half-to-even.  The caller adds
 prompt audio to the same ``int32`` accumulator and saturates once to
 ``[-32768, 32767]``.  ``benchmarks/bench_tick.py`` compares this with a dense
 product and with batched matmuls over equal-size bridges.
@@ -39,7 +41,7 @@ from attrs import define, field, frozen
 
 from pbx.errors import InvalidStateError, LocalProtocolError
 
-__all__ = ["Bridge", "Member", "MixPlan", "Mixer", "Role", "mix_dense"]
+__all__ = ["Bridge", "FanIn", "Member", "MixPlan", "Mixer", "Role", "mix_dense"]
 
 Pcm = npt.NDArray[np.int16]
 
@@ -95,36 +97,56 @@ class Bridge:
 
 
 @frozen
-class MixPlan:
-    """The non-zero entries of G, sorted by sink, ready for ``reduceat``."""
+class FanIn:
+    """Sinks that each hear the same number ``k`` of sources, as ``(K, k)`` arrays."""
 
-    #: Sink rows that hear anything, ascending, shape (K,).
+    #: Sink rows, shape (K,).
     sinks: npt.NDArray[np.intp]
-    #: Index into ``srcs`` where each sink's run starts, shape (K,).
-    starts: npt.NDArray[np.intp]
-    #: Source row of each edge, grouped by sink, shape (E,).
+    #: Source rows per sink, shape (K, k).
     srcs: npt.NDArray[np.intp]
-    #: Gain of each edge, shape (E, 1) float32.
-    gains: npt.NDArray[np.float32]
-    #: True when every gain is exactly 1 (integer path, no rounding).
-    unity: bool
+    #: Gain per source, shape (K, k, 1) float32; None when every gain is exactly 1.
+    gains: npt.NDArray[np.float32] | None
+
+
+@frozen
+class MixPlan:
+    """The non-zero entries of G, grouped by how many sources each sink hears.
+
+    Grouping by fan-in turns the sparse product into a few dense batched sums:
+    for the sinks that hear ``k`` sources, ``pcm[srcs]`` is ``(K, k, 160)`` and
+    one ``sum(axis=1)`` mixes them all (two-party calls: ``k = 1``, a copy).
+    """
+
+    groups: tuple[FanIn, ...]
+
+    @property
+    def unity(self) -> bool:
+        """True when every gain is exactly 1 (integer path, no rounding)."""
+        return all(g.gains is None for g in self.groups)
 
     @classmethod
     def from_edges(cls, edges: list[tuple[int, int, float]]) -> MixPlan:
         """Build a plan from ``(sink, src, gain)`` triples (any order, no duplicates)."""
-        if not edges:
-            empty = np.zeros(0, dtype=np.intp)
-            return cls(empty, empty, empty, np.zeros((0, 1), dtype=np.float32), True)
-        arr = np.array(edges, dtype=np.float64)
-        order = np.lexsort((arr[:, 1], arr[:, 0]))
-        arr = arr[order]
-        sink_col = arr[:, 0].astype(np.intp)
-        srcs = arr[:, 1].astype(np.intp)
-        gains = arr[:, 2].astype(np.float32).reshape(-1, 1)
-        sinks, starts = np.unique(sink_col, return_index=True)
-        return cls(
-            sinks.astype(np.intp), starts.astype(np.intp), srcs, gains, bool(np.all(gains == 1.0))
-        )
+        by_sink: dict[int, list[tuple[int, float]]] = {}
+        for sink, src, gain in edges:
+            by_sink.setdefault(sink, []).append((src, gain))
+        by_fan_in: dict[int, list[int]] = {}
+        for sink in sorted(by_sink):
+            by_fan_in.setdefault(len(by_sink[sink]), []).append(sink)
+        groups = []
+        for k in sorted(by_fan_in):
+            sinks = by_fan_in[k]
+            entries = [sorted(by_sink[sink]) for sink in sinks]
+            srcs = np.array([[src for src, _ in e] for e in entries], dtype=np.intp)
+            gains = np.array([[g for _, g in e] for e in entries], dtype=np.float32)
+            groups.append(
+                FanIn(
+                    np.array(sinks, dtype=np.intp),
+                    srcs.reshape(len(sinks), k),
+                    None if np.all(gains == 1.0) else gains.reshape(len(sinks), k, 1),
+                )
+            )
+        return cls(tuple(groups))
 
     def mix_into(self, pcm: Pcm, acc: npt.NDArray[np.int32]) -> None:
         """Write what each sink hears into ``acc`` (int32, un-saturated).
@@ -133,19 +155,23 @@ class MixPlan:
         int16; ``acc`` is ``(N, 160)`` int32 or larger in the first dimension.
         """
         acc[:] = 0
-        if len(self.srcs) == 0:
-            return
-        gathered = pcm.take(self.srcs, axis=0)
-        if self.unity:
-            if len(self.sinks) == len(self.srcs):  # one source per sink (two-party calls)
-                acc[self.sinks] = gathered
+        for group in self.groups:
+            k = group.srcs.shape[1]
+            if group.gains is None:
+                if k == 1:  # one source per sink (two-party calls): a copy
+                    acc[group.sinks] = pcm.take(group.srcs[:, 0], axis=0)
+                    continue
+                # One gather per source column, accumulated in int32: faster than
+                # a casting sum over axis 1 of the (K, k, 160) gather.
+                mixed = pcm.take(group.srcs[:, 0], axis=0).astype(np.int32)
+                for j in range(1, k):
+                    mixed += pcm.take(group.srcs[:, j], axis=0)
+                acc[group.sinks] = mixed
             else:
-                acc[self.sinks] = np.add.reduceat(gathered, self.starts, axis=0, dtype=np.int32)
-        else:
-            scaled = gathered.astype(np.float32) * self.gains
-            summed = np.add.reduceat(scaled, self.starts, axis=0)
-            np.clip(np.rint(summed), -(2**31), 2**31 - 1, out=summed)
-            acc[self.sinks] = summed.astype(np.int32)
+                scaled = pcm[group.srcs].astype(np.float64) * group.gains
+                summed = np.rint(scaled.sum(axis=1))
+                np.clip(summed, -(2**31), 2**31 - 1, out=summed)
+                acc[group.sinks] = summed.astype(np.int32)
 
 
 def mix_dense(gain: npt.NDArray[np.floating], pcm: Pcm) -> Pcm:

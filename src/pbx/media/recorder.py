@@ -4,8 +4,12 @@ Theory of operation: a recording has one or two output channels (mono mix, or
 stereo with the caller left and the agent right); each output channel is the
 saturated sum of what some engine rows *say* (their input pcm).  A
 :class:`RecorderBank` keeps every active recording's pending audio in one
-``(R, block, 2)`` int16 array; each tick one gather and one scatter append the
-tick's 160 samples of every recording, with no per-recording Python work.
+``(R, ticks, 160)`` array of 32-bit words, one interleaved stereo sample frame
+per word; each tick one gather, a few whole-array operations that pack the
+two channels, and one scatter of contiguous rows (each at the recording's own
+tick position) append the tick's samples of every recording with no
+per-recording Python work, and a flush hands the words to libsndfile as
+int16 frames without a copy.
 
 Writing every tick costs more than the whole tick budget (one system call per
 write, see FINDINGS), so a recording is written in blocks of about one second.
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
@@ -153,16 +158,22 @@ class RecorderBank:
 
     #: Ticks buffered before a file write (50 ticks = 1 s).
     block_ticks: int = 50
+    #: Leave writing to :meth:`write_due` (the shell calls it after sending the
+    #: tick's datagrams); :meth:`feed` then writes only a buffer that is full.
+    deferred: bool = False
+    #: Extra ticks of buffer beyond a block, room for deferred writes.
+    slack_ticks: int = 10
     recordings: dict[str, Recording] = field(factory=dict)
-    _buffers: npt.NDArray[np.int16] = field(init=False)
+    _buffers: npt.NDArray[np.uint32] = field(init=False)
     _fill: npt.NDArray[np.int64] = field(init=False)
     _flush_at: npt.NDArray[np.int64] = field(init=False)
     _free: list[int] = field(factory=list)
+    _by_slot: dict[int, Recording] = field(factory=dict)
     _started: int = 0
     _index: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.bool_]] | None = None
 
     def __attrs_post_init__(self) -> None:
-        self._buffers = np.zeros((0, self.block_ticks * FRAME, 2), dtype=np.int16)
+        self._buffers = np.zeros((0, self.block_ticks + self.slack_ticks, FRAME), dtype=np.uint32)
         self._fill = np.zeros(0, dtype=np.int64)
         self._flush_at = np.zeros(0, dtype=np.int64)
 
@@ -180,6 +191,7 @@ class RecorderBank:
         rec = Recording(key, Path(path), fmt, tuple(tuple(s) for s in sources), slot)
         rec.open()
         self.recordings[key] = rec
+        self._by_slot[slot] = rec
         self._fill[slot] = 0
         # Stagger the first block so recordings started together flush apart.
         self._flush_at[slot] = 1 + self._started % self.block_ticks
@@ -204,6 +216,7 @@ class RecorderBank:
         self._flush(rec)
         rec.close()
         del self.recordings[key]
+        del self._by_slot[rec.slot]
         self._free.append(rec.slot)
         self._index = None
         log.info("recording_finished", key=key, path=str(rec.path), seconds=rec.seconds)
@@ -230,25 +243,44 @@ class RecorderBank:
             tick = samples[:, :, 0, :]
         else:
             tick = np.clip(samples.sum(axis=2, dtype=np.int32), -32768, 32767).astype(np.int16)
-        start = self._fill[slots] * FRAME
-        cols = start[:, None] + np.arange(FRAME)
-        self._buffers[slots[:, None], cols] = tick.transpose(0, 2, 1)
+        # Interleave by packing each (left, right) sample pair into one uint32 in
+        # native byte order: a frame of the file is then one word, every write below
+        # is a contiguous 160-word row and a flush needs no copy.
+        bits = tick.view(np.uint16)
+        first, second = (0, 1) if sys.byteorder == "little" else (1, 0)
+        packed = bits[:, second, :].astype(np.uint32)
+        packed <<= 16
+        packed |= bits[:, first, :]
+        self._buffers[slots, self._fill[slots]] = packed
         self._fill[slots] += 1
+        fill = self._fill[slots]
+        if self.deferred:
+            due = slots[fill >= self._buffers.shape[1]]  # full: cannot wait any longer
+        else:
+            due = slots[fill >= self._flush_at[slots]]
+        for slot in due.tolist():
+            self._flush(self._by_slot[slot])
+
+    def write_due(self) -> int:
+        """Write every buffer that reached its block size; returns how many were written."""
+        if not self.recordings:
+            return 0
+        slots = self._gather_index(0)[0]
         due = slots[self._fill[slots] >= self._flush_at[slots]]
-        if len(due):
-            by_slot = {rec.slot: rec for rec in self.recordings.values()}
-            for slot in due.tolist():
-                self._flush(by_slot[slot])
+        for slot in due.tolist():
+            self._flush(self._by_slot[slot])
+        return len(due)
 
     def close_all(self) -> list[Recording]:
         """Stop every recording (shutdown)."""
         return [self.stop(key) for key in list(self.recordings)]
 
     def _flush(self, rec: Recording) -> None:
-        n = int(self._fill[rec.slot]) * FRAME
-        if n:
+        ticks = int(self._fill[rec.slot])
+        if ticks:
+            frames = self._buffers[rec.slot, :ticks].reshape(-1).view(np.int16).reshape(-1, 2)
             try:
-                rec.write(self._buffers[rec.slot, :n, : rec.channels])
+                rec.write(frames if rec.channels == 2 else frames[:, :1])
             except (OSError, sf.LibsndfileError, RuntimeError) as exc:
                 log.error("recording_write_failed", key=rec.key, path=str(rec.path), error=str(exc))
         self._fill[rec.slot] = 0
@@ -278,7 +310,7 @@ class RecorderBank:
         slot = len(self._fill)
         grow = max(4, slot)
         self._buffers = np.concatenate(
-            [self._buffers, np.zeros((grow,) + self._buffers.shape[1:], dtype=np.int16)]
+            [self._buffers, np.zeros((grow,) + self._buffers.shape[1:], dtype=np.uint32)]
         )
         self._fill = np.concatenate([self._fill, np.zeros(grow, dtype=np.int64)])
         self._flush_at = np.concatenate([self._flush_at, np.zeros(grow, dtype=np.int64)])

@@ -1,0 +1,259 @@
+"""One media-engine tick for 1,000 two-party calls (2,000 channels) against the 20 ms budget.
+
+Each tick pops one frame per channel, decodes, runs in-band DTMF detection on every
+channel, mixes, records both sides of every call to a buffered stereo WAV, encodes
+and packetizes one RTP datagram per channel.  The streams are pre-filled fakes
+(their ``pop_frame`` returns a ready payload and ``packetize`` packs a real 12-byte
+header with ``struct``), so the figure is the tick itself; the per-packet cost of the
+real :class:`pbx.rtp.stream.RtpStream` (receive + pop_frame + packetize) is measured
+separately and multiplied out.  Recording writes go to a temporary directory.
+
+Tables:
+
+1. the tick, p50/p99 in ms and as % of the 20 ms budget, for the full load and with
+   parts switched off (so the cost of each part shows); with recording writes
+   deferred (``RecorderBank(deferred=True)`` + ``engine.write_recordings()`` after the
+   datagrams are sent) the tick and the writes are shown apart;
+2. mixing strategies for the same calls: the sparse plan the engine uses
+   (gather + ``np.add.reduceat``), a dense ``G @ pcm``, and batched matmuls over
+   bridges of equal size; also for 3-party conferences;
+3. per-packet RTP cost with the real stream.
+
+OPENBLAS_CORETYPE on these machines forces a slower kernel for the DTMF product;
+run ``env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=1 .venv/bin/python
+benchmarks/bench_tick.py`` to see the machine's own figure (the script prints what
+was set).  Run: ``.venv/bin/python benchmarks/bench_tick.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import struct
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import structlog
+
+from pbx.media.engine import MediaEngine
+from pbx.media.g711 import ulaw_encode
+from pbx.media.mixer import Mixer, mix_dense
+from pbx.media.recorder import RecorderBank
+
+_HEADER = struct.Struct("!BBHII")
+
+
+class PrefilledStream:
+    """A stream whose jitter buffer always has the next frame ready."""
+
+    __slots__ = ("frames", "i", "seq", "ts", "ssrc", "remote_addr")
+
+    def __init__(self, frames: list[bytes], ssrc: int) -> None:
+        self.frames = frames
+        self.i = 0
+        self.seq = 0
+        self.ts = 0
+        self.ssrc = ssrc
+        self.remote_addr = ("127.0.0.1", 20000 + 2 * (ssrc % 10000))
+
+    def receive(self, data: bytes, addr: tuple[str, int], now: float) -> None:
+        pass
+
+    def pop_frame(self) -> bytes | None:
+        self.i = (self.i + 1) % len(self.frames)
+        return self.frames[self.i]
+
+    def next_event(self) -> None:
+        return None
+
+    def packetize(self, payload: bytes) -> bytes:
+        self.seq = (self.seq + 1) & 0xFFFF
+        self.ts = (self.ts + 160) & 0xFFFFFFFF
+        return _HEADER.pack(0x80, 0, self.seq, self.ts, self.ssrc) + payload
+
+    def send_dtmf(self, digit: str) -> None:
+        pass
+
+
+def speech_frames(rng: np.random.Generator, count: int) -> list[bytes]:
+    pcm = rng.normal(0, 2000, (count, 160)).clip(-32768, 32767).astype(np.int16)
+    return [ulaw_encode(f).tobytes() for f in pcm]
+
+
+def build_engine(
+    calls: int, rec_dir: Path | None, dtmf: bool, rng: np.random.Generator, deferred: bool = False
+) -> MediaEngine:
+    eng = MediaEngine(capacity=2 * calls, recorder=RecorderBank(deferred=deferred))
+    frames = speech_frames(rng, 64)
+    for call in range(calls):
+        a = eng.add_channel(PrefilledStream(frames[call % 7 :] + frames[: call % 7], 2 * call))
+        b = eng.add_channel(PrefilledStream(frames[call % 5 :] + frames[: call % 5], 2 * call + 1))
+        bridge = eng.bridge_create()
+        eng.bridge_join(bridge, a)
+        eng.bridge_join(bridge, b)
+        if dtmf:
+            eng.detect_dtmf(a, True)
+            eng.detect_dtmf(b, True)
+        if rec_dir is not None:
+            eng.start_recording(f"call-{call}", rec_dir / f"call-{call}.wav", left=a, right=b)
+    return eng
+
+
+def time_ticks(eng: MediaEngine, ticks: int, deferred: bool = False) -> tuple[np.ndarray, ...]:
+    """Per tick: the tick itself, and the deferred recording writes after it."""
+    tick_t = np.empty(ticks)
+    write_t = np.zeros(ticks)
+    for i in range(ticks):
+        t0 = time.perf_counter()
+        eng.tick(i * 0.02)
+        t1 = time.perf_counter()
+        if deferred:
+            eng.write_recordings()
+            write_t[i] = time.perf_counter() - t1
+        tick_t[i] = t1 - t0
+    return tick_t, write_t
+
+
+def stream_calls_ms(eng: MediaEngine, reps: int) -> float:
+    """The per-packet Python calls alone (pop_frame, next_event, packetize) for every channel."""
+    streams = [s for s in eng._streams if s is not None]
+    payload = bytes(160)
+
+    def calls() -> None:
+        for s in streams:
+            s.pop_frame()
+            s.next_event()
+        for s in streams:
+            s.packetize(payload)
+
+    return best_us(calls, reps) / 1000
+
+
+def best_us(fn: Callable[[], object], reps: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return best * 1e6
+
+
+def mixing_table(calls: int, party: int, reps: int) -> list[tuple[str, float]]:
+    rng = np.random.default_rng(party)
+    n = calls * party
+    pcm = rng.integers(-8000, 8000, (n, 160)).astype(np.int16)
+    mixer = Mixer()
+    for call in range(calls):
+        bridge = mixer.create_bridge()
+        for k in range(party):
+            mixer.join(bridge, call * party + k)
+    plan = mixer.plan()
+    acc = np.empty((n, 160), dtype=np.int32)
+    rows: list[tuple[str, float]] = [
+        ("sparse plan (engine)", best_us(lambda: plan.mix_into(pcm, acc), reps))
+    ]
+    # Batched matmul over bridges of the same size: (B, k, k) @ (B, k, 160).
+    block = np.ones((party, party), dtype=np.float32) - np.eye(party, dtype=np.float32)
+    blocks = np.broadcast_to(block, (calls, party, party))
+    idx = np.arange(n).reshape(calls, party)
+
+    def batched() -> np.ndarray:
+        x = pcm[idx].astype(np.float32)
+        return np.clip(np.matmul(blocks, x), -32768, 32767).astype(np.int16)
+
+    assert np.array_equal(batched().reshape(n, 160), mixer.mix(pcm))
+    rows.append(("batched matmul per size", best_us(batched, reps)))
+    if n <= 3000:
+        dense = mixer.gain_matrix(n)
+        rows.append(("dense G @ pcm", best_us(lambda: mix_dense(dense, pcm), max(1, reps // 20))))
+    return rows
+
+
+def rtp_packet_cost(reps: int) -> float | None:
+    try:
+        from pbx.rtp.packet import build_rtp_header
+        from pbx.rtp.stream import RtpStream
+    except ImportError:
+        return None
+    rx = RtpStream(1, 0, initial_seq=0, initial_ts=0, cname="bench", jitter_min_depth=1)
+    payload = bytes(160)
+    addr = ("127.0.0.1", 40000)
+    state = {"seq": 100, "ts": 8000}
+
+    def one_packet() -> None:
+        seq, ts = state["seq"], state["ts"]
+        data = build_rtp_header(0, seq, ts, 0x1234) + payload
+        rx.receive(data, addr, ts / 8000)
+        frame = rx.pop_frame()
+        rx.packetize(frame if frame is not None else payload)
+        state["seq"], state["ts"] = (seq + 1) & 0xFFFF, ts + 160
+
+    return best_us(one_packet, reps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="finish in well under 30 s")
+    parser.add_argument("--calls", type=int, default=1000)
+    args = parser.parse_args()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(40)  # errors only
+    )
+    ticks = 150 if args.quick else 1000
+    calls = args.calls
+    print(
+        f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')} "
+        f"calls={calls} channels={2 * calls} ticks={ticks}"
+    )
+    rng = np.random.default_rng(1)
+    head = f"tick: {calls} two-party calls"
+    print(f"\n{head:<50} {'p50 ms':>7} {'p99 ms':>7} {'p50 %':>6} {'p99 %':>6}  (% of 20 ms)")
+    with tempfile.TemporaryDirectory() as tmp:
+        configs = [
+            ("full: pop+decode+DTMF+mix+record+encode+RTP", True, True, False),
+            ("full, recording writes deferred: the tick", True, True, True),
+            ("without recording", False, True, False),
+            ("without DTMF detection", True, False, False),
+            ("without both", False, False, False),
+        ]
+        for name, record, dtmf, deferred in configs:
+            rec_dir = Path(tmp) / f"{len(os.listdir(tmp))}"
+            rec_dir.mkdir()
+            eng = build_engine(calls, rec_dir if record else None, dtmf, rng, deferred)
+            time_ticks(eng, 60, deferred)  # warm-up: allocations, first staggered writes
+            tick_t, write_t = time_ticks(eng, ticks, deferred)
+            rows = [(name, tick_t)]
+            if deferred:
+                rows.append(("  ... the deferred writes after it", write_t))
+                rows.append(("  ... tick + writes", tick_t + write_t))
+            for label, t in rows:
+                p50, p99 = np.percentile(t * 1e3, 50), np.percentile(t * 1e3, 99)
+                print(f"{label:<50} {p50:>7.2f} {p99:>7.2f} {p50 / 0.2:>5.1f}% {p99 / 0.2:>5.1f}%")
+            if name.startswith("without both"):
+                ms = stream_calls_ms(eng, 5 if args.quick else 20)
+                print(f"{'  of which the fake streams own calls (best)':<50} {ms:>7.2f}")
+            eng.recorder.close_all()
+    reps = 20 if args.quick else 100
+    for party in (2, 3):
+        n_calls = calls if party == 2 else calls * 2 // 3
+        print(f"\n{'mixing ' + str(n_calls) + ' ' + str(party) + '-party bridges':<44} {'µs':>8}")
+        for name, us in mixing_table(n_calls, party, reps):
+            print(f"{name:<44} {us:>8.0f}")
+    per_packet = rtp_packet_cost(2000 if args.quick else 20000)
+    if per_packet is None:
+        print("\nRTP stream not available: per-packet cost skipped")
+    else:
+        total = per_packet * 2 * calls / 1000
+        print(f"\n{'real RtpStream per packet':<44} {'µs':>8} {'x' + str(2 * calls) + ' ms':>10}")
+        print(f"{'receive + pop_frame + packetize':<44} {per_packet:>8.2f} {total:>10.2f}")
+        print("(socket recvfrom/sendto are not included: about 5 µs per packet, see FINDINGS)")
+
+
+if __name__ == "__main__":
+    main()
