@@ -225,3 +225,33 @@ def test_lookups_agree_with_a_plain_scan(items: list[tuple[str, str]]) -> None:
         expected = [v for n, v in items if canonical_key(n) == name]
         assert h.get_all(name) == expected
         assert h.get(name) == (expected[0] if expected else None)
+
+
+@given(
+    st.sampled_from(["UDP", "tcp", "TLS", "WS"]),
+    st.sampled_from(["h.example.com", "192.0.2.1", "[2001:db8::1]", "a..b", "-x"]),
+    st.one_of(st.none(), st.integers(0, 99999)),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["branch", "rport", "received", "x"]),
+            st.one_of(st.none(), st.sampled_from(["z9hG4bK1", "5060", '"q;v"', "1.2.3.4"])),
+        ),
+        max_size=3,
+    ),
+    st.sampled_from(["", " ", "  \t"]),
+)
+def test_via_fast_and_careful_paths_agree(
+    transport: str, host: str, port: int | None, params: list[tuple[str, str | None]], lws: str
+) -> None:
+    tail = f"{host}" + ("" if port is None else f"{lws}:{lws}{port}")
+    tail += "".join(f"{lws};{k}" if v is None else f";{k}{lws}={lws}{v}" for k, v in params)
+
+    def outcome(text: str) -> object:
+        try:
+            via = Via.parse(text)
+        except SipParseError as exc:
+            return exc.reason.split(" ")[:2]
+        return (via.transport, via.host, via.port, via.params)
+
+    # A lower-case protocol name skips the single-regex path.
+    assert outcome(f"SIP/2.0/{transport} {tail}") == outcome(f"sip/2.0/{transport} {tail}")

@@ -303,3 +303,42 @@ def test_random_text_only_raises_uri_errors(text: str) -> None:
             parse(text)
         except UriError:
             pass
+
+
+uri_texts = st.builds(
+    lambda user, host, port, params, headers: (
+        "sip:"
+        + (f"{user}@" if user else "")
+        + host
+        + (f":{port}" if port is not None else "")
+        + "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params)
+        + (f"?{headers}" if headers else "")
+    ),
+    st.one_of(st.none(), users),
+    hosts,
+    st.one_of(st.none(), st.integers(0, 99999)),
+    st.lists(st.tuples(param_names, param_values), max_size=3),
+    st.one_of(st.none(), st.sampled_from(["a=1", "x=%20&y"])),
+)
+
+
+def _outcome(parse: object, text: str) -> object:
+    try:
+        return parse(text)  # type: ignore[operator]
+    except UriError as exc:
+        return type(exc)
+
+
+@given(uri_texts, st.one_of(st.none(), st.sampled_from(['"Bob B"', "Bob", ""])))
+def test_fast_and_careful_paths_agree(text: str, display: str | None) -> None:
+    # An upper-case scheme skips the single-regex path; both must reach the same result.
+    assert _outcome(parse_uri, text) == _outcome(parse_uri, "SIP" + text[3:])
+    if display is None:
+        if ";" not in text and "?" not in text:  # else not a valid addr-spec (§20.10)
+            slow = _outcome(NameAddr.parse, "SIP" + text[3:] + " ")
+            assert _outcome(NameAddr.parse, text) == slow
+    else:
+        name_addr = f"{display} <{text}>;tag=x"
+        assert _outcome(NameAddr.parse, name_addr) == _outcome(
+            NameAddr.parse, f"{display} <SIP{text[3:]}>;tag=x"
+        )

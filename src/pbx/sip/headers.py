@@ -252,9 +252,11 @@ def _split_via(value: str) -> tuple[str, str, str]:
     semi = rest.find(";")
     sent_by, params = (rest, "") if semi < 0 else (rest[:semi], rest[semi:])
     sent_by = sent_by.strip(WSP)
-    if ":" in sent_by and not sent_by.startswith("["):
-        host, _, port = sent_by.partition(":")
-        sent_by = f"{host.strip(WSP)}:{port.strip(WSP)}"
+    # §25.1 COLON = SWS ":" SWS between host and port (after "]" for IPv6).
+    split_at = sent_by.find("]") + 1 if sent_by.startswith("[") else 0
+    colon = sent_by.find(":", split_at)
+    if colon >= 0:
+        sent_by = f"{sent_by[:colon].strip(WSP)}:{sent_by[colon + 1 :].strip(WSP)}"
     if not sent_by or any(c in WSP for c in sent_by):
         raise SipParseError(f"invalid Via {value!r}")
     return sent_protocol, sent_by, params
@@ -303,7 +305,7 @@ class Headers:
         items: Iterable[tuple[str, str]] = (),
         index: dict[str, list[int]] | None = None,
     ) -> None:
-        self._items: list[tuple[str, str]] = items if isinstance(items, list) else list(items)
+        self._items: list[tuple[str, str]] = items if type(items) is list else list(items)
         self._index: dict[str, list[int]] | None = index
         self._cache: dict[str, Any] = {}
 

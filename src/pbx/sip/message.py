@@ -284,7 +284,8 @@ class Request(Message):
         headers: Headers | None = None,
         body: bytes = b"",
     ) -> None:
-        super().__init__(headers, body)
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
         self.method = method
         self.uri = uri
 
@@ -312,7 +313,8 @@ class Response(Message):
         headers: Headers | None = None,
         body: bytes = b"",
     ) -> None:
-        super().__init__(headers, body)
+        self.headers = headers if headers is not None else Headers()
+        self.body = body
         self.status = status
         self.reason = REASON_PHRASES.get(status, "Unknown") if reason is None else reason
 
@@ -336,6 +338,9 @@ class Response(Message):
     def success(self) -> bool:
         """2xx."""
         return 200 <= self.status < 300
+
+
+_CRLF = frozenset((b"\r", b"\n"))
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes]:
@@ -401,12 +406,17 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
     """
     if len(data) > MAX_MESSAGE_SIZE:
         raise SipParseError("message is larger than 64 KiB", 513)
-    if data[:1] in (b"\r", b"\n"):
+    if data[:1] in _CRLF:
         data = data.lstrip(b"\r\n")  # §7.5: CRLFs before the start line are ignored.
         if not data:
             raise SipParseError("message is empty")
-    head_bytes, body = _split_head(data)
-    head = head_bytes.decode("utf-8", "surrogateescape")
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        head = data[:end].decode("utf-8", "surrogateescape")
+        body = data[end + 4 :]
+    else:
+        head_bytes, body = _split_head(data)
+        head = head_bytes.decode("utf-8", "surrogateescape")
     start_line, fields, index = _split_fields(head)
     try:
         return _build(start_line, fields, index, body, stream)
