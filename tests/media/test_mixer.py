@@ -207,3 +207,20 @@ def test_mixed_fan_in_and_gains_match_dense(rng: np.random.Generator) -> None:
             ch += 1
     m.set_echo(0, True)
     _check_plan_matches_dense(m, _pcm(rng, ch, amp=20000))
+
+
+def test_copy_only_plan_for_two_party_calls(rng: np.random.Generator) -> None:
+    m = Mixer()
+    for pair in range(3):
+        b = m.create_bridge()
+        m.join(b, 2 * pair)
+        m.join(b, 2 * pair + 1)
+    pcm = _pcm(rng, 7)
+    plan = m.plan()
+    assert plan.copy_only
+    out = np.full((7, 160), 99, dtype=np.int16)
+    plan.copy_into(pcm, out)
+    assert np.array_equal(out, m.mix(pcm))
+    assert not out[6].any()
+    m.join(b, 6)  # a third party makes sums
+    assert not m.plan().copy_only

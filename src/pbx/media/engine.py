@@ -348,28 +348,37 @@ class MediaEngine:
             pairs = [(r, f) for r, f in zip(got_rows, got, strict=True) if len(f) == FRAME]
             got_rows = [r for r, _ in pairs]
             data = b"".join(f for _, f in pairs)
-        if len(got_rows):
+        all_present = got_rows is layout.rows
+        block_in = np.frombuffer(data, dtype=np.uint8).reshape(-1, FRAME)
+        if all_present and layout.contiguous:
+            self._payload_in[: len(block_in)] = block_in
+        elif len(got_rows):
             present = np.asarray(got_rows, dtype=np.intp)
-            self._payload_in[present] = np.frombuffer(data, dtype=np.uint8).reshape(-1, FRAME)
+            self._payload_in[present] = block_in
         stream_events = [next_event() for next_event in layout.next_events]
         if stream_events.count(None) != len(stream_events):
             self._collect_stream_events(layout, stream_events, events, now)
         missed = self._missed
-        # 2. concealment bookkeeping: rows that got nothing keep last tick's payload.
-        missed[layout.rows] = np.minimum(missed[layout.rows] + 1, 2)
-        if len(got_rows):
-            missed[present] = 0
-        silent_rows = layout.rows[missed[layout.rows] >= 2]
-        if len(silent_rows):
-            self._payload_in[silent_rows] = self._silence[silent_rows, None]
-        # 3. decode per codec group.
-        self._decode(layout, hi)
-        repeat_rows = layout.rows[missed[layout.rows] == 1]
-        if len(repeat_rows):
-            self._pcm_in[repeat_rows] >>= 1  # −6 dB repeat of the last frame
+        # 2. concealment bookkeeping: rows that got nothing keep last tick's payload
+        #    (and the 3. decode per codec group, on each branch).
+        if all_present:
+            missed[layout.rows] = 0
+            silent_rows = repeat_rows = layout.rows[:0]
+            self._decode(layout, hi)  # 3. decode per codec group.
+        else:
+            missed[layout.rows] = np.minimum(missed[layout.rows] + 1, 2)
+            if len(got_rows):
+                missed[present] = 0
+            silent_rows = layout.rows[missed[layout.rows] >= 2]
+            if len(silent_rows):
+                self._payload_in[silent_rows] = self._silence[silent_rows, None]
+            self._decode(layout, hi)  # 3. decode per codec group.
+            repeat_rows = layout.rows[missed[layout.rows] == 1]
+            if len(repeat_rows):
+                self._pcm_in[repeat_rows] >>= 1  # −6 dB repeat of the last frame
+            self._pcm_in[silent_rows] = 0  # A-law silence decodes to ±8: make it true zero
         silent_count = len(silent_rows)
         pcm_in = self._pcm_in
-        pcm_in[silent_rows] = 0  # A-law silence decodes to ±8; make it true zero
 
         # 4. detectors on what each channel says.
         dtmf_rows = layout.dtmf_rows
@@ -391,13 +400,17 @@ class MediaEngine:
                 self._pending = []
 
         # 5. mix, add players, saturate.
-        acc = self._acc
-        self.mixer.plan().mix_into(pcm_in[:hi], acc[:hi])
+        plan = self.mixer.plan()
         playing = len(self._players)
-        if self._players:
-            self._play(acc, events)
-        np.clip(acc[:hi], -32768, 32767, out=acc[:hi])
-        self._pcm_out[:hi] = acc[:hi]
+        if not playing and plan.copy_only:  # two-party calls only: no sums, no saturation
+            plan.copy_into(pcm_in[:hi], self._pcm_out[:hi])
+        else:
+            acc = self._acc
+            plan.mix_into(pcm_in[:hi], acc[:hi])
+            if playing:
+                self._play(acc, events)
+            np.clip(acc[:hi], -32768, 32767, out=acc[:hi])
+            self._pcm_out[:hi] = acc[:hi]
 
         # 6. recordings take what each party says.
         recording = len(self.recorder.recordings)

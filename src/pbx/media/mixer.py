@@ -148,6 +148,17 @@ class MixPlan:
             )
         return cls(tuple(groups))
 
+    @property
+    def copy_only(self) -> bool:
+        """True when every sink hears exactly one source at unity gain (no sums)."""
+        return all(g.gains is None and g.srcs.shape[1] == 1 for g in self.groups)
+
+    def copy_into(self, pcm: Pcm, out: Pcm) -> None:
+        """For a :attr:`copy_only` plan: ``out[sink] = pcm[src]``, other rows 0."""
+        out[:] = 0
+        for group in self.groups:
+            out[group.sinks] = pcm.take(group.srcs[:, 0], axis=0)
+
     def mix_into(self, pcm: Pcm, acc: npt.NDArray[np.int32]) -> None:
         """Write what each sink hears into ``acc`` (int32, un-saturated).
 
