@@ -47,15 +47,69 @@ RINGING = (
 )
 
 
+REGISTER = (
+    b"REGISTER sips:ss2.biloxi.example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/TLS client.biloxi.example.com:5061;branch=z9hG4bKnashds7\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"From: Bob <sips:bob@biloxi.example.com>;tag=a73kszlfl\r\n"
+    b"To: Bob <sips:bob@biloxi.example.com>\r\n"
+    b"Call-ID: 1j9FpLxk3uxtm8tn@biloxi.example.com\r\n"
+    b"CSeq: 1 REGISTER\r\n"
+    b"Contact: <sips:bob@client.biloxi.example.com>;expires=3600, <sip:bob@192.0.2.9>;q=0.1\r\n"
+    b"Expires: 7200\r\n"
+    b"Content-Length: 0\r\n"
+    b"\r\n"
+)
+
+UNAUTHORIZED = (
+    b"SIP/2.0 401 Unauthorized\r\n"
+    b"Via: SIP/2.0/TLS client.biloxi.example.com:5061;branch=z9hG4bKnashds7"
+    b";received=192.0.2.201\r\n"
+    b"From: Bob <sips:bob@biloxi.example.com>;tag=a73kszlfl\r\n"
+    b"To: Bob <sips:bob@biloxi.example.com>;tag=1410948204\r\n"
+    b"Call-ID: 1j9FpLxk3uxtm8tn@biloxi.example.com\r\n"
+    b"CSeq: 1 REGISTER\r\n"
+    b'WWW-Authenticate: Digest realm="atlanta.example.com", qop="auth",'
+    b' nonce="ea9c8e88df84f1cec4341ae6cbe5a359", opaque="", stale=FALSE, algorithm=MD5\r\n'
+    b"Content-Length: 0\r\n"
+    b"\r\n"
+)
+
+BYE = (
+    b"BYE sip:alice@pc33.atlanta.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP 192.0.2.4;branch=z9hG4bKnashds10\r\n"
+    b"Route: <sip:p1.example.com;lr>,<sip:p2.example.com;lr>\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"From: Bob <sip:bob@biloxi.com>;tag=a6c85cf\r\n"
+    b"To: Alice <sip:alice@atlanta.com>;tag=1928301774\r\n"
+    b"Call-ID: a84b4c76e66710\r\n"
+    b"CSeq: 231 BYE\r\n"
+    b"Content-Length: 0\r\n"
+    b"\r\n"
+)
+
+
 def with_field(data: bytes, field: bytes, after: bytes = b"Max-Forwards: 70\r\n") -> bytes:
     return data.replace(after, after + field, 1)
 
 
-@pytest.mark.parametrize("data", [INVITE, RINGING])
+@pytest.mark.parametrize("data", [INVITE, RINGING, REGISTER, UNAUTHORIZED, BYE])
 def test_message_round_trips_byte_for_byte(data: bytes) -> None:
     msg = parse_message(data)
     msg.check()
     assert bytes(msg) == data
+
+
+def test_list_fields_split_and_single_value_fields_keep_their_commas() -> None:
+    reg = parse_message(REGISTER)
+    reg.check()
+    assert [c.param("expires") for c in reg.contacts] == ["3600", None]
+    assert reg.contacts[1].param("q") == "0.1"
+    assert reg.expires == 7200
+    challenge = parse_message(UNAUTHORIZED).headers.get("www-authenticate")
+    assert challenge is not None and challenge.endswith("stale=FALSE, algorithm=MD5")
+    bye = parse_message(BYE)
+    assert [str(r.uri) for r in bye.route] == ["sip:p1.example.com;lr", "sip:p2.example.com;lr"]
 
 
 def test_request_fields() -> None:
