@@ -247,3 +247,15 @@ def test_alaw_channel_silence_is_true_zero() -> None:
     eng.echo(ch, True)
     eng.tick(0.0)
     assert alaw_decode(np.frombuffer(s.sent[0], np.uint8)).max() <= 8
+
+
+def test_datagrams_name_their_channel() -> None:
+    eng = MediaEngine()
+    s0, s1, s2 = FakeStream(("127.0.0.1", 1000)), FakeStream(None), FakeStream(("127.0.0.1", 1004))
+    for s in (s0, s1, s2):
+        eng.add_channel(s)
+    out = eng.tick(0.0)
+    assert out.channels == [0, 2]
+    assert [addr for _, addr in out.datagrams] == [("127.0.0.1", 1000), ("127.0.0.1", 1004)]
+    assert s1.sent == []  # no address, nothing packetized: its sequence numbers do not advance
+    assert eng.rtcp_to_send(0.0) == []  # fakes have no RTCP

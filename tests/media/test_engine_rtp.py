@@ -72,3 +72,22 @@ def test_example_test_tone_prompt_loads() -> None:
     spec = np.abs(np.fft.rfft(pcm.astype(float)))
     assert np.fft.rfftfreq(len(pcm), 1 / 8000)[spec.argmax()] == pytest.approx(1000.0)
     assert abs(int(pcm.max()) - 10362) <= 1  # -10 dBFS peak
+
+
+def test_rtcp_reports_for_every_channel_over_time() -> None:
+    eng = MediaEngine(wallclock_offset=1_700_000_000.0)
+    streams = [_stream(20 + i, ("127.0.0.1", 31000 + 2 * i)) for i in range(4)]
+    chans = [eng.add_channel(s) for s in streams]
+    reports: dict[int, list[tuple[bytes, tuple[str, int]]]] = {ch: [] for ch in chans}
+    for tick in range(600):  # 12 s
+        now = tick * 0.02
+        eng.tick(now)
+        for ch, data, addr in eng.rtcp_to_send(now):
+            reports[ch].append((data, addr))
+    for i, ch in enumerate(chans):
+        assert 1 <= len(reports[ch]) <= 6  # RFC 3550 §6.2: about every 5 s, randomised
+        data, addr = reports[ch][0]
+        assert addr == ("127.0.0.1", 31001 + 2 * i)  # RTP port + 1
+        assert data[1] == 200  # sender report: the channel has been sending
+    eng.receive_rtcp(chans[0], reports[chans[1]][0][0], ("127.0.0.1", 31001), 12.0)
+    assert [s.rtcp_received for s in streams] == [1, 0, 0, 0]

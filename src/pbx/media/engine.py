@@ -64,6 +64,8 @@ log = structlog.get_logger(__name__)
 
 FRAME = 160
 Addr = tuple[str, int]
+#: Seconds from the NTP epoch (1900) to the Unix epoch (1970), RFC 868.
+NTP_UNIX_OFFSET = 2_208_988_800
 
 
 class MediaStream(Protocol):
@@ -105,6 +107,8 @@ class TickOutput:
     datagrams: list[tuple[bytes, Addr]]
     events: list[MediaEvent]
     counters: TickCounters
+    #: The channel each datagram belongs to (same order): its socket sends it.
+    channels: list[int] = field(factory=list)
 
 
 @define
@@ -117,6 +121,12 @@ class MediaEngine:
     dtmf: DtmfDetector = field(factory=DtmfDetector)
     talk: TalkDetector = field(factory=TalkDetector)
     capacity: int = 64
+    #: Seconds to add to ``now`` to get Unix time, for RTCP NTP timestamps; the shell
+    #: sets it once (``time.time() - loop.time()``) so the core never reads a clock.
+    wallclock_offset: float = 0.0
+    #: Each stream's timers (RTCP, DTMF end) are checked every this many ticks.
+    timer_scan_ticks: int = 10
+    _scan_cursor: int = field(init=False, default=0)
 
     _streams: list[MediaStream | None] = field(init=False, factory=list)
     _codecs: list[Codec | None] = field(init=False, factory=list)
@@ -195,6 +205,45 @@ class MediaEngine:
     def receive(self, ch: int, data: bytes, addr: Addr, now: float) -> None:
         """Hand an RTP datagram received for ``ch`` to its stream."""
         self._stream(ch).receive(data, addr, now)
+
+    def receive_rtcp(self, ch: int, data: bytes, addr: Addr, now: float) -> None:
+        """Hand an RTCP datagram received for ``ch`` to its stream."""
+        receive_rtcp = getattr(self._stream(ch), "receive_rtcp", None)
+        if receive_rtcp is not None:
+            receive_rtcp(data, addr, now)
+
+    def rtcp_to_send(self, now: float) -> list[tuple[int, bytes, Addr]]:
+        """RTCP reports due now, as ``(channel, datagram, address)`` (RFC 3550 §6.2).
+
+        Each call looks at a rotating share of the channels (all of them every
+        ``timer_scan_ticks`` calls), so the cost per tick stays small; the report
+        interval is at least 2.5 s, so the delay this adds is immaterial.  The
+        same scan fires each stream's ``handle_timer`` (a DTMF event whose end
+        packets were lost, RFC 4733 §2.5.1.4).
+        """
+        layout = self._layout or self._build_layout()
+        n = len(layout.streams)
+        out: list[tuple[int, bytes, Addr]] = []
+        if not n:
+            return out
+        step = -(-n // max(1, self.timer_scan_ticks))
+        start = self._scan_cursor if self._scan_cursor < n else 0
+        stop = min(n, start + step)
+        self._scan_cursor = stop if stop < n else 0
+        ntp_time = now + self.wallclock_offset + NTP_UNIX_OFFSET
+        for i in range(start, stop):
+            stream: Any = layout.streams[i]
+            handle_timer = getattr(stream, "handle_timer", None)
+            if handle_timer is not None:
+                handle_timer(now)
+            rtcp_due = getattr(stream, "rtcp_due", None)
+            if rtcp_due is None or not rtcp_due(now):
+                continue
+            data = stream.build_rtcp(now, ntp_time)
+            addr = getattr(stream, "rtcp_addr", None)
+            if addr is not None:
+                out.append((layout.rows_list[i], data, addr))
+        return out
 
     def send_dtmf(self, ch: int, digit: str) -> None:
         """Send ``digit`` as RFC 4733 telephone-events on ``ch``."""
@@ -420,6 +469,7 @@ class MediaEngine:
         # 7. encode and packetize.
         self._encode(layout, hi)
         datagrams: list[tuple[bytes, Addr]] = []
+        channels: list[int] = []
         if layout.rows_list:
             if layout.contiguous:
                 out = self._payload_out[: len(layout.rows_list)].tobytes()
@@ -433,6 +483,12 @@ class MediaEngine:
                 )
                 if addr is not None
             ]
+            if len(datagrams) == len(addrs):
+                channels = layout.rows_list
+            else:
+                channels = [
+                    ch for ch, addr in zip(layout.rows_list, addrs, strict=True) if addr is not None
+                ]
         counters = TickCounters(
             channels=len(layout.rows_list),
             frames_received=len(got_rows),
@@ -443,7 +499,7 @@ class MediaEngine:
             recording=recording,
             dtmf_rows=len(dtmf_rows),
         )
-        return TickOutput(datagrams, events, counters)
+        return TickOutput(datagrams, events, counters, list(channels))
 
     def write_recordings(self) -> int:
         """Write the recording blocks that are due (with ``RecorderBank(deferred=True)``).
