@@ -1,12 +1,20 @@
 """The composition root: builds the cores from an :class:`~pbx.config.AppConfig` and runs them.
 
 ``Application`` owns the SIP endpoint (with its registrar and digest authenticator for
-the configured users) and the network service that pumps it. Requests are classified on
-arrival: a request from the source address of a registered user is that user's and must
-authenticate; anything else from the trusted networks is the carrier trunk; everything
-else must authenticate as a user or is refused.
+the configured users), the media engine, the call manager with its dial plan and
+modules (voicemail; the ACD and IVR plug in the same way), the SQLite store, and the
+network services that pump them: :class:`~pbx.net.pump.SipService` for SIP and
+:class:`~pbx.net.media.MediaService` for RTP and the 20 ms tick.
 
-Until the call layer lands, calls are answered with 480 Temporarily Unavailable.
+Requests are classified on arrival: a request from the source address of a registered
+user is that user's and must authenticate; anything else from the trusted networks is
+the carrier trunk ``local``; everything else must authenticate as a user or is refused.
+
+Embedding it::
+
+    app = Application(load_config("callcenter.toml"))
+    app.on_call_event(lambda event, now: print(event))
+    asyncio.run(app.run())
 """
 
 from __future__ import annotations
@@ -16,25 +24,37 @@ import ipaddress
 import random
 import secrets
 import signal
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import structlog
 
+from pbx.calls.dialplan import dialplan_from_config
+from pbx.calls.events import CallEvent
+from pbx.calls.manager import CallManager, TargetHandler
+from pbx.calls.voicemail import Voicemail
 from pbx.config import AppConfig
+from pbx.media.engine import MediaEngine
+from pbx.net.media import MediaService
 from pbx.net.pump import SipService
+from pbx.rtp.ports import PortPool
 from pbx.sip import auth
 from pbx.sip.endpoint import EndpointConfig, SipEndpoint
-from pbx.sip.events import DeviceRegistered, EndpointEvent, IncomingCall
+from pbx.sip.events import DeviceRegistered, EndpointEvent
 from pbx.sip.message import Request
 from pbx.sip.registration import LocationService, Registrar
 from pbx.sip.timers import TimerConfig
 from pbx.sip.transport import Destination
+from pbx.store import Store
 
 log = structlog.get_logger(__name__)
 
+CallEventHandler = Callable[[CallEvent, float], None]
+
 
 class Application:
-    """A running pbx: SIP endpoint, registrar, users, and the network around them."""
+    """A running pbx: SIP, media, calls, records, and the modules routed to."""
 
     def __init__(
         self,
@@ -69,9 +89,68 @@ class Application:
             authenticator=self.authenticator,
             auth_policy=self._must_authenticate,
         )
-        self.sip = SipService(self.endpoint, self._on_event)
-        self.event_handlers: list[Callable[[EndpointEvent, float], None]] = []
+        self.store = Store(config.store_path)
+        self.engine = MediaEngine()
+        if config.prompts_dir is not None:
+            self.load_prompts(config.prompts_dir)
+        self.media = MediaService(
+            self.engine,
+            PortPool(config.rtp.port_min, config.rtp.port_max),
+            config.sip.host,
+            self._on_media_events,
+        )
+        self.calls = CallManager(
+            self.endpoint,
+            self.engine,
+            self.media,
+            dialplan_from_config(config.dialplan, config.source),
+            location=self.location,
+            store=self.store,
+            rng=self.rng,
+            wall=self.wall,
+            is_trunk=self.is_trunk,
+            ring_timeout=config.ring_timeout,
+        )
+        self.voicemail = Voicemail(
+            self.calls,
+            Path(config.voicemail_dir),
+            max_seconds=config.voicemail_max_seconds,
+            wall=self.wall,
+        )
+        self.calls.handlers["voicemail"] = self.voicemail.start
+        self.sip = SipService(
+            self.endpoint, self._on_sip_event, timers=[self.calls, self.voicemail]
+        )
+        self._call_handlers: list[CallEventHandler] = [self.voicemail.handle]
+        self.sip_handlers: list[Callable[[EndpointEvent, float], None]] = []
         self._stopped = asyncio.Event()
+        self._clock_offset = time.time() - time.monotonic()
+
+    # -- composition -------------------------------------------------------------------
+    def wall(self, now: float) -> float:
+        """Wall-clock time for a loop time (the loop's clock is monotonic)."""
+        return now + self._clock_offset
+
+    def load_prompts(self, directory: str | Path) -> int:
+        """Load every sound file under ``directory`` as a prompt named by its relative path."""
+        root = Path(directory)
+        count = 0
+        for path in sorted(root.rglob("*")):
+            if path.suffix.lower() in (".wav", ".flac", ".ogg") and path.is_file():
+                name = path.relative_to(root).with_suffix("").as_posix()
+                self.engine.prompts.load(name, path)
+                count += 1
+        log.info("prompts_loaded", directory=str(root), count=count)
+        return count
+
+    def route(self, kind: str, handler: TargetHandler) -> None:
+        """Run ``handler(manager, call, leg, now)`` for calls routed to target ``kind``
+        (``queue``, ``ivr``, ``app:NAME`` ...)."""
+        self.calls.handlers[kind] = handler
+
+    def on_call_event(self, handler: CallEventHandler) -> None:
+        """Call ``handler(event, now)`` for every call event (screen pops, wallboards)."""
+        self._call_handlers.append(handler)
 
     # -- policy ------------------------------------------------------------------------
     def is_trunk(self, source: Destination) -> bool:
@@ -88,43 +167,69 @@ class Application:
         return not self.is_trunk(source)
 
     # -- events ------------------------------------------------------------------------
-    def _on_event(self, event: EndpointEvent, now: float) -> None:
-        for handler in self.event_handlers:
+    def _on_sip_event(self, event: EndpointEvent, now: float) -> None:
+        for handler in self.sip_handlers:
             handler(event, now)
-        if isinstance(event, IncomingCall):
-            log.info("call_unavailable", call_id=event.call_id, to=str(event.request.uri))
-            self.endpoint.reject(event.leg, 480, now)
-        elif isinstance(event, DeviceRegistered):
+        if isinstance(event, DeviceRegistered):
             log.info("device_registered", aor=event.aor, bindings=len(event.bindings))
+            return
+        self.calls.handle_sip(event, now)
+        self._drain_calls(now)
+
+    def _on_media_events(self, events: list[object], now: float) -> None:
+        for event in events:
+            self.calls.handle_media(event, now)
+        self._drain_calls(now)
+        self.sip.flush()
+
+    def _drain_calls(self, now: float) -> None:
+        calls = self.calls
+        while (event := calls.next_event()) is not None:
+            for handler in self._call_handlers:
+                try:
+                    handler(event, now)
+                except Exception:
+                    log.exception("call_event_handler_failed", event=type(event).__name__)
 
     # -- life cycle --------------------------------------------------------------------
     async def start(self) -> None:
-        """Bind the SIP listeners."""
+        """Bind SIP and start the media ticker."""
         c = self.config.sip
         await self.sip.start(c.host, c.port, udp=c.udp, tcp=c.tcp)
         if c.port == 0 and self.sip.udp.local is not None:
             # Port 0 asked for a free port: write the real one into Via and Contact.
+            old = self.endpoint.config
             self.endpoint.config = EndpointConfig(
-                host=self.endpoint.config.host,
+                host=old.host,
                 port=self.sip.udp.local[1],
-                user_agent=self.endpoint.config.user_agent,
-                timers=self.endpoint.config.timers,
-                trace=self.endpoint.config.trace,
+                user_agent=old.user_agent,
+                timers=old.timers,
+                trace=old.trace,
             )
+        self.media.start()
         log.info("pbx_started", sip=f"{c.host}:{self.endpoint.config.port}")
+
+    @property
+    def port(self) -> int:
+        """The SIP port listened on."""
+        return self.endpoint.config.port
 
     def stop(self) -> None:
         """Ask :meth:`run` to return."""
         self._stopped.set()
 
     async def close(self) -> None:
-        """Hang up every call and stop listening."""
+        """Stop taking calls, hang up every call with BYE, flush records, stop listening."""
         now = self.sip.now()
-        for leg_id in list(self.endpoint.legs):
-            self.endpoint.hangup(leg_id, now, status=503)
+        for call_id in list(self.calls.calls):
+            self.calls.hangup_call(call_id, now, status=503)
+        self._drain_calls(now)
         self.sip.flush()
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
+        self.media.stop()
+        self.engine.recorder.close_all()
         self.sip.close()
+        self.store.close()
 
     async def run(self) -> None:
         """Start, serve until SIGINT/SIGTERM or :meth:`stop`, then shut down cleanly."""

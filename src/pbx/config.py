@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from pbx.errors import ConfigError
 
@@ -33,8 +33,12 @@ class SipConfig:
     trace: bool = False
     trusted_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     """Requests from these networks that are not from a registered user come from the trunk."""
-    auth_algorithms: tuple[str, ...] = ("SHA-256", "MD5")
-    """Digest algorithms offered, one challenge each, most preferred first (RFC 8760)."""
+    auth_algorithms: tuple[str, ...] = ("MD5",)
+    """Digest algorithms offered, one challenge each, most preferred first (RFC 8760).
+
+    MD5 alone by default: deployed phones (baresip 1.0, many desk phones) fail on a
+    challenge whose algorithm they do not know even when an MD5 one follows, and SIPp
+    answers only the first. Add ``SHA-256`` first where every phone supports RFC 8760."""
 
 
 @frozen
@@ -66,6 +70,13 @@ class AppConfig:
     store_path: str = "callcenter.db"
     recordings_dir: str = "recordings"
     voicemail_dir: str = "voicemail"
+    prompts_dir: str | None = None
+    """Prompts are loaded from here at start: ``en/welcome.wav`` becomes ``en/welcome``."""
+    dialplan: tuple[Mapping[str, Any], ...] = ()
+    """The ``[[dialplan]]`` tables, checked by :func:`pbx.calls.dialplan.dialplan_from_config`."""
+    voicemail_max_seconds: float = 120.0
+    ring_timeout: float = 60.0
+    """Seconds an extension rings before the caller is told 480 (no answer)."""
     source: str = "<python>"
     """Where the configuration came from, for error messages."""
 
@@ -141,9 +152,7 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConf
         user_agent=sip_t.get("user_agent", str, "pbx"),
         trace=sip_t.get("trace", bool, False),
         trusted_networks=tuple(str(n) for n in trusted),
-        auth_algorithms=tuple(
-            str(a) for a in sip_t.get("auth_algorithms", list, ["SHA-256", "MD5"])
-        ),
+        auth_algorithms=tuple(str(a) for a in sip_t.get("auth_algorithms", list, ["MD5"])),
     )
     for algorithm in sip.auth_algorithms:
         if algorithm not in ("MD5", "SHA-256"):
@@ -193,7 +202,20 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConf
         if u.extension in seen:
             raise ConfigError(f"{source}: extension {u.extension} is defined twice")
         seen.add(u.extension)
-    root.seen.update({"dialplan", "queues", "ivr", "prompts"})  # read by later modules
+    prompts_t = root.table("prompts")
+    prompts_dir = prompts_t.get("dir", str, None)
+    prompts_t.done()
+    dialplan = root.get("dialplan", list, [])
+    for i, entry in enumerate(dialplan):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{source}: dialplan[{i}]: expected a table")
+    vm_t = root.table("voicemail")
+    vm_max = vm_t.get("max_seconds", (int, float), 120.0)
+    vm_t.done()
+    calls_t = root.table("calls")
+    ring_timeout = calls_t.get("ring_timeout", (int, float), 60.0)
+    calls_t.done()
+    root.seen.update({"queues", "ivr"})  # read by the ACD and IVR modules
     root.done()
     return AppConfig(
         sip=sip,
@@ -202,6 +224,10 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConf
         store_path=store_path,
         recordings_dir=recordings,
         voicemail_dir=voicemail,
+        prompts_dir=prompts_dir,
+        dialplan=tuple(dialplan),
+        voicemail_max_seconds=float(vm_max),
+        ring_timeout=float(ring_timeout),
         source=source,
     )
 
@@ -217,4 +243,8 @@ def load_config(path: str | Path) -> AppConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: {exc}") from None
-    return config_from_dict(data, str(p))
+    config = config_from_dict(data, str(p))
+    if config.prompts_dir is not None and not Path(config.prompts_dir).is_absolute():
+        # Prompts ship beside the configuration that names them.
+        config = evolve(config, prompts_dir=str(p.parent / config.prompts_dir))
+    return config

@@ -105,7 +105,7 @@ def test_call_to_extension_rings_agent_and_bridges_on_answer(tmp_path: Path) -> 
     agent.ep.ring(incoming.leg, net.now)
     net.run()
     [progress] = net.trunk.take(CallProgress)
-    assert progress.status == 183 and progress.sdp is not None  # ringback as early media
+    assert progress.status == 180 and progress.sdp is None  # 180 passes through as 180
     agent.ep.answer(incoming.leg, sdp(5000), net.now)
     net.run()
     [answered] = net.trunk.take(CallAnswered)

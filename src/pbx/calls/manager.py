@@ -470,15 +470,15 @@ class CallManager:
             leg.state = LegState.EARLY
         peer = self.legs.get(leg.peer or "")
         if peer is not None and peer.kind is LegKind.INBOUND and peer.state is LegState.RINGING:
-            # Ringback to the caller: our own tone as early media, so it is the same
-            # whether the far end sends 180 or 183.
-            self._ring_caller(peer, now)
+            # 180 goes on as 180 (the caller's phone plays its own ringback); 183 with
+            # early media becomes our 183 with our ringback tone, since media is anchored.
+            self._ring_caller(peer, now, early_media=ev.sdp is not None)
 
-    def _ring_caller(self, leg: Leg, now: float) -> None:
+    def _ring_caller(self, leg: Leg, now: float, early_media: bool = False) -> None:
         if leg.state is not LegState.RINGING or leg.channel is None:
             return
         try:
-            if leg.media is not None:
+            if early_media and leg.media is not None:
                 self.endpoint.ring(leg.id, now, sdp=leg.local_sdp)
                 if not self.engine.is_playing(leg.channel):
                     self.engine.play(leg.channel, [ToneItem(tone("ringback"))], loop=True)
@@ -640,9 +640,10 @@ class CallManager:
             self._cdr_update(call, answer_time=self.wall(now))
         self._events.append(LegAnswered(call.id, leg.id))
 
-    def ring(self, leg_id: str, now: float) -> None:
-        """Tell the caller on an inbound leg that it is ringing (183 with our ringback)."""
-        self._ring_caller(self.leg(leg_id), now)
+    def ring(self, leg_id: str, now: float, *, early_media: bool = False) -> None:
+        """Tell the caller on an inbound leg that it is ringing: 180, or 183 with our
+        ringback tone as early media."""
+        self._ring_caller(self.leg(leg_id), now, early_media=early_media)
 
     def play(
         self,

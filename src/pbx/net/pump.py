@@ -9,7 +9,8 @@ earliest deadline.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import structlog
 
@@ -24,11 +25,25 @@ log = structlog.get_logger(__name__)
 EventHandler = Callable[[EndpointEvent, float], None]
 
 
+class TimedCore(Protocol):
+    """A sans-I/O core with deadlines (the call manager, voicemail, the ACD ...)."""
+
+    def get_timer(self) -> float | None: ...
+
+    def handle_timer(self, now: float) -> None: ...
+
+
 class SipService:
     """A :class:`SipEndpoint` listening on UDP and TCP, with one re-armed timer."""
 
-    def __init__(self, endpoint: SipEndpoint, on_event: EventHandler | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: SipEndpoint,
+        on_event: EventHandler | None = None,
+        timers: Sequence[TimedCore] = (),
+    ) -> None:
         self.endpoint = endpoint
+        self.timers: list[TimedCore] = list(timers)
         self.on_event = on_event
         self.udp = SipUdpTransport(self._receive)
         self.tcp = SipTcpTransport(self._receive)
@@ -65,7 +80,15 @@ class SipService:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        self.endpoint.handle_timer(self.now())
+        now = self.now()
+        self.endpoint.handle_timer(now)
+        for core in self.timers:
+            deadline = core.get_timer()
+            if deadline is not None and deadline <= now:
+                try:
+                    core.handle_timer(now)
+                except Exception:
+                    log.exception("timer_handler_failed", core=type(core).__name__)
         self.flush()
 
     def flush(self) -> None:
@@ -96,6 +119,10 @@ class SipService:
 
     def _rearm(self) -> None:
         deadline = self.endpoint.get_timer()
+        for core in self.timers:
+            t = core.get_timer()
+            if t is not None and (deadline is None or t < deadline):
+                deadline = t
         if deadline == self._timer_at:
             return
         if self._timer is not None:

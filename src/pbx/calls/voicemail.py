@@ -1,0 +1,134 @@
+"""Voicemail: greeting, beep, record until ``#``, the time limit or hang-up; a store row.
+
+A call routed to a ``voicemail`` target is answered and hears the mailbox greeting
+followed by a beep; then what the caller says is recorded (mono WAV under
+``directory/<mailbox>/``) until they press ``#``, hang up, or ``max_seconds`` pass. The
+message is written to the store's ``voicemail`` table with caller, time and duration, and
+its path is attached to the call (``voicemail`` in the CDR data). Messages shorter than
+``min_seconds`` are discarded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+from attrs import define, field
+
+from pbx.calls.events import CallEvent, LegEnded, PlaybackDone
+from pbx.calls.manager import Call, CallManager, Leg
+from pbx.media.prompts import PlayItem, PromptItem, ToneItem
+from pbx.media.tones import tone
+
+log = structlog.get_logger(__name__)
+
+
+@define(slots=True)
+class _Box:
+    call: str
+    leg: str
+    mailbox: str
+    path: Path
+    caller: str
+    recording: bool = False
+    started: float = 0.0
+    deadline: float | None = None
+
+
+@define
+class Voicemail:
+    """Runs every voicemail call; plug :meth:`start` into the call manager's handlers."""
+
+    manager: CallManager
+    directory: Path
+    greeting: str = "en/voicemail-greeting"
+    max_seconds: float = 120.0
+    min_seconds: float = 1.0
+    wall: Callable[[float], float] = field(default=lambda now: now)
+    _boxes: dict[str, _Box] = field(init=False, factory=dict)
+
+    def start(self, manager: CallManager, call: Call, leg: Leg, now: float) -> None:
+        """The target handler: answer, greet, beep."""
+        target = call.target
+        mailbox = (target.name if target is not None and target.name else call.number) or "0"
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.wall(now)))
+        path = self.directory / mailbox / f"{stamp}-{call.id}.wav"
+        caller = call.caller.number if call.caller is not None else ""
+        self._boxes[leg.id] = _Box(call.id, leg.id, mailbox, path, caller)
+        manager.answer(leg.id, now)
+        items: list[PlayItem] = []
+        if self.greeting in manager.engine.prompts:
+            items.append(PromptItem(self.greeting))
+        items.append(ToneItem(tone("beep")))
+        manager.play(leg.id, items, now)
+        manager.on_digit(leg.id, lambda digit, t: self._digit(leg.id, digit, t))
+
+    def handle(self, event: CallEvent, now: float) -> None:
+        """Feed every call-manager event here."""
+        if isinstance(event, PlaybackDone):
+            box = self._boxes.get(event.leg)
+            if box is not None and not box.recording:
+                self._record(box, now)
+        elif isinstance(event, LegEnded):
+            box = self._boxes.get(event.leg)
+            if box is not None:
+                self._finish(box, now, hang_up=False)
+
+    def get_timer(self) -> float | None:
+        """The earliest recording time limit."""
+        times = [b.deadline for b in self._boxes.values() if b.deadline is not None]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        """End recordings that reached the time limit."""
+        for box in list(self._boxes.values()):
+            if box.deadline is not None and box.deadline <= now:
+                self._finish(box, now, hang_up=True)
+
+    def _record(self, box: _Box, now: float) -> None:
+        leg = self.manager.legs.get(box.leg)
+        if leg is None or leg.channel is None:
+            return
+        box.path.parent.mkdir(parents=True, exist_ok=True)
+        self.manager.engine.start_recording(f"vm:{box.leg}", box.path, mono=[leg.channel])
+        box.recording = True
+        box.started = now
+        box.deadline = now + self.max_seconds
+        log.info("voicemail_recording", call=box.call, mailbox=box.mailbox)
+
+    def _digit(self, leg_id: str, digit: str, now: float) -> None:
+        box = self._boxes.get(leg_id)
+        if box is None:
+            return
+        if digit == "#":
+            if box.recording:
+                self._finish(box, now, hang_up=True)
+            else:
+                self.manager.stop_playback(leg_id)  # skip the greeting
+
+    def _finish(self, box: _Box, now: float, *, hang_up: bool) -> None:
+        self._boxes.pop(box.leg, None)
+        if box.recording:
+            self.manager.engine.stop_recording(f"vm:{box.leg}")
+            seconds = now - box.started
+            call = self.manager.calls.get(box.call)
+            if seconds >= self.min_seconds and self.manager.store is not None:
+                self.manager.store.voicemail_insert(
+                    {
+                        "mailbox": box.mailbox,
+                        "caller": box.caller,
+                        "time": self.wall(box.started),
+                        "seconds": round(seconds, 2),
+                        "path": str(box.path),
+                        "call_id": box.call,
+                    }
+                )
+                if call is not None:
+                    call.data["voicemail"] = str(box.path)
+                log.info(
+                    "voicemail_left", call=box.call, mailbox=box.mailbox, seconds=round(seconds, 1)
+                )
+        if hang_up:
+            self.manager.hangup(box.leg, now)

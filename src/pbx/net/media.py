@@ -1,0 +1,193 @@
+"""The media shell: RTP sockets per channel and the drift-free 20 ms ticker.
+
+Each leg's RTP port is a plain non-blocking UDP socket (RTCP on port+1) registered with
+``loop.add_reader``: a wake-up drains every datagram waiting on the socket and hands each
+one to the engine with the ``now`` of that wake-up. Binding is synchronous, so the call
+manager gets its port at once. The ticker runs the engine at ``t0 + k·0.020`` (no drift:
+a late tick is followed by an early one), sends what the tick produced from each
+channel's own socket (symmetric RTP, RFC 4961), and hands the tick's events to the
+application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections.abc import Callable
+
+import structlog
+
+from pbx.media.engine import MediaEngine
+from pbx.rtp.ports import PortPool
+
+log = structlog.get_logger(__name__)
+
+TICK = 0.020
+RCVBUF = 4 * 1024 * 1024
+
+
+class _Port:
+    __slots__ = ("rtp", "rtcp", "channel")
+
+    def __init__(self, rtp: socket.socket, rtcp: socket.socket) -> None:
+        self.rtp = rtp
+        self.rtcp = rtcp
+        self.channel: int | None = None
+
+
+class MediaService:
+    """RTP ports bound on ``host`` from ``pool``, and the engine's ticker."""
+
+    def __init__(
+        self,
+        engine: MediaEngine,
+        pool: PortPool,
+        host: str,
+        on_events: Callable[[list[object], float], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.pool = pool
+        self.host = host
+        self.on_events = on_events
+        self._ports: dict[int, _Port] = {}
+        self._by_channel: dict[int, _Port] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tick_handle: asyncio.TimerHandle | None = None
+        self._t0 = 0.0
+        self._k = 0
+        self.ticks = 0
+        self.late_ticks = 0
+        self.send_errors = 0
+
+    # -- MediaTransport ----------------------------------------------------------------
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def open(self) -> int:
+        """Bind an RTP/RTCP socket pair from the pool; return the RTP port."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        for _ in range(self.pool.size):
+            port = self.pool.allocate()
+            socks: list[socket.socket] = []
+            try:
+                for p in (port, port + 1):
+                    s = socket.socket(family, socket.SOCK_DGRAM)
+                    socks.append(s)
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+                    s.setblocking(False)
+                    s.bind((self.host, p))
+            except OSError as exc:
+                for s in socks:
+                    s.close()
+                if exc.errno != errno.EADDRINUSE:
+                    self.pool.release(port)
+                    raise
+                continue  # leave the busy port allocated so we do not try it again
+            entry = _Port(socks[0], socks[1])
+            self._ports[port] = entry
+            self.loop.add_reader(entry.rtp, self._readable, entry, False)
+            self.loop.add_reader(entry.rtcp, self._readable, entry, True)
+            return port
+        raise OSError(errno.EADDRINUSE, "no free RTP port in the configured range")
+
+    def attach(self, port: int, channel: int) -> None:
+        """Deliver what arrives on ``port`` to ``channel``."""
+        entry = self._ports[port]
+        entry.channel = channel
+        self._by_channel[channel] = entry
+
+    def close(self, port: int) -> None:
+        """Unbind ``port`` and return it to the pool."""
+        entry = self._ports.pop(port, None)
+        if entry is None:
+            return
+        if entry.channel is not None and self._by_channel.get(entry.channel) is entry:
+            del self._by_channel[entry.channel]
+        for s in (entry.rtp, entry.rtcp):
+            self.loop.remove_reader(s)
+            s.close()
+        self.pool.release(port)
+
+    # -- receive -----------------------------------------------------------------------
+    def _readable(self, entry: _Port, rtcp: bool) -> None:
+        sock = entry.rtcp if rtcp else entry.rtp
+        now = self.loop.time()
+        engine = self.engine
+        for _ in range(256):
+            try:
+                data, addr = sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            ch = entry.channel
+            if ch is None:
+                continue
+            if rtcp:
+                engine.receive_rtcp(ch, data, (addr[0], addr[1]), now)
+            else:
+                engine.receive(ch, data, (addr[0], addr[1]), now)
+
+    # -- ticker ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start ticking every 20 ms."""
+        self._t0 = self.loop.time()
+        self._k = 0
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self._k += 1
+        deadline = self._t0 + self._k * TICK
+        now = self.loop.time()
+        if deadline < now - 5 * TICK:
+            # Far behind (a stall): skip ahead instead of bursting ticks.
+            self.late_ticks += 1
+            self._k = int((now - self._t0) / TICK) + 1
+            deadline = self._t0 + self._k * TICK
+        self._tick_handle = self.loop.call_at(deadline, self._tick)
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        try:
+            out = self.engine.tick(now)
+        except Exception:
+            log.exception("media_tick_failed")
+            self._schedule()
+            return
+        self.ticks += 1
+        by_channel = self._by_channel
+        for (data, addr), ch in zip(out.datagrams, out.channels, strict=True):
+            entry = by_channel.get(ch)
+            if entry is None:
+                continue
+            try:
+                entry.rtp.sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                self.send_errors += 1
+            except OSError:
+                self.send_errors += 1
+        for ch, data, addr in self.engine.rtcp_to_send(now):
+            entry = by_channel.get(ch)
+            if entry is not None:
+                try:
+                    entry.rtcp.sendto(data, addr)
+                except OSError:
+                    self.send_errors += 1
+        if out.events and self.on_events is not None:
+            try:
+                self.on_events(list(out.events), now)
+            except Exception:
+                log.exception("media_event_handler_failed")
+        self._schedule()
+
+    def stop(self) -> None:
+        """Stop ticking and close every port."""
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+            self._tick_handle = None
+        for port in list(self._ports):
+            self.close(port)
