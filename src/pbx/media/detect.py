@@ -16,8 +16,11 @@ per-sample recurrence).  A frame carries a digit when
 * the two tones carry at least 45% of the frame's energy (a frame only half
   covered by the tone still passes; speech and music spread their energy).
 
-With 160-sample frames the rectangular window leaks at most −13 dB into the
-neighbouring DTMF frequency (697/770 Hz), below the relative-peak limit.
+The level and energy-share tests run first on every row as a cheap screen;
+only the few rows that pass (frames that look like two pure tones) go through
+the twist and relative-peak checks.  With 160-sample frames the rectangular
+window leaks at most −13 dB into the neighbouring DTMF frequency (697/770 Hz),
+below the relative-peak limit.
 
 Debounce (Q.24: tone ≥ 40 ms, pause ≥ 40 ms): a digit is reported when it is
 present in two consecutive frames, at least one of them "strong" (the two

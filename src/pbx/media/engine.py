@@ -26,8 +26,12 @@ Python (one ``pop_frame``, one ``packetize``):
 7. encode per codec group and packetize one RTP datagram per channel that
    has a remote address.
 
-The tick reads no clock; ``now`` only stamps events.  It returns datagrams,
-events and counters; the shell sends and measures.
+The tick reads no clock; ``now`` only stamps events.  It returns datagrams
+(with the channel each belongs to), events and counters; the shell sends and
+measures.  Two jobs can run after the datagrams are sent, off the media path:
+``write_recordings()`` (with ``RecorderBank(deferred=True)``) and
+``rtcp_to_send(now)``, which visits a rotating tenth of the streams per call
+for their RTCP reports (RFC 3550 §6.2) and DTMF timers (RFC 4733 §2.5.1.4).
 """
 
 from __future__ import annotations
