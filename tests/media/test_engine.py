@@ -259,3 +259,22 @@ def test_datagrams_name_their_channel() -> None:
     assert [addr for _, addr in out.datagrams] == [("127.0.0.1", 1000), ("127.0.0.1", 1004)]
     assert s1.sent == []  # no address, nothing packetized: its sequence numbers do not advance
     assert eng.rtcp_to_send(0.0) == []  # fakes have no RTCP
+
+
+def test_two_party_same_codec_is_forwarded_bit_transparently() -> None:
+    eng = MediaEngine()
+    a, b = FakeStream(), FakeStream()
+    ca, cb = eng.add_channel(a), eng.add_channel(b)
+    bridge = eng.bridge_create()
+    eng.bridge_join(bridge, ca)
+    eng.bridge_join(bridge, cb)
+    odd = bytes([0x7F] * 80 + [0x00] * 80)  # μ-law "negative zero" and the most negative code
+    a.frames.extend([odd, None, odd])
+    b.frames.extend([b"\xff" * 160] * 3)
+    eng.tick(0.0)
+    assert b.sent[0] == odd  # forwarded as received
+    eng.tick(0.02)  # A's frame is missing: concealed through the mixer (-6 dB repeat)
+    halved = ulaw_decode(np.frombuffer(odd, np.uint8)) >> 1
+    assert b.sent[1] == ulaw_encode(halved).tobytes()
+    eng.tick(0.04)
+    assert b.sent[2] == odd

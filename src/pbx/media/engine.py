@@ -455,7 +455,14 @@ class MediaEngine:
         # 5. mix, add players, saturate.
         plan = self.mixer.plan()
         playing = len(self._players)
-        if not playing and plan.copy_only:  # two-party calls only: no sums, no saturation
+        # Two-party calls in one codec, nothing playing, every frame here: each sink
+        # hears exactly one source unchanged, so its codes are forwarded as they came
+        # (bit-transparent) and steps 5 and 7 need no arithmetic and no encoding.
+        forward = not playing and plan.copy_only and all_present and len(layout.by_codec) == 1
+        if forward:
+            codec = layout.by_codec[0][0]
+            plan.copy_into(self._payload_in[:hi], self._payload_out[:hi], codec.silence)
+        elif not playing and plan.copy_only:  # no sums, no saturation
             plan.copy_into(pcm_in[:hi], self._pcm_out[:hi])
         else:
             acc = self._acc
@@ -471,7 +478,8 @@ class MediaEngine:
             self.recorder.feed(pcm_in, self.capacity)
 
         # 7. encode and packetize.
-        self._encode(layout, hi)
+        if not forward:
+            self._encode(layout, hi)
         datagrams: list[tuple[bytes, Addr]] = []
         channels: list[int] = []
         if layout.rows_list:

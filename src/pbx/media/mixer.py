@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -153,11 +154,15 @@ class MixPlan:
         """True when every sink hears exactly one source at unity gain (no sums)."""
         return all(g.gains is None and g.srcs.shape[1] == 1 for g in self.groups)
 
-    def copy_into(self, pcm: Pcm, out: Pcm) -> None:
-        """For a :attr:`copy_only` plan: ``out[sink] = pcm[src]``, other rows 0."""
-        out[:] = 0
+    def copy_into(self, rows: npt.NDArray[Any], out: npt.NDArray[Any], fill: int = 0) -> None:
+        """For a :attr:`copy_only` plan: ``out[sink] = rows[src]``, other rows ``fill``.
+
+        Works on any row type: pcm, or the codes of one codec (bit-transparent
+        forwarding of a two-party call).
+        """
+        out[:] = fill
         for group in self.groups:
-            out[group.sinks] = pcm.take(group.srcs[:, 0], axis=0)
+            out[group.sinks] = rows.take(group.srcs[:, 0], axis=0)
 
     def mix_into(self, pcm: Pcm, acc: npt.NDArray[np.int32]) -> None:
         """Write what each sink hears into ``acc`` (int32, un-saturated).
