@@ -32,10 +32,11 @@ import structlog
 
 from pbx.calls.dialplan import dialplan_from_config
 from pbx.calls.events import CallEvent
-from pbx.calls.manager import CallManager, TargetHandler
+from pbx.calls.manager import Call, CallManager, Leg, TargetHandler
 from pbx.calls.voicemail import Voicemail
-from pbx.config import AppConfig
+from pbx.config import AppConfig, TrunkConfig
 from pbx.media.engine import MediaEngine
+from pbx.media.recorder import recover_recordings
 from pbx.net.media import MediaService
 from pbx.net.pump import SipService
 from pbx.rtp.ports import PortPool
@@ -46,6 +47,7 @@ from pbx.sip.message import Request
 from pbx.sip.registration import LocationService, Registrar
 from pbx.sip.timers import TimerConfig
 from pbx.sip.transport import Destination
+from pbx.sip.uri import SipUri
 from pbx.store import Store
 
 log = structlog.get_logger(__name__)
@@ -118,6 +120,10 @@ class Application:
             wall=self.wall,
         )
         self.calls.handlers["voicemail"] = self.voicemail.start
+        self.calls.trunk_name = self.trunk_name
+        for trunk in config.trunks:
+            self.calls.handlers[f"trunk:{trunk.name}"] = self._trunk_handler(trunk)
+        self.trunk_registrations: dict[str, str] = {}
         self.sip = SipService(
             self.endpoint, self._on_sip_event, timers=[self.calls, self.voicemail]
         )
@@ -163,6 +169,45 @@ class Application:
             return False
         return self.location.find_by_source(source, self.sip.now()) is None
 
+    def trunk_name(self, source: Destination) -> str:
+        """The configured trunk whose host a request came from, else ``local``."""
+        for trunk in self.config.trunks:
+            if trunk.host == source.host:
+                return trunk.name
+        return "local"
+
+    def _trunk_handler(self, trunk: TrunkConfig) -> TargetHandler:
+        def place(manager: CallManager, call: Call, leg: Leg, now: float) -> None:
+            target = call.target
+            number = target.number if target is not None and target.number else call.number
+            uri = SipUri(
+                "sip",
+                number,
+                None,
+                trunk.host,
+                trunk.port,
+                (("transport", trunk.transport.lower()),) if trunk.transport != "UDP" else (),
+            )
+            credentials = (
+                (trunk.username, trunk.password) if trunk.username and trunk.password else None
+            )
+            call.direction = "outbound"
+            manager.dial(
+                call.id,
+                uri,
+                now,
+                from_number=trunk.caller_id or None,
+                destination=Destination(trunk.transport, trunk.host, trunk.port),
+                credentials=credentials,
+                on_answer=lambda out, t: manager.bridge_answered(leg.id, out, t),
+                on_failure=lambda out, status, reason, t: manager.fail_caller(leg.id, status, t),
+            )
+            for out in manager.legs_of(call.id):
+                if out.id != leg.id:
+                    out.peer, leg.peer = leg.id, out.id
+
+        return place
+
     def _must_authenticate(self, request: Request, source: Destination) -> bool:
         return not self.is_trunk(source)
 
@@ -206,7 +251,25 @@ class Application:
                 timers=old.timers,
                 trace=old.trace,
             )
+        for directory in (self.config.recordings_dir, self.config.voicemail_dir):
+            if Path(directory).is_dir():
+                for path in recover_recordings(directory):
+                    log.warning("recording_recovered", path=str(path))
+        self.engine.wallclock_offset = time.time() - self.sip.now()
+        self._clock_offset = self.engine.wallclock_offset
         self.media.start()
+        now = self.sip.now()
+        for trunk in self.config.trunks:
+            if trunk.register and trunk.username and trunk.password:
+                self.trunk_registrations[trunk.name] = self.endpoint.register(
+                    SipUri("sip", None, None, trunk.host, trunk.port),
+                    now,
+                    user=trunk.username,
+                    credentials=(trunk.username, trunk.password),
+                    expires=trunk.expires,
+                    destination=Destination(trunk.transport, trunk.host, trunk.port),
+                )
+        self.sip.flush()
         log.info("pbx_started", sip=f"{c.host}:{self.endpoint.config.port}")
 
     @property

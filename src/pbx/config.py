@@ -61,12 +61,29 @@ class UserConfig:
 
 
 @frozen
+class TrunkConfig:
+    """A carrier trunk: where outbound calls go, and whether we register there."""
+
+    name: str
+    host: str
+    port: int = 5060
+    transport: str = "UDP"
+    username: str | None = None
+    password: str | None = None
+    register: bool = False
+    caller_id: str | None = None
+    """Caller number sent on outbound calls (None: the calling extension's)."""
+    expires: int = 3600
+
+
+@frozen
 class AppConfig:
     """Everything an :class:`~pbx.app.Application` needs."""
 
     sip: SipConfig = field(factory=SipConfig)
     rtp: RtpConfig = field(factory=RtpConfig)
     users: tuple[UserConfig, ...] = ()
+    trunks: tuple[TrunkConfig, ...] = ()
     store_path: str = "callcenter.db"
     recordings_dir: str = "recordings"
     voicemail_dir: str = "voicemail"
@@ -215,12 +232,37 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConf
     calls_t = root.table("calls")
     ring_timeout = calls_t.get("ring_timeout", (int, float), 60.0)
     calls_t.done()
+    trunks: list[TrunkConfig] = []
+    trunks_t = root.table("trunks")
+    for name in list(trunks_t.data):
+        t = trunks_t.table(name)
+        transport = t.get("transport", str, "udp")
+        if transport not in ("udp", "tcp"):
+            raise ConfigError(f"{t.where('transport')}: expected udp or tcp, got {transport!r}")
+        trunk = TrunkConfig(
+            name=name,
+            host=t.get("host", str, ""),
+            port=t.get("port", int, 5060),
+            transport=transport.upper(),
+            username=t.get("username", str, None),
+            password=t.get("password", str, None),
+            register=t.get("register", bool, False),
+            caller_id=t.get("caller_id", str, None),
+            expires=t.get("expires", int, 3600),
+        )
+        if not trunk.host:
+            raise ConfigError(f"{t.where('host')}: missing")
+        if trunk.register and not (trunk.username and trunk.password):
+            raise ConfigError(f"{t.where('register')}: registering needs username and password")
+        t.done()
+        trunks.append(trunk)
     root.seen.update({"queues", "ivr"})  # read by the ACD and IVR modules
     root.done()
     return AppConfig(
         sip=sip,
         rtp=rtp,
         users=tuple(users),
+        trunks=tuple(trunks),
         store_path=store_path,
         recordings_dir=recordings,
         voicemail_dir=voicemail,

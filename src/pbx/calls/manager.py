@@ -867,7 +867,7 @@ class CallManager:
         call = self.call(leg.call)
 
         def answered(out: Leg, t: float) -> None:
-            self._connect_answered(leg.id, out, t)
+            self.bridge_answered(leg.id, out, t)
             if on_answer is not None:
                 on_answer(out, t)
 
@@ -875,7 +875,7 @@ class CallManager:
             if on_failure is not None:
                 on_failure(out, status, reason, t)
             else:
-                self._fail_inbound(leg.id, status, t)
+                self.fail_caller(leg.id, status, t)
 
         out_id = self.dial(
             call.id,
@@ -901,7 +901,8 @@ class CallManager:
         leg = self.leg(leg_id)
         handler(self, self.calls[leg.call], leg, now)
 
-    def _connect_answered(self, in_id: str, out: Leg, now: float) -> None:
+    def bridge_answered(self, in_id: str, out: Leg, now: float) -> None:
+        """An outbound leg for caller ``in_id`` answered: answer the caller, bridge both."""
         inbound = self.legs.get(in_id)
         if inbound is None:
             self.hangup(out.id, now)
@@ -910,7 +911,8 @@ class CallManager:
             self.answer(inbound.id, now)
         self.bridge(inbound.id, out.id, now)
 
-    def _fail_inbound(self, in_id: str, status: int, now: float) -> None:
+    def fail_caller(self, in_id: str, status: int, now: float) -> None:
+        """An outbound leg for caller ``in_id`` failed: tell the caller (486, 480 ...)."""
         inbound = self.legs.get(in_id)
         if inbound is None:
             return

@@ -59,6 +59,10 @@ class MediaService:
         self.ticks = 0
         self.late_ticks = 0
         self.send_errors = 0
+        self.packets_in = 0
+        self.packets_out = 0
+        self.tap: Callable[[str, int, bytes], None] | None = None
+        """Sees every RTP packet: ``tap("in"|"out", channel, datagram)`` (tests, debugging)."""
 
     # -- MediaTransport ----------------------------------------------------------------
     @property
@@ -127,9 +131,12 @@ class MediaService:
             ch = entry.channel
             if ch is None:
                 continue
+            if self.tap is not None:
+                self.tap("rtcp-in" if rtcp else "in", ch, data)
             if rtcp:
                 engine.receive_rtcp(ch, data, (addr[0], addr[1]), now)
             else:
+                self.packets_in += 1
                 engine.receive(ch, data, (addr[0], addr[1]), now)
 
     # -- ticker ------------------------------------------------------------------------
@@ -160,10 +167,14 @@ class MediaService:
             return
         self.ticks += 1
         by_channel = self._by_channel
+        tap = self.tap
+        self.packets_out += len(out.datagrams)
         for (data, addr), ch in zip(out.datagrams, out.channels, strict=True):
             entry = by_channel.get(ch)
             if entry is None:
                 continue
+            if tap is not None:
+                tap("out", ch, data)
             try:
                 entry.rtp.sendto(data, addr)
             except (BlockingIOError, InterruptedError):

@@ -1,0 +1,372 @@
+"""The example call center against peers we did not write: SIPp with its bundled G.711 and
+RFC 2833 pcaps, baresip as an agent's softphone, and raw RTP capture."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pytest
+import soundfile
+from attrs import evolve
+
+from pbx.app import Application
+from pbx.calls.dialplan import NumberPattern, Route, Target
+from pbx.calls.events import CallEvent, DigitReceived
+from pbx.calls.manager import Call, CallManager, Leg
+from pbx.config import AppConfig, RtpConfig, TrunkConfig, load_config
+from pbx.media import g711
+from pbx.store import Store
+from tests.conftest import free_port
+from tests.peers.baresip import Baresip
+from tests.peers.sipp import SCENARIOS, run_sipp
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "callcenter.toml"
+T = TypeVar("T")
+
+
+def example_config(tmp_path: Path, port: int) -> AppConfig:
+    config = load_config(EXAMPLE)
+    rtp = free_port()
+    return evolve(
+        config,
+        sip=evolve(config.sip, port=port),
+        rtp=RtpConfig(rtp + 100, rtp + 400),
+        store_path=str(tmp_path / "callcenter.db"),
+        recordings_dir=str(tmp_path / "recordings"),
+        voicemail_dir=str(tmp_path / "voicemail"),
+    )
+
+
+def pcap_dir(tmp_path: Path) -> Path:
+    """A working directory with SIPp's bundled pcaps under pcap/, as its scenarios expect."""
+    work = tmp_path / "sipp"
+    (work / "pcap").mkdir(parents=True)
+    for pcap in Path("/usr/share/sip-tester").glob("*.pcap"):
+        (work / "pcap" / pcap.name).symlink_to(pcap)
+    return work
+
+
+def with_app(
+    tmp_path: Path, body: Callable[[Application], Awaitable[T]], port: int | None = None
+) -> T:
+    async def main() -> T:
+        app = Application(example_config(tmp_path, port or free_port()))
+        await app.start()
+        try:
+            return await body(app)
+        finally:
+            await app.close()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.peer
+def test_sipp_pcap_audio_to_echo_comes_back_and_digit_is_detected(tmp_path: Path) -> None:
+    work = pcap_dir(tmp_path)
+    received: dict[int, list[bytes]] = {}
+    sent: dict[int, list[bytes]] = {}
+    events: list[CallEvent] = []
+
+    def tap(direction: str, channel: int, data: bytes) -> None:
+        if direction == "in":
+            received.setdefault(channel, []).append(data[12:])
+        elif direction == "out":
+            sent.setdefault(channel, []).append(data[12:])
+
+    async def body(app: Application) -> tuple[int, str]:
+        app.media.tap = tap
+        app.on_call_event(lambda event, now: events.append(event))
+        return await run_sipp(
+            ["-sn", "uac_pcap", "-s", "600", f"127.0.0.1:{app.port}", "-m", "1", "-timeout", "30"],
+            work,
+        )
+
+    rc, screen = with_app(tmp_path, body)
+    assert rc == 0, screen
+    [channel] = received
+    # The pcap is 4.7 s of PCMA in 30 ms packets (plus 4-byte telephone-events); the
+    # engine re-frames to 20 ms and sends it back: the same bytes, in order.
+    audio_in = b"".join(p for p in received[channel] if len(p) == 240)
+    audio_out = b"".join(p for p in sent[channel] if len(p) == 160)
+    assert len(audio_in) > 8000 * 4
+    assert len(audio_out) >= len(audio_in) * 0.95
+    for offset in (8000, 16000, 24000, 32000):
+        assert audio_in[offset : offset + 1600] in audio_out
+    digits = [e.digit for e in events if isinstance(e, DigitReceived)]
+    assert digits == ["1"]
+
+
+@pytest.mark.peer
+def test_sipp_rfc2833_digits_reach_the_application_in_order(tmp_path: Path) -> None:
+    work = pcap_dir(tmp_path)
+    digits: list[tuple[str, str]] = []
+
+    def collect(manager: CallManager, call: Call, leg: Leg, now: float) -> None:
+        manager.answer(leg.id, now)
+
+    async def body(app: Application) -> tuple[int, str]:
+        app.calls.dialplan.routes.insert(0, Route(Target("app", "digits"), NumberPattern("555")))
+        app.route("app:digits", collect)
+        app.on_call_event(
+            lambda e, now: (
+                digits.append((e.digit, e.source)) if isinstance(e, DigitReceived) else None
+            )
+        )
+        return await run_sipp(
+            [
+                "-sf",
+                str(SCENARIOS / "uac_dtmf.xml"),
+                "-s",
+                "555",
+                f"127.0.0.1:{app.port}",
+                "-m",
+                "1",
+                "-timeout",
+                "30",
+            ],
+            work,
+        )
+
+    rc, screen = with_app(tmp_path, body)
+    assert rc == 0, screen
+    assert digits == [("4", "rfc4733"), ("2", "rfc4733"), ("7", "rfc4733"), ("#", "rfc4733")]
+
+
+@pytest.mark.peer
+def test_prompt_played_by_pbx_reaches_the_peer_bit_exact(tmp_path: Path) -> None:
+    capture = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    capture.bind(("127.0.0.1", 0))
+    capture.setblocking(False)
+    rtp_port = capture.getsockname()[1]
+    packets: list[bytes] = []
+
+    async def body(app: Application) -> tuple[int, str]:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(capture, lambda: packets.append(capture.recv(2048)))
+        try:
+            return await run_sipp(
+                [
+                    "-sf",
+                    str(SCENARIOS / "uac_listen.xml"),
+                    "-s",
+                    "700",
+                    f"127.0.0.1:{app.port}",
+                    "-key",
+                    "rtpport",
+                    str(rtp_port),
+                    "-m",
+                    "1",
+                    "-timeout",
+                    "30",
+                ],
+                tmp_path,
+            )
+        finally:
+            loop.remove_reader(capture)
+
+    rc, screen = with_app(tmp_path, body)
+    capture.close()
+    assert rc == 0, screen
+    tone, rate = soundfile.read(ROOT / "examples" / "prompts" / "test-tone.wav", dtype="int16")
+    assert rate == 8000
+    expected = g711.ulaw_decode(g711.ulaw_encode(tone))
+    packets.sort(key=lambda p: int.from_bytes(p[2:4], "big"))
+    assert all(p[1] & 0x7F == 0 for p in packets)  # PCMU
+    heard = g711.ulaw_decode(np.frombuffer(b"".join(p[12:] for p in packets), dtype=np.uint8))
+    assert len(heard) >= len(tone)
+    # Find the tone's start (after any leading silence) and compare sample for sample.
+    start = int(np.argmax(np.abs(heard) > 0)) - int(np.argmax(np.abs(expected) > 0))
+    assert start >= 0
+    assert np.array_equal(heard[start : start + len(expected)], expected)
+
+
+@pytest.mark.peer
+def test_baresip_agent_registers_and_answers_a_call_bridged_from_sipp(tmp_path: Path) -> None:
+    work = pcap_dir(tmp_path)
+    tone = tmp_path / "agent.wav"
+    t = np.arange(8000 * 30) / 8000
+    soundfile.write(tone, (3000 * np.sin(2 * np.pi * 660 * t)).astype(np.int16), 8000)
+    port = free_port()
+    phone = Baresip(
+        tmp_path / "baresip", user="2001", password="pw2001", registrar_port=port, audio=tone
+    )
+
+    async def body(app: Application) -> tuple[int, str, list[str]]:
+        await phone.start()
+        try:
+            for _ in range(100):
+                if app.location.lookup("2001", app.sip.now()):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("baresip did not register:\n" + phone.log())
+            rc, screen = await run_sipp(
+                [
+                    "-sn",
+                    "uac_pcap",
+                    "-s",
+                    "2001",
+                    f"127.0.0.1:{app.port}",
+                    "-m",
+                    "1",
+                    "-timeout",
+                    "30",
+                ],
+                work,
+            )
+            await asyncio.sleep(0.3)
+            cdr = [row["disposition"] for row in app.store.cdrs(did="2001")]
+            return rc, screen, cdr
+        finally:
+            await phone.stop()
+
+    rc, screen, cdr = with_app(tmp_path, body, port)
+    assert rc == 0, screen + phone.log()
+    assert cdr == ["answered"]
+    heard = phone.heard()
+    # The SIPp caller's recorded speech reached the agent through our bridge.
+    assert len(heard) > 8000 * 3
+    assert float(np.sqrt(np.mean(heard.astype(np.float64) ** 2))) > 100
+
+
+def in_progress(db: Path) -> bool:
+    """Read-only look (opening a Store would run its crash recovery)."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        try:
+            rows = conn.execute("SELECT 1 FROM cdr WHERE disposition='in_progress'").fetchall()
+        except sqlite3.Error:
+            return False
+    return bool(rows)
+
+
+@pytest.mark.peer
+def test_killing_the_pbx_mid_call_leaves_a_cdr_row_saying_so(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "cc.toml"
+    text = EXAMPLE.read_text().replace('listen = "127.0.0.1:5060"', f'listen = "127.0.0.1:{port}"')
+    text = text.replace('dir = "prompts"', f'dir = "{ROOT / "examples" / "prompts"}"')
+    rtp = free_port()
+    text = text.replace('ports = "20000-29999"', f'ports = "{rtp + 100}-{rtp + 300}"')
+    config.write_text(text)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pbx", "run", str(config)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        work = pcap_dir(tmp_path)
+
+        async def call() -> None:
+            await asyncio.sleep(1.5)
+            sipp = asyncio.ensure_future(
+                run_sipp(
+                    [
+                        "-sn",
+                        "uac_pcap",
+                        "-s",
+                        "600",
+                        f"127.0.0.1:{port}",
+                        "-m",
+                        "1",
+                        "-timeout",
+                        "20",
+                    ],
+                    work,
+                    timeout=20,
+                )
+            )
+            db = tmp_path / "callcenter.db"
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if db.exists() and in_progress(db):
+                    break
+            os.killpg(proc.pid, signal.SIGKILL)
+            sipp.cancel()
+            try:
+                await sipp
+            except (asyncio.CancelledError, AssertionError):
+                pass
+
+        asyncio.run(call())
+        proc.wait(timeout=5)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    time.sleep(0.05)
+    store = Store(tmp_path / "callcenter.db")
+    assert store.interrupted == 1
+    [row] = store.cdrs(did="600")
+    assert row["disposition"] == "interrupted" and row["end_time"] is None
+
+
+@pytest.mark.peer
+def test_caller_from_outside_the_trusted_network_cannot_dial_out(tmp_path: Path) -> None:
+    """Toll fraud: an unknown address is challenged and never reaches the trunk."""
+    port = free_port()
+    carrier = free_port()
+
+    async def body(app: Application) -> tuple[int, str, int]:
+        return (
+            *await run_sipp(
+                [
+                    "-sn",
+                    "uac",
+                    "-s",
+                    "95551234",
+                    "-i",
+                    "127.0.0.2",
+                    f"127.0.0.1:{port}",
+                    "-m",
+                    "1",
+                    "-timeout",
+                    "10",
+                    "-recv_timeout",
+                    "3000",
+                ],
+                tmp_path,
+            ),
+            carrier,
+        )
+
+    def config_with_trunk(tmp: Path, p: int) -> AppConfig:
+        base = example_config(tmp, p)
+        dialplan = (
+            *base.dialplan,
+            {"number": "re:^9(\\d{3,})$", "from": "user", "target": "trunk", "trunk": "carrier"},
+        )
+        return evolve(
+            base,
+            sip=evolve(base.sip, trusted_networks=("127.0.0.1/32",)),
+            trunks=(TrunkConfig("carrier", "127.0.0.1", carrier),),
+            dialplan=dialplan,
+        )
+
+    async def main() -> tuple[int, str, int, list[dict[str, object]]]:
+        app = Application(config_with_trunk(tmp_path, port))
+        await app.start()
+        try:
+            rc, screen, _ = await body(app)
+            return rc, screen, len(app.calls.calls), app.store.cdrs()
+        finally:
+            await app.close()
+
+    rc, screen, live, rows = asyncio.run(main())
+    # SIPp's stock uac cannot answer the 407 challenge: the call fails, nothing is placed.
+    assert rc != 0
+    assert "407" in screen
+    assert live == 0 and rows == []
