@@ -1,1 +1,41 @@
-"""pbx.testing."""
+"""pbx.testing: test call flows of a pbx application over real SIP and RTP on loopback.
+
+A :class:`Harness` starts the application under test in-process and drives it as the
+carrier trunk (:meth:`Harness.call` → :class:`SimCall`) and as agents' phones
+(:meth:`Harness.agent` → :class:`SimAgent`) would, from plain synchronous test
+functions. The pytest plugin (:mod:`pbx.testing.plugin`, registered as ``pbx``) gives
+the ``pbx_config`` and ``pbx_harness`` fixtures::
+
+    def test_echo(pbx_harness):
+        caller = pbx_harness.call("600", audio=Tone(440))
+        caller.wait_answered()
+        caller.assert_heard_tone(440, min_seconds=0.5)
+        caller.hang_up()
+        assert caller.cdr()["disposition"] == "answered"
+"""
+
+from __future__ import annotations
+
+from pbx.testing.agent import Incoming, SimAgent
+from pbx.testing.audio import Audio, Silence, Tone, dbov, longest_tone, match_prompt, silence
+from pbx.testing.caller import SimCall
+from pbx.testing.errors import SimulationError, WaitTimeout
+from pbx.testing.harness import Harness
+from pbx.testing.phone import SimPhone
+
+__all__ = [
+    "Audio",
+    "Harness",
+    "Incoming",
+    "SimAgent",
+    "SimCall",
+    "SimPhone",
+    "Silence",
+    "SimulationError",
+    "Tone",
+    "WaitTimeout",
+    "dbov",
+    "longest_tone",
+    "match_prompt",
+    "silence",
+]
