@@ -143,6 +143,8 @@ class Harness:
 
     def sleep(self, seconds: float) -> None:
         """Let the pbx and the phones run for ``seconds``."""
+        if self._closed:
+            raise SimulationError("the harness is closed")
         self.run(asyncio.sleep(seconds))
 
     def call_later(self, seconds: float, callback: Callable[[], None]) -> asyncio.TimerHandle:

@@ -62,18 +62,24 @@ def config_path(config: pytest.Config) -> Path:
     return path
 
 
-@pytest.fixture
-def pbx_config(request: pytest.FixtureRequest) -> AppConfig | str | Path:
-    """The configuration ``pbx_harness`` starts; override it to test your own."""
+def load_pbx_config(config: pytest.Config) -> AppConfig:
+    """Load the configuration :func:`config_path` names; a usage error says how to choose
+    another when it does not exist."""
     from pbx.config import load_config
 
-    path = config_path(request.config)
+    path = config_path(config)
     if not path.exists():
         raise pytest.UsageError(
             f"pbx_config: {path} does not exist; pass --pbx-config PATH, set pbx_config "
             "in the pytest ini options, or override the pbx_config fixture"
         )
     return load_config(path)
+
+
+@pytest.fixture
+def pbx_config(request: pytest.FixtureRequest) -> AppConfig | str | Path:
+    """The configuration ``pbx_harness`` starts; override it to test your own."""
+    return load_pbx_config(request.config)
 
 
 @pytest.fixture
