@@ -44,6 +44,19 @@ def need_peer(binary: str) -> str:
     return path
 
 
+def need_module(name: str) -> object:
+    """Import a Python test peer (pyVoIP); a failure under CI=true, a skip elsewhere."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        message = f"test peer module {name!r} is not installed (make test installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 class Processes:
     """Processes a test started; every one is stopped by PID when the test ends."""
 

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pytest
@@ -27,7 +27,7 @@ from pbx.calls.manager import Call, CallManager, Leg
 from pbx.config import AppConfig, RtpConfig, TrunkConfig, load_config
 from pbx.media import g711
 from pbx.store import Store
-from tests.conftest import free_port
+from tests.conftest import free_port, need_module
 from tests.peers.baresip import Baresip
 from tests.peers.sipp import SCENARIOS, run_sipp
 
@@ -366,7 +366,63 @@ def test_caller_from_outside_the_trusted_network_cannot_dial_out(tmp_path: Path)
             await app.close()
 
     rc, screen, live, rows = asyncio.run(main())
-    # SIPp's stock uac cannot answer the 407 challenge: the call fails, nothing is placed.
+    # SIPp's stock uac cannot answer the 401 challenge: the call fails, nothing is placed.
     assert rc != 0
-    assert "407" in screen
+    assert "401" in screen
     assert live == 0 and rows == []
+
+
+@pytest.mark.peer
+def test_pyvoip_registers_and_calls_the_echo_test(tmp_path: Path) -> None:
+    """pyVoIP (a library UA we did not write) registers with digest auth, places a call
+    to 600 and hears its own tone come back."""
+    voip: Any = need_module("pyVoIP.VoIP")
+    port = free_port()
+    rtp_low = free_port()
+
+    def phone_call() -> tuple[str, bytes]:
+        phone = voip.VoIPPhone(
+            "127.0.0.1",
+            port,
+            "2003",
+            "pw2003",
+            myIP="127.0.0.1",
+            sipPort=free_port(),
+            rtpPortLow=rtp_low + 10,
+            rtpPortHigh=rtp_low + 50,
+        )
+        phone.start()
+        try:
+            call = phone.call("600")
+            for _ in range(100):
+                if call.state == voip.CallState.ANSWERED:
+                    break
+                time.sleep(0.05)
+            state = str(call.state)
+            # pyVoIP speaks 8-bit unsigned linear audio at 8 kHz.
+            t = np.arange(8000 * 2) / 8000
+            tone = (128 + 60 * np.sin(2 * np.pi * 440 * t)).astype(np.uint8).tobytes()
+            heard = b""
+            for i in range(0, len(tone), 160):
+                call.write_audio(tone[i : i + 160])
+                time.sleep(0.02)
+                heard += call.read_audio(160, blocking=True)
+            call.hangup()
+            return state, heard
+        finally:
+            phone.stop()
+
+    async def body(app: Application) -> tuple[str, bytes, list[dict[str, object]]]:
+        state, heard = await asyncio.to_thread(phone_call)
+        await asyncio.sleep(0.3)
+        return state, heard, app.store.cdrs(did="600")
+
+    state, heard, rows = with_app(tmp_path, body, port)
+    assert state == "CallState.ANSWERED"
+    audio = np.frombuffer(heard, dtype=np.uint8).astype(np.int16) - 128
+    # The second half of what came back is our 440 Hz tone, echoed.
+    tail = audio[len(audio) // 2 :].astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(tail))
+    assert abs(np.argmax(spectrum[1:]) + 1 - 440 * len(tail) / 8000) < 3
+    [row] = rows
+    assert row["disposition"] == "answered" and row["caller"] == "2003"

@@ -397,10 +397,38 @@ def test_forged_nonce_fails() -> None:
     ],
 )
 def test_verify_rules(change: dict[str, Any], reason: str) -> None:
-    auth = authenticator(opaque="op")
+    auth = authenticator(opaque="op", allow_rfc2069=False)
     creds = Credentials.parse(client_answer(auth.challenges(now=0.0)[0]))
     result = auth.verify(str(evolve(creds, **change)), "REGISTER", now=1.0)
     assert (result.ok, result.reason, result.stale) == (False, reason, False)
+
+
+def test_rfc2069_credentials_without_qop_are_accepted_when_allowed() -> None:
+    """RFC 2617 §3.2.2: qop is optional for RFC 2069 clients (pyVoIP sends none)."""
+    auth = authenticator()
+    (challenge, *_) = auth.challenges(now=0.0)
+    c = Challenge.parse(challenge)
+    response = digest_response(
+        c.algorithm,
+        "alice",
+        REALM,
+        "wonderland",
+        "REGISTER",
+        "sip:example.com",
+        c.nonce,
+        None,
+        None,
+        None,
+    )
+    value = (
+        f'Digest username="alice", realm="{REALM}", nonce="{c.nonce}", '
+        f'uri="sip:example.com", response="{response}", algorithm={c.algorithm or "MD5"}'
+    )
+    assert auth.verify(value, "REGISTER", now=1.0).ok
+    wrong = value.replace(response, "0" * len(response))
+    assert auth.verify(wrong, "REGISTER", now=1.0).reason == "the response is wrong"
+    strict = authenticator(allow_rfc2069=False)
+    assert strict.verify(value, "REGISTER", now=1.0).reason == "the credentials have no qop"
 
 
 def test_verify_with_stored_ha1() -> None:

@@ -372,7 +372,7 @@ def test_register_with_wrong_password_fails() -> None:
     assert not status.registered and status.status == 401
 
 
-def test_invite_answers_407_challenge_when_policy_requires_auth() -> None:
+def test_invite_answers_401_challenge_when_policy_requires_auth() -> None:
     p = Pair(_registrar_endpoint())
     p.a.invite(
         "sip:200@127.0.0.1:5060", p.now, from_user="2001", sdp=SDP, credentials=("2001", "pw2001")
@@ -380,8 +380,10 @@ def test_invite_answers_407_challenge_when_policy_requires_auth() -> None:
     p.transfer()
     [incoming] = [e for e in events(p.b) if isinstance(e, IncomingCall)]
     assert incoming.auth_user == "2001"
-    assert p.sent_by("b", "SIP/2.0 407")
+    assert p.sent_by("b", "SIP/2.0 401")  # a UAS challenges with 401 (RFC 3261 §22.3)
+    # The challenge comes first, without a 100 Trying before it.
+    assert [d for n, d in p.wire if n == "b"][0].startswith(b"SIP/2.0 401")
     invites = [parse_message(d) for d in p.sent_by("a", "INVITE ")]
     assert [m.cseq.seq for m in invites] == [1, 2]
     assert isinstance(invites[1], Request)
-    assert invites[1].headers.get("proxy-authorization") is not None
+    assert invites[1].headers.get("authorization") is not None

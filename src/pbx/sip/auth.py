@@ -603,6 +603,10 @@ class DigestAuthenticator:
     lookup_gives_ha1: bool = False
     opaque: str | None = None
     """Sent in each challenge and required back unchanged when set."""
+    allow_rfc2069: bool = True
+    """Accept credentials without qop (RFC 2617 §3.2.2 keeps RFC 2069 compatibility; some
+    softphones and SIP libraries, pyVoIP among them, never send qop). Such credentials
+    have no nonce count, so only the nonce lifetime limits their replay."""
 
     def __attrs_post_init__(self) -> None:
         if not self.algorithms:
@@ -648,10 +652,11 @@ class DigestAuthenticator:
         if creds.uri is None:
             return _fail("the credentials have no uri", user)
         if creds.qop is None:
-            return _fail("the credentials have no qop", user)
-        if creds.qop.lower() != "auth":
+            if not self.allow_rfc2069:
+                return _fail("the credentials have no qop", user)
+        elif creds.qop.lower() != "auth":
             return _fail("the qop was not offered", user)
-        if creds.nc is None or creds.cnonce is None:
+        elif creds.nc is None or creds.cnonce is None:
             return _fail("qop=auth requires nc and cnonce", user)
         if self.opaque is not None and creds.opaque != self.opaque:
             return _fail("the opaque value is not ours", user)
@@ -662,14 +667,16 @@ class DigestAuthenticator:
         if secret is None:
             return _fail("the username is unknown", user)
         key = secret if self.lookup_gives_ha1 else ha1(user, self.realm, secret, creds.algorithm)
+        qop = "auth" if creds.qop is not None else None
         expected = response_from_ha1(
-            creds.algorithm, key, method, creds.uri, creds.nonce, creds.nc, creds.cnonce, "auth"
+            creds.algorithm, key, method, creds.uri, creds.nonce, creds.nc, creds.cnonce, qop
         )
         if not hmac.compare_digest(expected.encode(), creds.response.lower().encode()):
             return _fail("the response is wrong", user)
         if status is NonceStatus.STALE:
             return _fail("the nonce is stale", user, stale=True)
-        # Record the nonce count only now, so wrong responses cannot burn counts.
-        if self.nonces.check(creds.nonce, creds.nc, now) is NonceStatus.REPLAY:
+        # Record the nonce count only now, so wrong responses cannot burn counts. RFC 2069
+        # credentials carry none: the nonce's lifetime is their only replay limit.
+        if qop is not None and self.nonces.check(creds.nonce, creds.nc, now) is NonceStatus.REPLAY:
             return _fail("the nonce count was already used", user)
         return AuthResult(ok=True, username=user, stale=False, reason="authenticated")

@@ -113,6 +113,8 @@ class EndpointConfig:
     """Out-of-dialog methods handed up as :class:`IncomingRequest` (the rest: 405)."""
     trace: bool = False
     """Log every message in and out (``sip_trace``)."""
+    challenge_status: int = 401
+    """401 (UAS, RFC 3261 §22.3) or 407 (proxy style) for requests other than REGISTER."""
 
 
 class LegState(enum.Enum):
@@ -480,16 +482,21 @@ class SipEndpoint:
         source = self._tx_source(tx)
         if not always and (self.auth_policy is None or not self.auth_policy(req, source)):
             return None
-        header = "authorization" if req.method == "REGISTER" else "proxy-authorization"
-        value = req.headers.get(header)
+        # RFC 3261 §22.3: a UAS or registrar challenges with 401 (proxies use 407); a
+        # B2BUA is the UAS of its inbound legs. Proxy-Authorization is accepted as well.
+        value = req.headers.get("authorization") or req.headers.get("proxy-authorization")
         stale = False
         if value is not None:
-            result = authn.verify(value, req.method, now)
+            try:
+                result = authn.verify(value, req.method, now)
+            except auth.AuthError as exc:
+                self._respond(tx, req, 400, now, reason=f"Bad Request ({exc})")
+                return False
             if result.ok:
                 return result.username
             stale = result.stale
             log.info("sip_auth_failed", call_id=req.call_id, reason=result.reason)
-        status = 401 if req.method == "REGISTER" else 407
+        status = 401 if req.method == "REGISTER" else self.config.challenge_status
         challenge_header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
         extra = [(challenge_header, c) for c in authn.challenges(now, stale=stale)]
         self._respond(tx, req, status, now, to_tag=self._token(), extra=extra)
@@ -501,10 +508,12 @@ class SipEndpoint:
 
     def _on_invite(self, req: Request, source: Destination, tx: str, now: float) -> None:
         leg_id = self._token()
-        self._respond(tx, req, 100, now)
+        # Challenge first: a 401 needs no 100 Trying before it (and some clients stop
+        # reading at the 100).
         user = self._authenticate(req, tx, now)
         if user is False:
             return
+        self._respond(tx, req, 100, now)
         leg = Leg(leg_id, "uas", req.call_id, req, source, invite_tx=tx)
         leg.auth_user = user if isinstance(user, str) else None
         leg.dialog = Dialog.from_uas(req, leg_id)

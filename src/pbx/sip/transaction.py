@@ -505,7 +505,10 @@ def server_key(request: Request, method: str | None = None) -> str:
     branch = via.branch
     host, port = via.sent_by
     if branch and branch.startswith(MAGIC_COOKIE):
-        return f"s|{branch}|{host.lower()}:{port or ''}|{m}"
+        # The CSeq number is not in §17.2.3's key; with it, a client that wrongly reuses
+        # a branch for a new request (pyVoIP after a 401) is not taken for a
+        # retransmission. ACK and CANCEL carry their INVITE's number, so they still match.
+        return f"s|{branch}|{host.lower()}:{port or ''}|{m}|{request.cseq.seq}"
     # RFC 2543 (§17.2.3 last paragraphs): Request-URI, tags, Call-ID, CSeq, top Via.
     # The To tag is left out so that an ACK (which carries it) matches its INVITE.
     return f"s2543|{request.uri}|{request.from_tag}|{request.call_id}|{request.cseq.seq}|{via}|{m}"
