@@ -624,20 +624,25 @@ class SipEndpoint:
             leg.ok_deadline = None  # ACK to a re-INVITE 2xx
 
     # ================================================================ UAS API
-    def ring(self, leg_id: str, now: float, *, sdp: bytes | None = None, status: int = 180) -> None:
-        """Send 180 Ringing, or 183 Session Progress with early-media SDP."""
+    def _unanswered(self, leg_id: str, what: str) -> tuple[Leg, str]:
+        """The incoming leg ``leg_id``, still unanswered, and its INVITE transaction."""
         leg = self.leg(leg_id)
         if (
             leg.role != "uas"
             or leg.state not in (LegState.CALLING, LegState.EARLY)
             or not leg.invite_tx
         ):
-            raise InvalidStateError(f"leg {leg_id} cannot ring in state {leg.state.value}")
+            raise InvalidStateError(f"leg {leg_id} {what} in state {leg.state.value}")
+        return leg, leg.invite_tx
+
+    def ring(self, leg_id: str, now: float, *, sdp: bytes | None = None, status: int = 180) -> None:
+        """Send 180 Ringing, or 183 Session Progress with early-media SDP."""
+        leg, tx = self._unanswered(leg_id, "cannot ring")
         if sdp is not None and status == 180:
             status = 183
         extra = [("Contact", str(self.contact_for(None, leg.peer.transport)))]
         self._respond(
-            leg.invite_tx,
+            tx,
             leg.invite,
             status,
             now,
@@ -654,13 +659,7 @@ class SipEndpoint:
         self, leg_id: str, sdp: bytes | None, now: float, extra: list[tuple[str, str]] | None = None
     ) -> None:
         """Send 200 OK (with our SDP answer or offer) and retransmit it until the ACK."""
-        leg = self.leg(leg_id)
-        if (
-            leg.role != "uas"
-            or leg.state not in (LegState.CALLING, LegState.EARLY)
-            or not leg.invite_tx
-        ):
-            raise InvalidStateError(f"leg {leg_id} cannot be answered in state {leg.state.value}")
+        leg, tx = self._unanswered(leg_id, "cannot be answered")
         fields = [
             ("Contact", str(self.contact_for(None, leg.peer.transport))),
             *self._allow_fields(),
@@ -668,7 +667,7 @@ class SipEndpoint:
         if extra:
             fields.extend(extra)
         response = self._respond(
-            leg.invite_tx,
+            tx,
             leg.invite,
             200,
             now,
@@ -725,18 +724,10 @@ class SipEndpoint:
         extra: list[tuple[str, str]] | None = None,
     ) -> None:
         """Answer an incoming INVITE with a final non-2xx response (486, 480, 603 ...)."""
-        leg = self.leg(leg_id)
-        if (
-            leg.role != "uas"
-            or leg.state not in (LegState.CALLING, LegState.EARLY)
-            or not leg.invite_tx
-        ):
-            raise InvalidStateError(f"leg {leg_id} cannot be rejected in state {leg.state.value}")
+        leg, tx = self._unanswered(leg_id, "cannot be rejected")
         if status < 300:
             raise LocalProtocolError("reject needs a status of 300 or more")
-        self._respond(
-            leg.invite_tx, leg.invite, status, now, reason=reason, to_tag=leg.id, extra=extra
-        )
+        self._respond(tx, leg.invite, status, now, reason=reason, to_tag=leg.id, extra=extra)
         self._end_leg(leg)
 
     def respond(
