@@ -1,1 +1,112 @@
-"""pbx.acd."""
+"""pbx.acd: automatic call distribution, sans-I/O (events in, actions out, time passed in).
+
+The :class:`~pbx.acd.distributor.Distributor` holds queues, agents and waiting callers;
+the application feeds it :mod:`pbx.acd.events` with ``now`` and performs the returned
+:mod:`pbx.acd.actions`. :mod:`pbx.acd.erlang` is a workforce-planning helper.
+"""
+
+from __future__ import annotations
+
+from pbx.acd.actions import (
+    AcdAction,
+    AgentStateChanged,
+    Announce,
+    CancelOffer,
+    ConnectCall,
+    LogEvent,
+    OfferCallback,
+    OfferToAgent,
+    Overflow,
+    PlaceCallback,
+    PlayHold,
+    RejectCall,
+)
+from pbx.acd.distributor import AgentView, Distributor, LiveView, QueueView
+from pbx.acd.events import (
+    AcdEvent,
+    AgentLogin,
+    AgentLogout,
+    AgentPause,
+    AgentReady,
+    AgentUnpause,
+    CallAbandoned,
+    CallbackCompleted,
+    CallbackFailed,
+    CallbackRequested,
+    CallCompleted,
+    CallHeld,
+    CallQueued,
+    CallResumed,
+    CallTransferred,
+    DeviceAvailable,
+    DeviceUnavailable,
+    KeyPressed,
+    OfferAccepted,
+    OfferFailed,
+    OfferRinging,
+    PriorityChanged,
+)
+from pbx.acd.models import (
+    Agent,
+    AgentConfig,
+    AgentState,
+    CallState,
+    Membership,
+    PriorityRule,
+    QueueConfig,
+    QueuedCall,
+    Target,
+)
+from pbx.acd.strategies import STRATEGIES, Strategy
+
+__all__ = [
+    "STRATEGIES",
+    "AcdAction",
+    "AcdEvent",
+    "Agent",
+    "AgentConfig",
+    "AgentLogin",
+    "AgentLogout",
+    "AgentPause",
+    "AgentReady",
+    "AgentState",
+    "AgentStateChanged",
+    "AgentUnpause",
+    "AgentView",
+    "Announce",
+    "CallAbandoned",
+    "CallCompleted",
+    "CallHeld",
+    "CallQueued",
+    "CallResumed",
+    "CallState",
+    "CallTransferred",
+    "CallbackCompleted",
+    "CallbackFailed",
+    "CallbackRequested",
+    "CancelOffer",
+    "ConnectCall",
+    "DeviceAvailable",
+    "DeviceUnavailable",
+    "Distributor",
+    "KeyPressed",
+    "LiveView",
+    "LogEvent",
+    "Membership",
+    "OfferAccepted",
+    "OfferCallback",
+    "OfferFailed",
+    "OfferRinging",
+    "OfferToAgent",
+    "Overflow",
+    "PlaceCallback",
+    "PlayHold",
+    "PriorityChanged",
+    "PriorityRule",
+    "QueueConfig",
+    "QueueView",
+    "QueuedCall",
+    "RejectCall",
+    "Strategy",
+    "Target",
+]
