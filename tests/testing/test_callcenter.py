@@ -8,6 +8,7 @@ import numpy as np
 import soundfile as sf
 
 from pbx.calls.events import CallEvent, CallStarted, DigitReceived
+from pbx.sip.events import InDialogRequest
 from pbx.testing import Harness, Tone
 from pbx.testing.audio import frames_of, longest_tone
 
@@ -191,3 +192,35 @@ def test_inband_digits_reach_an_application_that_listens_for_them(pbx_harness: H
     pbx_harness.wait_for_event(DigitReceived, digit="8")
     got = [(e.digit, e.source) for e in pbx_harness.call_events if isinstance(e, DigitReceived)]
     assert got == [("5", "inband"), ("8", "inband")]
+
+
+def test_caller_on_hold_hears_music_then_the_line_again(pbx_harness: Harness) -> None:
+    caller = pbx_harness.call("600", audio=Tone(440))
+    caller.wait_answered()
+    assert caller.call_id is not None
+    leg = pbx_harness.app.calls.legs_of(caller.call_id)[0]
+    pbx_harness.app.calls.hold(leg.id, pbx_harness.now())
+    pbx_harness.app.sip.flush()
+    held = pbx_harness.now()
+    caller.assert_heard_prompt("moh", first_seconds=1.0, since=held)
+    assert caller.media is not None and caller.media.direction == "recvonly"
+    pbx_harness.app.calls.hold(leg.id, pbx_harness.now(), on=False)
+    pbx_harness.app.sip.flush()
+    caller.assert_heard_tone(440, min_seconds=0.3, since=pbx_harness.now())
+    assert caller.media.direction == "sendrecv"
+
+
+def test_failed_blind_transfer_returns_the_caller_to_the_agent(pbx_harness: Harness) -> None:
+    agent = pbx_harness.agent("2001", answer_after=0.0, audio=Tone(660))
+    caller = pbx_harness.call("2001", audio=Tone(440))
+    caller.wait_answered()
+    agent.wait_connected()
+    assert agent.transfer(to="2005") == 202  # accepted, but 2005 is not registered
+    pbx_harness.wait_for(
+        lambda: any(
+            b"480" in e.request.body for e in agent.sip_events if isinstance(e, InDialogRequest)
+        ),
+        what="a NOTIFY with the transfer's failure",
+    )
+    caller.assert_heard_tone(660, min_seconds=0.3, since=pbx_harness.now())
+    assert agent.state == "connected" and caller.answered

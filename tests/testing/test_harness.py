@@ -203,3 +203,20 @@ def test_second_call_to_a_busy_agent_phone_gets_486(tmp_path: Path) -> None:
         second.wait_failed(486)
         assert agent.rejected == [486] and len(agent.offered) == 2
         assert first.answered
+
+
+def test_a_failing_phone_fails_the_test_when_the_harness_closes(tmp_path: Path) -> None:
+    harness = Harness(EXAMPLE, tmp_path=tmp_path)
+    caller = harness.call("600")
+    caller.wait_answered()
+
+    def broken(now: float) -> None:
+        raise RuntimeError("boom")
+
+    caller.tick = broken  # type: ignore[method-assign]
+    before = harness.ticks
+    harness.sleep(0.1)
+    assert harness.ticks >= before + 3  # the ticker went on
+    with pytest.raises(AssertionError, match="errors on the harness loop during the test: boom"):
+        harness.close()
+    assert harness.loop.is_closed()

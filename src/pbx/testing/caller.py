@@ -14,7 +14,7 @@ answers: re-INVITEs (hold, resume) with an SDP answer, INFO/NOTIFY with 200.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -208,7 +208,7 @@ class SimCall(SimPhone):
         """Hang up ``seconds`` from now unless the call ended before (does not block)."""
         self._abandon = self.harness.call_later(seconds, self._hang_up_now)
 
-    def cdr(self, timeout: float | None = None) -> dict[str, object]:
+    def cdr(self, timeout: float | None = None) -> dict[str, Any]:
         """This call's CDR row once final (waits for the pbx to close it)."""
         return self.harness.wait_for_cdr(self.sip_call_id, timeout)
 

@@ -42,6 +42,7 @@ from pbx.calls.events import CallEvent, CallStarted
 from pbx.config import AppConfig, RtpConfig, load_config
 from pbx.net.rtp_udp import DatagramHandler, RtpTransport, bind_from_pool
 from pbx.rtp.ports import PortPool
+from pbx.store import Store
 from pbx.testing.agent import SimAgent
 from pbx.testing.audio import Audio
 from pbx.testing.caller import SimCall
@@ -214,9 +215,10 @@ class Harness:
         for phone in self.phones:
             try:
                 phone.tick(now)
-            except Exception:
+            except Exception as exc:
+                # Keep ticking the others; close() reports it as the test's failure.
                 log.exception("sim_phone_tick_failed", phone=phone.describe())
-                raise
+                self.loop_errors.append({"message": "phone tick failed", "exception": exc})
         self._schedule()
         self.poke()
 
@@ -315,7 +317,7 @@ class Harness:
 
     # ------------------------------------------------------------------ records
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         """The application's :class:`~pbx.store.Store`."""
         return self.app.store
 

@@ -300,9 +300,11 @@ class SimPhone:
             self.rtp.send_rtcp(data, rtcp_addr)
 
     def skip(self, ticks: int, now: float) -> None:
-        """``ticks`` ticks were missed (the loop did not run): hear silence, skip audio."""
-        for _ in range(ticks):
-            self.heard_timeline.append(np.zeros(FRAME, dtype=np.int16), now)
+        """``ticks`` ticks up to ``now`` were missed (the loop did not run): hear silence
+        for them, and skip over their audio."""
+        quiet = np.zeros(FRAME, dtype=np.int16)
+        for i in range(ticks):
+            self.heard_timeline.append(quiet, now - (ticks - i) * FRAME / SAMPLE_RATE)
         if self.stream is not None and self._sending:
             self._cursor.skip(ticks)
             for _ in range(min(ticks, len(self._overlay))):
