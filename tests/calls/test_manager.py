@@ -119,7 +119,8 @@ def test_call_to_extension_rings_agent_and_bridges_on_answer(tmp_path: Path) -> 
     net.run()
     assert net.trunk.take(SipCallEnded)
     [row] = store.cdrs()
-    assert row["disposition"] == "answered" and row["hangup_side"] == "pbx"
+    assert row["disposition"] == "answered" and row["hangup_side"] == "callee"
+    assert row["agent"] == "2001"
 
 
 def test_busy_extension_gives_caller_486_and_cdr_busy(tmp_path: Path) -> None:

@@ -867,6 +867,7 @@ class CallManager:
         call = self.call(leg.call)
 
         def answered(out: Leg, t: float) -> None:
+            call.agent = call.agent or extension
             self.bridge_answered(leg.id, out, t)
             if on_answer is not None:
                 on_answer(out, t)
@@ -1085,8 +1086,12 @@ class CallManager:
         self._events.append(LegEnded(leg.call, leg.id, by))
         if call is None:
             return
-        if call.legs and call.legs[0] == leg.id and not call.hangup_side:
-            call.hangup_side = "caller" if by == "remote" else "pbx"
+        if not call.hangup_side and (was_answered or leg.kind is LegKind.INBOUND):
+            # Who ended the conversation: the caller, the called party, or the pbx.
+            if by != "remote":
+                call.hangup_side = "pbx"
+            else:
+                call.hangup_side = "caller" if leg.kind is LegKind.INBOUND else "callee"
         if failed_status is not None and leg.kind is LegKind.OUTBOUND:
             call.data.setdefault("_last_failure", failed_status)
         if not was_answered and leg.kind is LegKind.INBOUND and call.answered is None:
