@@ -13,6 +13,7 @@ from pbx.ivr import (
     Graph,
     Hangup,
     IvrGraph,
+    IvrGraphError,
     IvrRunner,
     Lookup,
     LookupFailed,
@@ -509,3 +510,81 @@ def test_non_dtmf_digit_is_ignored() -> None:
     shell.start()
     assert shell.press("x") == []
     assert shell.playing is not None
+
+
+# ------------------------------------------------------------------ identify
+
+
+def identify_graph() -> IvrGraph:
+    g = Graph("t", start="who")
+    g.identify(
+        "who",
+        source="python",
+        name="customer",
+        by="caller_then_pin",
+        prompt="en/enter-account",
+        wrong_prompt="en/wrong-account",
+        var="account",
+        min_length=3,
+        max_length=3,
+        attempts=2,
+        secret=False,
+        into="customer_",
+        next="known",
+        failed="stranger",
+    )
+    g.queue("known", "vip")
+    g.queue("stranger", "general")
+    return g.build()
+
+
+def customer(params: dict[str, object]) -> dict[str, object]:
+    if params.get("caller") == "5550100" or params.get("account") == "777":
+        return {"name": "Ann"}
+    return {}
+
+
+def test_identify_by_caller_id() -> None:
+    shell = Shell(identify_graph(), caller="5550100")
+    shell.service.register("customer", customer)
+    shell.start()
+    assert shell.data()["customer_name"] == "Ann"
+    assert shell.finished is not None
+    assert shell.finished.path == ("who", "who.caller", "known")
+
+
+def test_identify_falls_back_to_the_account_number() -> None:
+    shell = Shell(identify_graph(), caller="5559999")
+    shell.service.register("customer", customer)
+    assert shell.start()[-1] == Play(("en/enter-account",), True, 1)
+    shell.press("123")
+    assert shell.playing == Play(("en/wrong-account",), True, 2)
+    shell.play_ends()
+    shell.press("777")
+    assert shell.data() == {
+        "who_attempts": 1,
+        "account": "777",
+        "customer_name": "Ann",
+    }
+    assert shell.finished is not None and shell.finished.node == "known"
+
+
+def test_identify_gives_up_after_the_attempts() -> None:
+    shell = Shell(identify_graph(), caller="")
+    shell.service.register("customer", customer)
+    shell.start()
+    shell.press("123")
+    shell.play_ends()
+    shell.press("12")
+    shell.wait(5)  # too short, then the inter-digit timeout: the second wrong attempt
+    assert shell.finished is not None
+    assert shell.finished.node == "stranger"
+    assert shell.data()["who_attempts"] == 2
+
+
+def test_identify_needs_a_failed_branch() -> None:
+    g = Graph("t", start="who")
+    g.identify("who", source="python", name="customer", by="caller", next="end")
+    g.hangup("end")
+    with pytest.raises(IvrGraphError, match="node 'who': failed is missing"):
+        g.build()

@@ -473,6 +473,8 @@ class Graph:
                 f"node '{id}': identify by '{by}' (expected caller, pin or caller_then_pin)"
             )
             by = "pin"
+        if failed is None:
+            self._problems.append(f"node '{id}': failed is missing")
         counter = f"{id.replace('.', '_')}_attempts"
         err = error or failed
         first = f"{id}.caller" if by != "pin" else f"{id}.enter"
