@@ -292,6 +292,7 @@ def sipp_uas_argv(port: int | str, media_port: int | str) -> list[str]:
         "-trace_stat",
         "-stf",
         "uas_stat.csv",
+        "-trace_err",
         "-trace_counts",
         "-fd",
         "1",
@@ -550,12 +551,14 @@ def search(
     confirm = None
     if good is not None:
         confirm = step(good.rate, "confirm")
-        lower = [st for st in steps if st.passed and st.rate < good.rate]
-        if not confirm.passed and lower:
-            # The repeat failed: the machine is shared, so fall back to the next good
-            # rate below and confirm that one instead (once).
-            good = max(lower, key=lambda st: st.rate)
-            confirm = step(good.rate, "confirm2")
+        if not confirm.passed:
+            # The repeat failed (the machine is shared): step down once, to 85% of the
+            # rate or the next good rate below when that is higher, and confirm that.
+            lower = [st.rate for st in steps if st.passed and st.rate < good.rate]
+            rate = max([round(0.85 * good.rate), *lower])
+            confirm = step(rate, "confirm2")
+            if confirm.passed:
+                good = confirm
     return Result(chain, good, confirm, tuple(steps))
 
 
@@ -597,7 +600,8 @@ def table(results: list[Result]) -> str:
         c = r.confirm
         confirmed = "not run" if c is None else ("yes" if c.passed else "NO")
         if c is not None:
-            confirmed += f" ({min(c.ok, c.b_leg_ok)}/{c.calls}, {c.cpu_ms_per_call:.2f} ms)"
+            ok = min(c.ok, c.b_leg_ok)
+            confirmed += f" ({ok}/{c.calls} at {c.rate}/s, {c.cpu_ms_per_call:.2f} ms)"
         peer = sippy is not None and r.chain != "sippy B2BUA"
         ratio = f"{b.rate / sippy.rate:.2f}x" if peer and sippy else ""
         cpu_ratio = f"{sippy.cpu_ms_per_call / b.cpu_ms_per_call:.2f}x" if peer and sippy else ""
