@@ -24,9 +24,13 @@ callers waiting now, and a caller who starts waiting only at the agents ready no
   pushed onto the agent heap of every such profile.
 * A caller starting to wait (joining, after ring-no-answer, after a relaxation step)
   peeks the agent heap of their profile. If no agent is there, the caller is pushed.
-* A heap entry carries the agent's ``epoch`` (or the caller's ``version``), bumped when
-  they stop being offerable; stale entries are dropped when they reach the top, and a
-  heap more than three-quarters stale is rebuilt.
+* The ready agents of a profile are a sorted list (``bisect``): an agent who stops being
+  offerable is removed at once from every profile they were in, so the head is always
+  an agent to offer (a list of pointers moves in microseconds even at 10,000 entries,
+  and lazy deletion left bursts of stale heads behind busy agents). Waiting callers are
+  a heap with lazy deletion: an entry carries the caller's ``version``, bumped when they
+  leave their slot, and is dropped when it reaches the top; a heap more than
+  three-quarters stale is rebuilt.
 
 A caller keeps ``(priority, enqueue time, arrival)`` for life, so after ring-no-answer
 they go back exactly where they were, and FIFO holds within a priority.
@@ -52,6 +56,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -96,9 +101,9 @@ class _Profile:
 
     queue: _Queue
     req: Requirement
-    agents: list[tuple[tuple[float, ...], int, str, int]] = field(factory=list)
+    agents: list[tuple[Any, ...]] = field(factory=list)
+    """Ready agents meeting ``req``, sorted: ``(penalty, *strategy key, arrival, agent id)``."""
     calls: list[tuple[int, float, int, str, int]] = field(factory=list)
-    live_agents: int = 0
     live_calls: int = 0
 
 
@@ -107,6 +112,7 @@ class _Queue:
     config: QueueConfig
     strategy: Strategy
     ring_all: bool
+    key_per_requirement: bool
     on_offer: Callable[[Agent, QueueConfig, tuple[float, ...]], None] | None
     weight: int
     profiles: dict[Requirement, _Profile] = field(factory=dict)
@@ -205,6 +211,7 @@ class Distributor:
                 config=config,
                 strategy=strategy,
                 ring_all=offers_all(strategy),
+                key_per_requirement=getattr(strategy, "per_requirement", True),
                 on_offer=getattr(strategy, "offered", None),
                 weight=-config.weight,
                 handle_times=deque(maxlen=config.aht_window),
@@ -754,6 +761,7 @@ class Distributor:
             if name not in members:
                 raise LocalProtocolError(f"agent {agent.id!r} is not a member of queue {name!r}")
         agent.queues = tuple(wanted)
+        agent.eligible_valid = False
         agent.idle_since = now
         agent.pending = None
         for name in wanted:
@@ -945,26 +953,18 @@ class Distributor:
         profile = q.profiles.get(call.skills)
         if profile is None:
             profile = self._new_profile(q, call.skills, now)
-        if profile.live_agents:
+        ready = profile.agents
+        if ready:
             agents = self._agents
-            heap = profile.agents
             if q.ring_all:
-                chosen = [
-                    agents[aid] for _, _, aid, epoch in sorted(heap) if agents[aid].epoch == epoch
-                ]
-                if chosen:
-                    self._offer(call, chosen, now, out)
-                    return
-            else:
-                while heap:
-                    key, _, aid, epoch = heap[0]
-                    agent = agents[aid]
-                    if agent.epoch == epoch:
-                        if q.on_offer is not None:
-                            q.on_offer(agent, q.config, key[1:])
-                        self._offer(call, [agent], now, out)
-                        return
-                    heapq.heappop(heap)
+                self._offer(call, [agents[entry[-1]] for entry in ready], now, out)
+                return
+            head = ready[0]
+            agent = agents[head[-1]]
+            if q.on_offer is not None:
+                q.on_offer(agent, q.config, head[1:-2])
+            self._offer(call, [agent], now, out)
+            return
         call.index = profile
         call.version += 1
         profile.live_calls += 1
@@ -983,78 +983,90 @@ class Distributor:
 
     def _agent_available(self, agent: Agent, now: float, out: Actions) -> None:
         """``agent`` may have become offerable: give them the best caller or index them."""
-        if agent.state is not S.READY or not agent.device_ok or agent.blocked_until > now:
+        if (
+            agent.listed
+            or agent.state is not S.READY
+            or not agent.device_ok
+            or agent.blocked_until > now
+        ):
             return
-        if agent.listed:
-            return
-        skills = agent.config.skills
+        eligible = self._eligible(agent)
         calls = self._calls
         best: tuple[int, int, float, int] | None = None
         best_call: QueuedCall | None = None
-        for name in agent.queues:
-            q = self._queues[name]
-            for profile in q.profiles.values():
-                if not profile.live_calls or not satisfies(skills, profile.req):
-                    continue
-                heap = profile.calls
-                while heap:
-                    neg_priority, enqueued, seq, cid, version = heap[0]
-                    c = calls.get(cid)
-                    if c is not None and c.version == version and c.index is profile:
-                        key = (q.weight, neg_priority, enqueued, seq)
-                        if best is None or key < best:
-                            best = key
-                            best_call = c
-                        break
-                    heapq.heappop(heap)
+        for profile, q, _ in eligible:
+            if not profile.live_calls:
+                continue
+            heap = profile.calls
+            while heap:
+                neg_priority, enqueued, seq, cid, version = heap[0]
+                c = calls.get(cid)
+                if c is not None and c.version == version and c.index is profile:
+                    key = (q.weight, neg_priority, enqueued, seq)
+                    if best is None or key < best:
+                        best = key
+                        best_call = c
+                    break
+                heapq.heappop(heap)
         if best_call is not None:
             self._unindex_call(best_call)
             self._offer(best_call, [agent], now, out)
             return
-        self._index_agent(agent, now)
-
-    def _index_agent(self, agent: Agent, now: float) -> None:
-        skills = agent.config.skills
-        epoch = agent.epoch
+        # Index the agent in every profile they qualify for.
         aid = agent.id
         agent.listed = True
+        indexes = agent.indexes
+        seq_ = self._seq
+        last_q: _Queue | None = None
+        akey: tuple[float, ...] = ()
+        for profile, q, penalty in eligible:
+            if q is not last_q or q.key_per_requirement:
+                akey = (penalty, *q.strategy.key(agent, q.config, profile.req, now))
+                last_q = q
+            entry = (*akey, next(seq_), aid)
+            insort(profile.agents, entry)
+            indexes.append((profile, entry))
+
+    def _eligible(self, agent: Agent) -> list[tuple[_Profile, _Queue, int]]:
+        """The profiles of the agent's queues whose requirement the agent meets (cached)."""
+        if agent.eligible_valid:
+            return agent.eligible  # type: ignore[return-value]
+        skills = agent.config.skills
+        eligible: list[tuple[_Profile, _Queue, int]] = []
         for name in agent.queues:
             q = self._queues[name]
             penalty = _penalty(agent, name)
             for profile in q.profiles.values():
-                if not satisfies(skills, profile.req):
-                    continue
-                key = (penalty, *q.strategy.key(agent, q.config, profile.req, now))
-                heap = profile.agents
-                heapq.heappush(heap, (key, next(self._seq), aid, epoch))
-                profile.live_agents += 1
-                agent.indexes.append(profile)
-                if len(heap) > _COMPACT_MIN and len(heap) > 4 * profile.live_agents:
-                    agents = self._agents
-                    profile.agents = [e for e in heap if agents[e[2]].epoch == e[3]]
-                    heapq.heapify(profile.agents)
+                if satisfies(skills, profile.req):
+                    eligible.append((profile, q, penalty))
+        agent.eligible = eligible  # type: ignore[assignment]
+        agent.eligible_valid = True
+        return eligible
 
     def _new_profile(self, q: _Queue, req: Requirement, now: float) -> _Profile:
         profile = _Profile(queue=q, req=req)
         q.profiles[req] = profile
         for aid in q.members:
             agent = self._agents[aid]
-            if agent.listed and satisfies(agent.config.skills, req):
-                penalty = _penalty(agent, q.config.name)
+            if not satisfies(agent.config.skills, req):
+                continue
+            penalty = _penalty(agent, q.config.name)
+            if agent.eligible_valid:
+                agent.eligible.append((profile, q, penalty))
+            if agent.listed:
                 key = (penalty, *q.strategy.key(agent, q.config, req, now))
-                profile.agents.append((key, next(self._seq), aid, agent.epoch))
-                profile.live_agents += 1
-                agent.indexes.append(profile)
-        heapq.heapify(profile.agents)
+                entry = (*key, next(self._seq), aid)
+                profile.agents.append(entry)
+                agent.indexes.append((profile, entry))
+        profile.agents.sort()
         return profile
 
     def _unoffer(self, agent: Agent) -> None:
-        """The agent stops being offerable: their index entries go stale."""
-        agent.epoch += 1
+        """The agent stops being offerable: their index entries are removed."""
         agent.listed = False
-        for profile in agent.indexes:
-            assert isinstance(profile, _Profile)
-            profile.live_agents -= 1
+        for profile, entry in agent.indexes:
+            ready = profile.agents
+            del ready[bisect_left(ready, entry)]
         agent.indexes.clear()
 
     def _index_call(self, call: QueuedCall) -> None:

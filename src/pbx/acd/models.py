@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from typing import Any
 
 from attrs import define, field, frozen
 
@@ -50,6 +51,8 @@ class AgentState(enum.Enum):
     """After-call work; ends after the queue's wrap-up time or when the agent says ready."""
     NOT_READY = "not_ready"
     """Paused with a reason ("lunch", "training", "RONA", "device")."""
+
+    __hash__ = object.__hash__  # members are singletons: hash by identity, in C
 
 
 S = AgentState
@@ -103,6 +106,8 @@ class CallState(enum.Enum):
     """The caller hung up after asking for a callback; the place in the queue is kept."""
     CALLBACK_DIALING = "callback_dialing"
     """An agent is reserved and the caller is being called back."""
+
+    __hash__ = object.__hash__
 
 
 @frozen
@@ -301,11 +306,13 @@ class Agent:
     wrap_queue: str = ""
     wrap_started: float = 0.0
     talk_started: float = 0.0
-    epoch: int = 0
-    """Bumped whenever the agent stops being offerable: invalidates index entries."""
     listed: bool = False
     """In the ready-agent indexes (ready, reachable, not passed over)."""
-    indexes: list[object] = field(factory=list)
+    indexes: list[tuple[Any, tuple[Any, ...]]] = field(factory=list)
+    """``(profile, entry)`` of every ready-agent index the agent is in."""
+    eligible: list[object] = field(factory=list)
+    """Cached ``(profile, queue, penalty)`` the agent qualifies for."""
+    eligible_valid: bool = False
     deadlines: dict[str, float] = field(factory=dict)
 
     @property

@@ -10,12 +10,13 @@ A strategy orders the *ready* agents of a queue. It is one method::
 
 Lower keys are offered first. The distributor calls :meth:`Strategy.key` when an agent
 becomes ready for a queue (and a caller requirement ``skills`` of that queue) and keeps
-the agent in a heap ordered by ``(penalty, key)`` until they stop being ready; a
-decision then costs a heap peek, not a scan. So a key must depend only on what cannot
+the agent in a list sorted by ``(penalty, key)`` until they stop being ready; a
+decision then reads the head of the list, not a scan. So a key must depend only on what cannot
 change while the agent stays ready: idle-since, calls and talk time today, the time of
 their last offer from the queue, their fixed order, a random draw. A strategy that sets
 ``offers_all = True`` rings every eligible agent at once (ring-all); one with an
-``offered(agent, queue, key)`` method hears which agent won each decision.
+``offered(agent, queue, key)`` method hears which agent won each decision; one with
+``per_requirement = False`` promises its key ignores ``skills`` (computed once per queue).
 
 Writing your own takes a few lines, e.g. "most senior first"::
 
@@ -70,6 +71,8 @@ class Strategy(Protocol):
 class RingAll:
     """Ring every eligible ready agent at once; the first to answer wins."""
 
+    per_requirement = False
+
     offers_all = True
 
     def key(
@@ -82,6 +85,8 @@ class RingAll:
 class LongestIdle:
     """The agent whose last call ended longest ago."""
 
+    per_requirement = False
+
     def key(
         self, agent: Agent, queue: QueueConfig, skills: Requirement, now: float
     ) -> tuple[float, ...]:
@@ -91,6 +96,8 @@ class LongestIdle:
 
 class LeastCalls:
     """Fewest calls taken today, then longest idle."""
+
+    per_requirement = False
 
     def key(
         self, agent: Agent, queue: QueueConfig, skills: Requirement, now: float
@@ -102,6 +109,8 @@ class LeastCalls:
 class LeastTalk:
     """Least talk time today, then longest idle."""
 
+    per_requirement = False
+
     def key(
         self, agent: Agent, queue: QueueConfig, skills: Requirement, now: float
     ) -> tuple[float, ...]:
@@ -112,6 +121,8 @@ class LeastTalk:
 class RoundRobin:
     """Round robin with memory: least recently offered from this queue, then list order."""
 
+    per_requirement = False
+
     def key(
         self, agent: Agent, queue: QueueConfig, skills: Requirement, now: float
     ) -> tuple[float, ...]:
@@ -121,6 +132,8 @@ class RoundRobin:
 
 class Linear:
     """Always the first ready agent in the configured order."""
+
+    per_requirement = False
 
     def key(
         self, agent: Agent, queue: QueueConfig, skills: Requirement, now: float
