@@ -30,9 +30,11 @@ from pathlib import Path
 
 import structlog
 
+from pbx.acd.distributor import Distributor
 from pbx.calls.dialplan import dialplan_from_config
 from pbx.calls.events import CallEvent
 from pbx.calls.manager import Call, CallManager, Leg, TargetHandler
+from pbx.calls.queues import QueueService, agent_configs, queue_configs
 from pbx.calls.voicemail import Voicemail
 from pbx.config import AppConfig, TrunkConfig
 from pbx.media.engine import MediaEngine
@@ -124,10 +126,30 @@ class Application:
         for trunk in config.trunks:
             self.calls.handlers[f"trunk:{trunk.name}"] = self._trunk_handler(trunk)
         self.trunk_registrations: dict[str, str] = {}
-        self.sip = SipService(
-            self.endpoint, self._on_sip_event, timers=[self.calls, self.voicemail]
+        users_by_ext = {u.extension: u for u in config.users}
+        self.acd = Distributor(
+            queue_configs(config.queues, config.source),
+            agent_configs(config.users),
+            rng=self.rng,
         )
-        self._call_handlers: list[CallEventHandler] = [self.voicemail.handle]
+        self.queues = QueueService(
+            self.calls,
+            self.acd,
+            users_by_ext,
+            recordings=Path(config.recordings_dir),
+            store=self.store,
+            wall=self.wall,
+            rng=self.rng,
+        )
+        self.calls.handlers["queue"] = self.queues.start
+        self.calls.handlers["feature"] = self.queues.feature
+        self.sip = SipService(
+            self.endpoint, self._on_sip_event, timers=[self.calls, self.voicemail, self.queues]
+        )
+        self._call_handlers: list[CallEventHandler] = [
+            self.voicemail.handle,
+            self.queues.handle_call_event,
+        ]
         self.sip_handlers: list[Callable[[EndpointEvent, float], None]] = []
         self._stopped = asyncio.Event()
         self._clock_offset = time.time() - time.monotonic()
@@ -217,6 +239,7 @@ class Application:
             handler(event, now)
         if isinstance(event, DeviceRegistered):
             log.info("device_registered", aor=event.aor, bindings=len(event.bindings))
+            self.queues.handle_sip_event(event, now)
             return
         self.calls.handle_sip(event, now)
         self._drain_calls(now)

@@ -58,6 +58,8 @@ class UserConfig:
     name: str = ""
     skills: Mapping[str, int] = field(factory=dict)
     supervisor: bool = False
+    queues: tuple[str, ...] = ()
+    """Queues the agent serves (logs in to with ``*1``)."""
 
 
 @frozen
@@ -90,6 +92,8 @@ class AppConfig:
     prompts_dir: str | None = None
     """Prompts are loaded from here at start: ``en/welcome.wav`` becomes ``en/welcome``."""
     dialplan: tuple[Mapping[str, Any], ...] = ()
+    queues: Mapping[str, Mapping[str, Any]] = field(factory=dict)
+    """The ``[queues.NAME]`` tables, read by :func:`pbx.calls.queues.queue_configs`."""
     """The ``[[dialplan]]`` tables, checked by :func:`pbx.calls.dialplan.dialplan_from_config`."""
     voicemail_max_seconds: float = 120.0
     ring_timeout: float = 60.0
@@ -209,6 +213,7 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConf
                     name=entry.get("name", str, ""),
                     skills=dict(skills),
                     supervisor=supervisor,
+                    queues=tuple(str(q) for q in entry.get("queues", list, [])),
                 )
             )
             if not users[-1].password:
@@ -256,7 +261,8 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConf
             raise ConfigError(f"{t.where('register')}: registering needs username and password")
         t.done()
         trunks.append(trunk)
-    root.seen.update({"queues", "ivr"})  # read by the ACD and IVR modules
+    queues = root.get("queues", dict, {})
+    root.seen.update({"ivr"})  # read by the ACD and IVR modules
     root.done()
     return AppConfig(
         sip=sip,
@@ -268,6 +274,7 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConf
         voicemail_dir=voicemail,
         prompts_dir=prompts_dir,
         dialplan=tuple(dialplan),
+        queues=dict(queues),
         voicemail_max_seconds=float(vm_max),
         ring_timeout=float(ring_timeout),
         source=source,

@@ -193,7 +193,7 @@ def test_unregistered_agent_is_no_longer_rung(tmp_path: Path) -> None:
 def test_second_call_to_a_busy_agent_phone_gets_486(tmp_path: Path) -> None:
     config = load_config(EXAMPLE)
     assert config.user("2001") == UserConfig(
-        "2001", "pw2001", "Agent 2001", {"sales": 5, "english": 5}
+        "2001", "pw2001", "Agent 2001", {"sales": 5, "english": 5}, queues=("sales",)
     )
     with Harness(config, tmp_path=tmp_path) as harness:
         agent = harness.agent("2001", answer_after=0.0)

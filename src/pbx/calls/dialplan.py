@@ -22,7 +22,18 @@ from attrs import frozen
 from pbx.errors import ConfigError
 
 ORIGINS = ("trunk", "user", "any")
-TARGET_KINDS = ("extension", "echo", "play", "voicemail", "queue", "ivr", "trunk", "app", "hangup")
+TARGET_KINDS = (
+    "extension",
+    "echo",
+    "play",
+    "voicemail",
+    "queue",
+    "ivr",
+    "trunk",
+    "app",
+    "feature",
+    "hangup",
+)
 
 
 @frozen

@@ -440,9 +440,13 @@ class CallManager:
         self._events.append(
             CallStarted(call.id, leg.id, match.target, number, call.caller or identity, origin)
         )
-        self._route(call, leg, match.target, now)
+        self.route(call, leg, match.target, now)
 
-    def _route(self, call: Call, leg: Leg, target: Target, now: float) -> None:
+    def route(self, call: Call, leg: Leg, target: Target, now: float) -> None:
+        """Send ``call`` (its leg ``leg``) to ``target``: the dial plan does this for new
+        calls; modules do it to pass a call on (queue overflow, IVR choices)."""
+        call.target = target
+        call.owner = target.kind
         kind = target.kind
         if kind == "echo":
             self.answer(leg.id, now)
@@ -777,6 +781,22 @@ class CallManager:
         return leg.id
 
     _timers: list[tuple[float, str]] = field(init=False, factory=list)
+
+    def originate(
+        self,
+        now: float,
+        *,
+        number: str = "",
+        data: dict[str, Any] | None = None,
+        direction: str = "outbound",
+    ) -> str:
+        """A new call with no legs yet, placed by us (callbacks, the dialer); add legs with
+        :meth:`dial`. Its CDR row starts now."""
+        call = Call(self._new_id(), "api", direction, now, number=number)
+        call.data.update(data or {})
+        self.calls[call.id] = call
+        self._cdr_open(call, "")
+        return call.id
 
     def get_timer(self) -> float | None:
         """The earliest ring timeout, or None."""
