@@ -27,16 +27,20 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from pbx.acd.distributor import Distributor
 from pbx.calls.dialplan import dialplan_from_config
 from pbx.calls.events import CallEvent
+from pbx.calls.ivr import CallbackScheduler, IvrService
 from pbx.calls.manager import Call, CallManager, Leg, TargetHandler
 from pbx.calls.queues import QueueService, agent_configs, queue_configs
 from pbx.calls.voicemail import Voicemail
 from pbx.config import AppConfig, TrunkConfig
+from pbx.ivr.loader import load_graph
+from pbx.ivr.lookups import LookupService, demo_balance
 from pbx.media.engine import MediaEngine
 from pbx.media.recorder import recover_recordings
 from pbx.net.media import MediaService
@@ -143,12 +147,33 @@ class Application:
         )
         self.calls.handlers["queue"] = self.queues.start
         self.calls.handlers["feature"] = self.queues.feature
-        self.sip = SipService(
-            self.endpoint, self._on_sip_event, timers=[self.calls, self.voicemail, self.queues]
+        self.lookups = LookupService()
+        self.lookups.register("demo_balance", demo_balance)
+        self.ivr = IvrService(
+            self.calls,
+            {
+                name: load_graph(path, prompt_exists=self.engine.prompts.__contains__)
+                for name, path in config.ivr.items()
+            },
+            self.queues,
+            self.lookups,
+            store=self.store,
+            recordings=Path(config.voicemail_dir),
+            submit=self._submit,
+            wall=self.wall,
         )
+        self.calls.handlers["ivr"] = self.ivr.start
+        self.callbacks = CallbackScheduler(self.calls, self.queues, self.store, wall=self.wall)
+        self.sip = SipService(
+            self.endpoint,
+            self._on_sip_event,
+            timers=[self.calls, self.voicemail, self.queues, self.ivr, self.callbacks],
+        )
+        self.ivr.clock = self.sip.now
         self._call_handlers: list[CallEventHandler] = [
             self.voicemail.handle,
             self.queues.handle_call_event,
+            self.ivr.handle_call_event,
         ]
         self.sip_handlers: list[Callable[[EndpointEvent, float], None]] = []
         self._stopped = asyncio.Event()
@@ -170,6 +195,22 @@ class Application:
                 count += 1
         log.info("prompts_loaded", directory=str(root), count=count)
         return count
+
+    def _submit(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        """Run blocking ``work`` (HTTP/SQL lookups) on a worker thread; ``done`` on the loop."""
+        future = self.sip.loop.run_in_executor(None, work)
+
+        def finished(f: asyncio.Future[Any]) -> None:
+            try:
+                result = f.result()
+            except Exception as exc:  # the lookup itself reports failures as values
+                log.warning("lookup_failed", error=str(exc))
+                return
+            done(result)
+            self._drain_calls(self.sip.now())
+            self.sip.flush()
+
+        future.add_done_callback(finished)
 
     def route(self, kind: str, handler: TargetHandler) -> None:
         """Run ``handler(manager, call, leg, now)`` for calls routed to target ``kind``
@@ -282,6 +323,7 @@ class Application:
         self._clock_offset = self.engine.wallclock_offset
         self.media.start()
         now = self.sip.now()
+        self.callbacks.arm(now)
         for trunk in self.config.trunks:
             if trunk.register and trunk.username and trunk.password:
                 self.trunk_registrations[trunk.name] = self.endpoint.register(

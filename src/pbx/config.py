@@ -93,6 +93,8 @@ class AppConfig:
     """Prompts are loaded from here at start: ``en/welcome.wav`` becomes ``en/welcome``."""
     dialplan: tuple[Mapping[str, Any], ...] = ()
     queues: Mapping[str, Mapping[str, Any]] = field(factory=dict)
+    ivr: Mapping[str, str] = field(factory=dict)
+    """IVR graph name → its TOML file (``[ivr.NAME] file = ...``)."""
     """The ``[queues.NAME]`` tables, read by :func:`pbx.calls.queues.queue_configs`."""
     """The ``[[dialplan]]`` tables, checked by :func:`pbx.calls.dialplan.dialplan_from_config`."""
     voicemail_max_seconds: float = 120.0
@@ -262,7 +264,15 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConf
         t.done()
         trunks.append(trunk)
     queues = root.get("queues", dict, {})
-    root.seen.update({"ivr"})  # read by the ACD and IVR modules
+    ivr_t = root.table("ivr")
+    ivr: dict[str, str] = {}
+    for name in list(ivr_t.data):
+        entry = ivr_t.table(name)
+        file = entry.get("file", str, "")
+        if not file:
+            raise ConfigError(f"{entry.where('file')}: missing")
+        ivr[name] = file
+        entry.done()  # read by the ACD and IVR modules
     root.done()
     return AppConfig(
         sip=sip,
@@ -275,6 +285,7 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConf
         prompts_dir=prompts_dir,
         dialplan=tuple(dialplan),
         queues=dict(queues),
+        ivr=ivr,
         voicemail_max_seconds=float(vm_max),
         ring_timeout=float(ring_timeout),
         source=source,
@@ -294,6 +305,10 @@ def load_config(path: str | Path) -> AppConfig:
         raise ConfigError(f"{p}: {exc}") from None
     config = config_from_dict(data, str(p))
     if config.prompts_dir is not None and not Path(config.prompts_dir).is_absolute():
-        # Prompts ship beside the configuration that names them.
+        # Prompts and IVR graphs ship beside the configuration that names them.
         config = evolve(config, prompts_dir=str(p.parent / config.prompts_dir))
-    return config
+    ivr = {
+        name: file if Path(file).is_absolute() else str(p.parent / file)
+        for name, file in config.ivr.items()
+    }
+    return evolve(config, ivr=ivr)

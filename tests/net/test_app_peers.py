@@ -29,7 +29,7 @@ from pbx.media import g711
 from pbx.store import Store
 from tests.conftest import free_port, need_module
 from tests.peers.baresip import Baresip
-from tests.peers.sipp import SCENARIOS, run_sipp
+from tests.peers.sipp import SCENARIOS, run_sipp, wait_for_sip
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "callcenter.toml"
@@ -257,6 +257,9 @@ def test_killing_the_pbx_mid_call_leaves_a_cdr_row_saying_so(tmp_path: Path) -> 
     config = tmp_path / "cc.toml"
     text = EXAMPLE.read_text().replace('listen = "127.0.0.1:5060"', f'listen = "127.0.0.1:{port}"')
     text = text.replace('dir = "prompts"', f'dir = "{ROOT / "examples" / "prompts"}"')
+    text = text.replace(
+        'file = "ivr/main.toml"', f'file = "{ROOT / "examples" / "ivr" / "main.toml"}"'
+    )
     rtp = free_port()
     text = text.replace('ports = "20000-29999"', f'ports = "{rtp + 100}-{rtp + 300}"')
     config.write_text(text)
@@ -271,7 +274,7 @@ def test_killing_the_pbx_mid_call_leaves_a_cdr_row_saying_so(tmp_path: Path) -> 
         work = pcap_dir(tmp_path)
 
         async def call() -> None:
-            await asyncio.sleep(1.5)
+            await wait_for_sip(port)
             sipp = asyncio.ensure_future(
                 run_sipp(
                     [

@@ -55,3 +55,35 @@ def counts(screen: str) -> tuple[int, int]:
         elif line.strip().startswith("Failed call"):
             failed = int(line.split("|")[2].split()[0])
     return ok, failed
+
+
+async def wait_for_sip(port: int, timeout: float = 15.0) -> None:
+    """Wait until something answers OPTIONS on 127.0.0.1:``port`` (a pbx starting up)."""
+    import socket
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        local = sock.getsockname()[1]
+        n = 0
+        while loop.time() < deadline:
+            n += 1
+            sock.sendto(
+                (
+                    f"OPTIONS sip:ping@127.0.0.1:{port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bKping{n};rport\r\n"
+                    f"From: <sip:ping@127.0.0.1>;tag=p{n}\r\nTo: <sip:ping@127.0.0.1>\r\n"
+                    f"Call-ID: ping{n}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                    "Content-Length: 0\r\n\r\n"
+                ).encode(),
+                ("127.0.0.1", port),
+            )
+            await asyncio.sleep(0.2)
+            try:
+                if sock.recv(65535).startswith(b"SIP/2.0 200"):
+                    return
+            except BlockingIOError:
+                continue
+    raise AssertionError(f"nothing answered OPTIONS on 127.0.0.1:{port} within {timeout} s")

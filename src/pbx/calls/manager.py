@@ -662,7 +662,9 @@ class CallManager:
         leg = self.leg(leg_id)
         if leg.channel is None:
             raise CallError(f"leg {leg_id} has no media")
-        self.engine.play(leg.channel, list(items), loop=loop)
+        # Barge-in is the caller's module's decision (the IVR stops prompts itself), so the
+        # engine never stops a prompt on a digit by its own.
+        self.engine.play(leg.channel, list(items), loop=loop, interruptible=False)
         if then_hangup:
             self._hangup_after_play[leg.id] = True
 
