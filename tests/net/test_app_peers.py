@@ -251,9 +251,8 @@ def in_progress(db: Path) -> bool:
     return bool(rows)
 
 
-@pytest.mark.peer
-def test_killing_the_pbx_mid_call_leaves_a_cdr_row_saying_so(tmp_path: Path) -> None:
-    port = free_port()
+def start_pbx_process(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
+    """``python -m pbx run`` on the example configuration, moved to ``port``."""
     config = tmp_path / "cc.toml"
     text = EXAMPLE.read_text().replace('listen = "127.0.0.1:5060"', f'listen = "127.0.0.1:{port}"')
     text = text.replace('dir = "prompts"', f'dir = "{ROOT / "examples" / "prompts"}"')
@@ -263,13 +262,69 @@ def test_killing_the_pbx_mid_call_leaves_a_cdr_row_saying_so(tmp_path: Path) -> 
     rtp = free_port()
     text = text.replace('ports = "20000-29999"', f'ports = "{rtp + 100}-{rtp + 300}"')
     config.write_text(text)
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "pbx", "run", str(config)],
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+@pytest.mark.peer
+def test_sigterm_hangs_up_calls_with_bye_and_completes_their_cdr(tmp_path: Path) -> None:
+    port = free_port()
+    proc = start_pbx_process(tmp_path, port)
+    try:
+
+        async def call() -> tuple[int, str]:
+            await wait_for_sip(port)
+            sipp = asyncio.ensure_future(
+                run_sipp(
+                    [
+                        "-sf",
+                        str(SCENARIOS / "uac_listen.xml"),
+                        "-s",
+                        "600",
+                        f"127.0.0.1:{port}",
+                        "-key",
+                        "rtpport",
+                        str(free_port()),
+                        "-m",
+                        "1",
+                        "-timeout",
+                        "20",
+                    ],
+                    tmp_path,
+                    timeout=20,
+                )
+            )
+            db = tmp_path / "callcenter.db"
+            for _ in range(100):
+                await asyncio.sleep(0.05)
+                if db.exists() and in_progress(db):
+                    break
+            proc.send_signal(signal.SIGTERM)
+            return await sipp
+
+        rc, screen = asyncio.run(call())
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert rc == 0, screen  # SIPp got the BYE it waits for and answered it
+    store = Store(tmp_path / "callcenter.db")
+    assert store.interrupted == 0
+    [row] = store.cdrs(did="600")
+    assert row["disposition"] == "answered" and row["hangup_side"] == "pbx"
+    assert row["end_time"] is not None
+
+
+@pytest.mark.peer
+def test_killing_the_pbx_mid_call_leaves_a_cdr_row_saying_so(tmp_path: Path) -> None:
+    port = free_port()
+    proc = start_pbx_process(tmp_path, port)
     try:
         work = pcap_dir(tmp_path)
 
