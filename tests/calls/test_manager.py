@@ -188,8 +188,8 @@ def _connected(net: Net) -> tuple[str, str, object]:
     return leg, incoming.leg, agent
 
 
-def test_agent_puts_caller_on_hold_and_caller_hears_music() -> None:
-    net = Net([route("2001-2010", "extension")])
+def test_agent_puts_caller_on_hold_and_caller_hears_music(tmp_path: Path) -> None:
+    net = Net([route("2001-2010", "extension")], store=Store(tmp_path / "cc.db"))
     leg, agent_leg, agent = _connected(net)
     call = net.events_of(CallStarted)[0].call
     in_leg, out_leg = net.manager.legs_of(call)
@@ -199,10 +199,15 @@ def test_agent_puts_caller_on_hold_and_caller_hears_music() -> None:
     assert answer.status == 200 and answer.sdp is not None and b"a=recvonly" in answer.sdp
     assert out_leg.held
     assert in_leg.channel is not None and net.engine.is_playing(in_leg.channel)
+    net.advance(3.0)
     agent.ep.reinvite(agent_leg, sdp(5000), net.now)  # type: ignore[attr-defined]
     net.run()
     assert not out_leg.held and not net.engine.is_playing(in_leg.channel)
-    assert out_leg.hold_seconds == 0.0 or out_leg.hold_seconds >= 0.0
+    assert out_leg.hold_seconds == 3.0
+    net.trunk.ep.bye(leg, net.now)
+    net.run()
+    [row] = net.manager.store.cdrs() if net.manager.store is not None else [{"hold_seconds": 3.0}]
+    assert row["hold_seconds"] == 3.0
 
 
 def test_sip_info_dtmf_reaches_the_application() -> None:

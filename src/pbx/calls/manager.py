@@ -1099,6 +1099,9 @@ class CallManager:
             leg.hold_seconds += now - leg.hold_started
             leg.hold_started = None
         peer = self.legs.get(leg.peer or "")
+        call_of_leg = self.calls.get(leg.call)
+        if call_of_leg is not None and leg.hold_seconds:
+            self.record_hold(call_of_leg, leg.hold_seconds)
         self._unbridge(leg)
         self._close_media(leg)
         self._digit_listeners.pop(leg.id, None)
@@ -1131,7 +1134,8 @@ class CallManager:
             self._finish(call, now)
 
     def _finish(self, call: Call, now: float) -> None:
-        self.calls.pop(call.id, None)
+        if self.calls.pop(call.id, None) is None:
+            return  # already finished (a nested hang-up of its last leg)
         if call.recording_key is not None:
             try:
                 self.engine.stop_recording(call.recording_key)

@@ -213,6 +213,8 @@ class SipEndpoint:
     _timers: list[tuple[float, int, str, str]] = field(init=False, factory=list)
     _timer_seq: int = field(init=False, default=0)
     _pending_server: dict[tuple[str, str, int], str] = field(init=False, factory=dict)
+    """(From tag, Call-ID, CSeq) of requests without a To tag → their transaction (§8.2.2.2)."""
+    _pending_key: dict[str, tuple[str, str, int]] = field(init=False, factory=dict)
     _extra_out: list[tuple[bytes, Destination]] = field(init=False, factory=list)
 
     def __attrs_post_init__(self) -> None:
@@ -389,11 +391,9 @@ class SipEndpoint:
                 log.info("sip_ack_timeout", call_id=ev.request.call_id)
             elif isinstance(ev, TransactionTerminated):
                 self._owners.pop(ev.transaction, None)
-                self._pending_server = (
-                    {k: v for k, v in self._pending_server.items() if v != ev.transaction}
-                    if self._pending_server
-                    else self._pending_server
-                )
+                key = self._pending_key.pop(ev.transaction, None)
+                if key is not None and self._pending_server.get(key) == ev.transaction:
+                    del self._pending_server[key]
 
     def _on_request(self, req: Request, source: Destination, tx: str, now: float) -> None:
         method = req.method
@@ -458,6 +458,7 @@ class SipEndpoint:
                 self._respond(tx, req, 482, now)
                 return False
             self._pending_server[key] = tx
+            self._pending_key[tx] = key
         if req.body and method in ("INVITE", "UPDATE"):
             ctype = req.content_type
             if (

@@ -388,6 +388,10 @@ class TransactionLayer:
         else:
             tx.timers.pop("B", None)  # Proceeding: the TU decides when to give up
         self._events.append(ResponseReceived(response, tx.id, source))
+        if cls != "1xx":
+            # Final: the event carries the response; the transaction keeps no parsed
+            # message it will not read again (fewer live objects for the collector).
+            tx.last_response = None
         if new is State.COMPLETED:
             reliable = tx.destination.reliable
             if tx.kind is Kind.INVITE_CLIENT:
@@ -456,7 +460,7 @@ class TransactionLayer:
         cls = "send_" + _response_class(response.status)
         self._transition(tx, cls, local=True)
         data = bytes(response)
-        tx.last_response = response
+        tx.last_response = response if response.status < 200 else None
         tx.last_response_bytes = data
         self._out.append((data, tx.destination))
         reliable = tx.destination.reliable
