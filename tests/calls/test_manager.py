@@ -285,3 +285,62 @@ def test_caller_id_from_p_asserted_identity() -> None:
     assert ident.number == "+15550100" and ident.name == "Jane Roe"
     assert ident.source == "p-asserted-identity" and ident.privacy
     assert ident.diverted_from == "+15550199"
+
+
+def test_attended_transfer_joins_caller_with_the_consulted_agent_rfc3891() -> None:
+    from urllib.parse import quote
+
+    net = Net([route("2001-2010", "extension", origin="any")])
+    net.manager.is_trunk = lambda src: True  # phones call in without authentication here
+    caller_leg, agent_leg, agent = _connected(net)
+    agent2 = net.add_phone("agent2", AGENT2, register_as="2002")
+    call = net.events_of(CallStarted)[0].call
+    net.manager.call(call).data["ticket"] = "T-9"
+    # The agent consults 2002 on a second call through the pbx.
+    consult = agent.ep.invite(
+        "sip:2002@127.0.0.1:5060",
+        net.now,
+        from_user="2001",  # type: ignore[attr-defined]
+        sdp=sdp(5002),
+    )
+    net.run()
+    [incoming2] = agent2.take(IncomingCall)
+    agent2.ep.answer(incoming2.leg, sdp(6000), net.now)
+    net.run()
+    assert agent.take(CallAnswered)  # type: ignore[attr-defined]
+    sip_leg = agent.ep.leg(consult)  # type: ignore[attr-defined]
+    assert sip_leg.dialog is not None
+    replaces = (
+        f"{sip_leg.call_id};to-tag={sip_leg.dialog.remote_tag};from-tag={sip_leg.dialog.local_tag}"
+    )
+    agent.ep.request(
+        agent_leg,
+        "REFER",
+        net.now,  # type: ignore[attr-defined]
+        extra=[("Refer-To", f"<sip:2002@127.0.0.1?Replaces={quote(replaces)}>")],
+    )
+    net.run()
+    # The agent is released from both calls; the caller now talks to 2002.
+    assert len(agent.take(SipCallEnded)) == 2  # type: ignore[attr-defined]
+    assert not net.trunk.take(SipCallEnded) and not agent2.take(SipCallEnded)
+    legs = net.manager.legs_of(call)
+    assert len(legs) == 2 and legs[0].peer == legs[1].id and legs[1].peer == legs[0].id
+    assert legs[1].remote.startswith("sip:2002")
+    assert net.manager.call(call).data["ticket"] == "T-9"
+
+
+def test_blind_transfer_to_a_dial_plan_target_routes_the_caller_there() -> None:
+    net = Net([route("2001-2010", "extension"), route("600", "echo", origin="any")])
+    caller_leg, agent_leg, agent = _connected(net)
+    call = net.events_of(CallStarted)[0].call
+    agent.ep.request(
+        agent_leg,
+        "REFER",
+        net.now,  # type: ignore[attr-defined]
+        extra=[("Refer-To", "<sip:600@127.0.0.1>")],
+    )
+    net.run()
+    assert agent.take(SipCallEnded)  # type: ignore[attr-defined]
+    [in_leg] = net.manager.legs_of(call)
+    assert net.manager.call(call).owner == "echo" and in_leg.state is LegState.ANSWERED
+    assert not net.trunk.take(SipCallEnded)

@@ -1022,6 +1022,19 @@ class CallManager:
                 self.bridge(party.id, transferor.id, t)
 
         self._unbridge(transferor)
+        registered = self.location is not None and self.location.lookup(number, now)
+        match = None
+        if not registered and not number.startswith("sip:"):
+            match = self.dialplan.resolve(origin="user", number=number, caller="", trunk=None)
+        if match is not None and match.target.kind not in ("extension", "trunk"):
+            # A queue, an IVR, voicemail ...: the transferred party goes there, with the
+            # call's attached data; the transferor is released at once.
+            self._notify_refer(transferor, "200 OK", now, final=True)
+            transferor.end_cause = "transferred"
+            self.hangup(transferor.id, now)
+            call.owner = match.target.kind
+            self.route(call, party, match.target, now)
+            return
         if party.channel is not None:
             self.engine.play(party.channel, [ToneItem(tone("ringback"))], loop=True)
         self.connect_extension_or_uri(party, number, now, answered, failed)
