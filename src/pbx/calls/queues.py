@@ -76,6 +76,10 @@ class _Queued:
     connected: bool = False
     callback: bool = False
     """The caller asked for a callback and hangs up keeping their place."""
+    whisper: dict[str, str] = field(factory=dict)
+    """agent → what to whisper to them before the caller is connected (the queue name)."""
+    whispering: bool = False
+    """The agent answered and hears the whisper; the bridge waits for its end."""
     announcing: bool = False
 
 
@@ -288,6 +292,11 @@ class QueueService:
         elif isinstance(event, PlaybackDone):
             acd_call = self._by_leg.get(event.leg)
             q = self._queued.get(acd_call or "")
+            if q is not None and q.whispering and event.leg == q.agent_leg:
+                q.whispering = False
+                if q.leg in self.manager.legs and q.agent_leg in self.manager.legs:
+                    self.manager.bridge(q.leg, q.agent_leg, now)
+                return
             if q is not None and q.announcing and event.leg == q.leg:
                 q.announcing = False
                 if not q.connected:
@@ -489,6 +498,8 @@ class QueueService:
             extra=headers,
         )
         q.offers[a.agent] = leg_id
+        if a.whisper:
+            q.whisper[a.agent] = a.whisper
         self._by_leg[leg_id] = q.acd_call
         manager.leg(leg_id).peer = None
 
@@ -516,7 +527,14 @@ class QueueService:
         q.offers.clear()
         q.agent, q.agent_leg, q.connected = a.agent, agent_leg, True
         self._by_leg[agent_leg] = q.acd_call
-        manager.bridge(q.leg, agent_leg, now)
+        whisper = q.whisper.get(a.agent)
+        prompt = f"{q.lang}/queue-{whisper}" if whisper else ""
+        if prompt and prompt in manager.engine.prompts:
+            # Whisper the queue's name to the agent alone; bridge when it ends.
+            q.whispering = True
+            manager.play(agent_leg, [PromptItem(prompt)], now)
+        else:
+            manager.bridge(q.leg, agent_leg, now)
         call = manager.calls[q.call]
         call.agent = a.agent
         call.data["agent"] = a.agent
