@@ -21,6 +21,7 @@ from pbx.calls.events import CallEvent, LegEnded, PlaybackDone
 from pbx.calls.manager import Call, CallManager, Leg
 from pbx.media.prompts import PlayItem, PromptItem, ToneItem
 from pbx.media.tones import tone
+from pbx.sip.uri import SipUri
 
 log = structlog.get_logger(__name__)
 
@@ -130,5 +131,62 @@ class Voicemail:
                 log.info(
                     "voicemail_left", call=box.call, mailbox=box.mailbox, seconds=round(seconds, 1)
                 )
+            if seconds >= self.min_seconds:
+                self.notify(box.mailbox, now)
         if hang_up:
             self.manager.hangup(box.leg, now)
+
+    # -- retrieval and message-waiting --------------------------------------------
+    def messages(self, mailbox: str) -> list[dict[str, object]]:
+        """The messages of ``mailbox``, newest first (id, caller, time, seconds, path,
+        heard)."""
+        if self.manager.store is None:
+            return []
+        return self.manager.store.query(
+            "SELECT * FROM voicemail WHERE mailbox=? ORDER BY time DESC, id DESC", (mailbox,)
+        )
+
+    def mark_heard(self, message_id: int, now: float, heard: bool = True) -> None:
+        """Mark a message heard (or new again) and update the mailbox's lamp."""
+        store = self.manager.store
+        if store is None:
+            return
+        rows = store.query("SELECT mailbox FROM voicemail WHERE id=?", (message_id,))
+        store.execute("UPDATE voicemail SET heard=? WHERE id=?", (int(heard), message_id))
+        if rows:
+            self.notify(str(rows[0]["mailbox"]), now)
+
+    def notify(self, mailbox: str, now: float) -> int:
+        """Tell the mailbox's registered phones how many messages wait (RFC 3842
+        message-summary, sent unsolicited); returns how many phones were told."""
+        manager = self.manager
+        if manager.location is None:
+            return 0
+        bindings = manager.location.lookup(mailbox, now)
+        if not bindings:
+            return 0
+        heard = [bool(m["heard"]) for m in self.messages(mailbox)]
+        new, old = heard.count(False), heard.count(True)
+        host = manager.transport.host
+        body = (
+            f"Messages-Waiting: {'yes' if new else 'no'}\r\n"
+            f"Message-Account: sip:{mailbox}@{host}\r\n"
+            f"Voice-Message: {new}/{old}\r\n"
+        ).encode()
+        for binding in bindings:
+            uri = binding.contact.uri
+            if not isinstance(uri, SipUri):
+                continue
+            manager.endpoint.request(
+                None,
+                "NOTIFY",
+                now,
+                body=body,
+                content_type="application/simple-message-summary",
+                target=uri,
+                from_user=mailbox,
+                destination=binding.source,
+                extra=[("Event", "message-summary"), ("Subscription-State", "active")],
+            )
+        log.info("voicemail_mwi", mailbox=mailbox, new=new, old=old, phones=len(bindings))
+        return len(bindings)
