@@ -25,7 +25,7 @@ import random
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +177,8 @@ class Application:
         ]
         self.sip_handlers: list[Callable[[EndpointEvent, float], None]] = []
         self._stopped = asyncio.Event()
+        self._subscribers: set[asyncio.Queue[object]] = set()
+        self.queues.listeners.append(lambda action, now: self._publish(action))
         self._clock_offset = time.time() - time.monotonic()
 
     # -- composition -------------------------------------------------------------------
@@ -216,6 +218,25 @@ class Application:
         """Run ``handler(manager, call, leg, now)`` for calls routed to target ``kind``
         (``queue``, ``ivr``, ``app:NAME`` ...)."""
         self.calls.handlers[kind] = handler
+
+    async def events(self) -> AsyncIterator[object]:
+        """Every call event and ACD action as they happen, for agent desktops and
+        wallboards: ``async for event in app.events(): ...`` (``OfferToAgent`` carries the
+        call's attached data for a screen pop; ``AgentStateChanged`` the agents' states)."""
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=10_000)
+        self._subscribers.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers.discard(queue)
+
+    def _publish(self, event: object) -> None:
+        for queue in self._subscribers:
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                log.warning("event_subscriber_lagging", dropped=type(event).__name__)
 
     def on_call_event(self, handler: CallEventHandler) -> None:
         """Call ``handler(event, now)`` for every call event (screen pops, wallboards)."""
@@ -294,6 +315,8 @@ class Application:
     def _drain_calls(self, now: float) -> None:
         calls = self.calls
         while (event := calls.next_event()) is not None:
+            if self._subscribers:
+                self._publish(event)
             for handler in self._call_handlers:
                 try:
                     handler(event, now)

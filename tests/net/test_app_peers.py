@@ -484,3 +484,33 @@ def test_pyvoip_registers_and_calls_the_echo_test(tmp_path: Path) -> None:
     assert abs(np.argmax(spectrum[1:]) + 1 - 440 * len(tail) / 8000) < 3
     [row] = rows
     assert row["disposition"] == "answered" and row["caller"] == "2003"
+
+
+@pytest.mark.peer
+def test_event_stream_delivers_call_events_to_a_subscriber(tmp_path: Path) -> None:
+    """``async for event in app.events()`` sees a SIPp call start and end."""
+    from pbx.calls.events import CallEnded, CallStarted
+
+    async def body(app: Application) -> tuple[int, str, list[object]]:
+        seen: list[object] = []
+
+        async def subscriber() -> None:
+            async for event in app.events():
+                seen.append(event)
+
+        task = asyncio.ensure_future(subscriber())
+        await asyncio.sleep(0)
+        rc, screen = await run_sipp(
+            ["-sn", "uac", "-s", "600", f"127.0.0.1:{app.port}", "-m", "1", "-timeout", "10"],
+            tmp_path,
+        )
+        await asyncio.sleep(0.2)
+        task.cancel()
+        return rc, screen, seen
+
+    rc, screen, seen = with_app(tmp_path, body)
+    assert rc == 0, screen
+    started = [e for e in seen if isinstance(e, CallStarted)]
+    ended = [e for e in seen if isinstance(e, CallEnded)]
+    assert len(started) == 1 and started[0].number == "600"
+    assert len(ended) == 1 and ended[0].call == started[0].call
