@@ -514,3 +514,32 @@ def test_event_stream_delivers_call_events_to_a_subscriber(tmp_path: Path) -> No
     ended = [e for e in seen if isinstance(e, CallEnded)]
     assert len(started) == 1 and started[0].number == "600"
     assert len(ended) == 1 and ended[0].call == started[0].call
+
+
+@pytest.mark.peer
+def test_embedding_example_answers_its_own_route(tmp_path: Path) -> None:
+    """``examples/embed.py`` runs: its DID 500 answers and hears the digits pressed."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "examples" / "embed.py"), "--sip", f"127.0.0.1:{port}"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+
+        async def call() -> tuple[int, str]:
+            await wait_for_sip(port)
+            return await run_sipp(
+                ["-sn", "uac", "-s", "500", f"127.0.0.1:{port}", "-m", "1", "-timeout", "10"],
+                tmp_path,
+            )
+
+        rc, screen = asyncio.run(call())
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    assert rc == 0, screen
+    rows = Store(tmp_path / "callcenter.db").cdrs(did="500")
+    assert [r["disposition"] for r in rows] == ["answered"]
