@@ -16,7 +16,7 @@ the ``pbx_config`` and ``pbx_harness`` fixtures::
 
 from __future__ import annotations
 
-from pbx.testing.agent import Incoming, SimAgent
+from pbx.testing.agent import AgentCall, Incoming, SimAgent
 from pbx.testing.audio import Audio, Silence, Tone, dbov, longest_tone, match_prompt, silence
 from pbx.testing.caller import SimCall
 from pbx.testing.errors import SimulationError, WaitTimeout
@@ -24,6 +24,7 @@ from pbx.testing.harness import Harness
 from pbx.testing.phone import SimPhone
 
 __all__ = [
+    "AgentCall",
     "Audio",
     "Harness",
     "Incoming",

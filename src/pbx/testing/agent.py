@@ -10,18 +10,26 @@ with its SDP answer, RFC 3264 §6), refuses with ``reject_with`` when that is se
 refuses a second call while busy with 486. Each call gets a new RTP stream on the phone's
 one port pair. ``transfer`` sends a blind REFER (RFC 3515) with ``Refer-To`` the target
 and answers the pbx's NOTIFYs about it.
+
+The phone also places calls (:meth:`SimAgent.dial` → :class:`AgentCall`) from the same
+SIP port and address it registered, as a desk phone does: the pbx knows it as the
+extension's device, challenges the INVITE with 401 (RFC 3261 §22.2) and the phone
+answers with the extension's credentials, so feature codes (``*1`` … ``*4``), internal
+calls and supervisor monitoring (``*5``/``*6``/``*7`` + extension) reach the pbx exactly
+as from production phones. One call at a time: an INVITE while it dials is refused
+with 486.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
 from pbx.calls.identity import caller_identity
 from pbx.sip import events as sip
 from pbx.sip.message import Request
-from pbx.sip.offer_answer import OfferAnswerError, build_offer, negotiate_answer
+from pbx.sip.offer_answer import OfferAnswerError, accept_answer, build_offer
 from pbx.sip.sdp import SdpParseError, SessionDescription
 from pbx.sip.transport import Destination
 from pbx.sip.uri import SipUri
@@ -89,6 +97,8 @@ class SimAgent(SimPhone):
         self._pending_answer: object | None = None
         self._refers: dict[str, int | None] = {}
         self._offer_sdp: bytes | None = None
+        self.outgoing: AgentCall | None = None
+        """The call this phone placed last (:meth:`dial`)."""
 
     # ------------------------------------------------------------------ registration
     def _register(self) -> None:
@@ -131,6 +141,9 @@ class SimAgent(SimPhone):
 
     # ------------------------------------------------------------------ SIP
     def on_sip(self, event: sip.EndpointEvent, now: float) -> None:
+        out = self.outgoing
+        if out is not None and getattr(event, "leg", None) == out.leg and out._on_sip(event, now):
+            return
         if isinstance(event, sip.RegistrationStatus):
             self.registered = event.registered
             self.register_status = event.status
@@ -230,37 +243,56 @@ class SimAgent(SimPhone):
         if self.state != "ringing" or self.leg is None:
             raise SimulationError(f"{self.describe()} has no ringing call to answer")
         now = self.harness.now()
-        sdp: bytes
-        if self._offer_sdp is not None:
-            try:
-                answer, media = negotiate_answer(
-                    SessionDescription.parse(self._offer_sdp),
-                    self._local_media(),
-                    session_id=self._session_id,
-                    session_version=self._next_version(),
-                )
-            except (SdpParseError, OfferAnswerError) as exc:
-                self.endpoint.reject(self.leg, 488, now)
-                self.rejected.append(488)
-                self._call_over("rejected")
-                raise SimulationError(
-                    f"{self.describe()}: cannot answer the offer: {exc}"
-                ) from None
-            self._apply(media)
-            sdp = bytes(answer)
-        else:
-            sdp = bytes(
-                build_offer(
-                    self._local_media(),
-                    session_id=self._session_id,
-                    session_version=self._next_version(),
-                )
-            )
+        try:
+            sdp = self._sdp_answer(self._offer_sdp)
+        except (SdpParseError, OfferAnswerError) as exc:
+            self.endpoint.reject(self.leg, 488, now)
+            self.rejected.append(488)
+            self._call_over("rejected")
+            raise SimulationError(f"{self.describe()}: cannot answer the offer: {exc}") from None
         self.endpoint.answer(self.leg, sdp, now)
         self.state = "answered"
         self._sending = True
         self.sip.flush()
         self.harness.poke()
+
+    def dial(
+        self,
+        number: str,
+        audio: Audio | None = None,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> AgentCall:
+        """Call ``number`` from this phone (feature codes ``*1``…, an extension, a
+        supervisor code ``*62001``); returns once the INVITE left. The pbx's 401 is
+        answered with the extension's credentials. ``audio``: what the phone says once
+        the call is answered (default: what it was given)."""
+        if self.state != "idle":
+            raise SimulationError(f"{self.describe()} is busy ({self.state}); one call at a time")
+        now = self.harness.now()
+        if audio is not None:
+            self.play(audio)
+        self.stream = self._new_stream()
+        self.media = None
+        offer = build_offer(
+            self._local_media(), session_id=self._session_id, session_version=self._next_version()
+        )
+        port = self.harness.app.port
+        leg = self.endpoint.invite(
+            SipUri("sip", number, None, HOST, port),
+            now,
+            from_user=self.extension,
+            sdp=bytes(offer),
+            destination=Destination("UDP", HOST, port),
+            credentials=(self.extension, self.password),
+            extra=headers,
+        )
+        self.leg = leg
+        self.state = "dialling"
+        call = AgentCall(self, number, leg, self.endpoint.leg(leg).call_id, offer)
+        self.outgoing = call
+        self.sip.flush()
+        return call
 
     def reject(self, status: int = 486) -> None:
         """Refuse the ringing call with ``status`` (486 Busy Here, 603 Decline ...)."""
@@ -321,3 +353,153 @@ class SimAgent(SimPhone):
         if state == "idle" and self.calls_ended:
             state = f"idle after {self.calls_ended} calls (last: {self.last_end})"
         return f"{reg}, {state}, {len(self.offered)} calls offered"
+
+
+class AgentCall:
+    """A call an agent's phone placed (:meth:`SimAgent.dial`): its progress, and what
+    the phone hears and says while it lasts.
+
+    States as :class:`~pbx.testing.caller.SimCall`'s: ``calling``, ``ringing``,
+    ``answered``, ``ended`` or ``failed`` (with the final ``status``). Audio goes through
+    the phone: :attr:`heard` and the ``assert_heard_*`` checks are the phone's.
+    """
+
+    def __init__(
+        self, phone: SimAgent, number: str, leg: str, sip_call_id: str, offer: SessionDescription
+    ) -> None:
+        self.phone = phone
+        self.harness = phone.harness
+        self.number = number
+        self.leg = leg
+        self.sip_call_id = sip_call_id
+        self.state = "calling"
+        self.status: int | None = None
+        """200 once answered, else the failure status (403, 404, 480 ...)."""
+        self.reason = ""
+        self.provisional: list[int] = []
+        self.ended_by: str | None = None
+        """``pbx`` when the pbx hung up, ``phone`` when we did."""
+        self.answered_at: float | None = None
+        self.ended_at: float | None = None
+        self._offer = offer
+
+    # ------------------------------------------------------------------ SIP
+    def _on_sip(self, event: sip.EndpointEvent, now: float) -> bool:
+        """Take the events of our leg; False for the ones the phone handles itself."""
+        phone = self.phone
+        if isinstance(event, sip.CallProgress):
+            self.provisional.append(event.status)
+            if self.state == "calling" and event.status in (180, 183):
+                self.state = "ringing"
+            if event.sdp is not None:
+                self._take_answer(event.sdp)
+        elif isinstance(event, sip.CallAnswered):
+            if event.sdp is not None:
+                self._take_answer(event.sdp)
+            self.state = "answered"
+            self.status = 200
+            self.answered_at = now
+            phone.state = "connected"
+            phone._sending = True
+        elif isinstance(event, sip.CallFailed):
+            self.state = "failed"
+            self.status = event.status
+            self.reason = event.reason
+            self.ended_at = now
+            phone._call_over(f"failed {event.status}")
+        elif isinstance(event, sip.CallEnded):
+            self.state = "ended"
+            self.ended_by = "pbx" if event.by == "remote" else "phone"
+            self.ended_at = now
+            phone._call_over("bye")
+        else:
+            return False
+        return True
+
+    def _take_answer(self, sdp: bytes) -> None:
+        try:
+            self.phone._apply(accept_answer(self._offer, SessionDescription.parse(sdp)))
+        except (SdpParseError, OfferAnswerError) as exc:
+            raise SimulationError(f"{self.describe()}: bad SDP answer: {exc}") from None
+
+    # ------------------------------------------------------------------ waits
+    @property
+    def answered(self) -> bool:
+        """True once the pbx answered (and until the call ends)."""
+        return self.state == "answered"
+
+    @property
+    def ended(self) -> bool:
+        """True once the call is over (hung up by either side, or failed)."""
+        return self.state in ("ended", "failed")
+
+    def wait_answered(self, timeout: float | None = None) -> None:
+        """Wait until the pbx answers (200 OK)."""
+        self.harness.wait_for(
+            lambda: self.state != "calling" and self.state != "ringing",
+            self.phone._timeout(timeout),
+            f"{self.describe()} to be answered",
+            self.describe_state,
+        )
+        if self.status != 200:
+            raise SimulationError(f"{self.describe()} was not answered: {self.describe_state()}")
+
+    def wait_ended(self, timeout: float | None = None) -> None:
+        """Wait until the call is over (BYE from the pbx, our hang-up, or a failure)."""
+        self.harness.wait_for(
+            lambda: self.ended,
+            self.phone._timeout(timeout),
+            f"{self.describe()} to end",
+            self.describe_state,
+        )
+
+    def wait_failed(self, status: int | None = None, timeout: float | None = None) -> int:
+        """Wait for a final failure response; check it is ``status`` when given."""
+        self.wait_ended(timeout)
+        if self.state != "failed":
+            raise SimulationError(f"{self.describe()} did not fail: {self.describe_state()}")
+        assert self.status is not None
+        if status is not None and self.status != status:
+            raise SimulationError(
+                f"{self.describe()} failed with {self.status} {self.reason}, expected {status}"
+            )
+        return self.status
+
+    # ------------------------------------------------------------------ actions
+    def hang_up(self, timeout: float | None = None) -> None:
+        """Hang up (BYE, or CANCEL while ringing) and wait until the call is over."""
+        if self.ended or self.leg not in self.phone.endpoint.legs:
+            return
+        self.ended_by = self.ended_by or "phone"
+        self.phone.endpoint.hangup(self.leg, self.harness.now())
+        self.phone.sip.flush()
+        if self.leg not in self.phone.endpoint.legs and not self.ended:
+            self.state = "ended"
+            self.ended_at = self.harness.now()
+            self.phone._call_over("bye")
+        self.wait_ended(timeout)
+
+    def send_dtmf(self, digits: str, mode: str | None = None, **kwargs: Any) -> None:
+        """Press ``digits`` on the phone (see :meth:`SimPhone.send_dtmf`)."""
+        self.phone.send_dtmf(digits, mode, **kwargs)
+
+    def cdr(self, timeout: float | None = None) -> dict[str, Any]:
+        """This call's CDR row once final."""
+        return self.harness.wait_for_cdr(self.sip_call_id, timeout)
+
+    @property
+    def call_id(self) -> str | None:
+        """The pbx's id of this call, once the pbx routed it."""
+        return self.harness.pbx_call_id(self.sip_call_id)
+
+    def describe(self) -> str:
+        """Who placed the call and to where, for messages."""
+        return f"call from {self.phone.extension} to {self.number}"
+
+    def describe_state(self) -> str:
+        """What the call is doing, for messages."""
+        if self.state == "failed":
+            return f"it failed with {self.status} {self.reason}"
+        if self.state == "ended":
+            return f"it ended (hung up by {self.ended_by or 'pbx'})"
+        return f"it is {self.state}"

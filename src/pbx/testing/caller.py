@@ -10,6 +10,14 @@ make it *ringing* (a 183 answer starts early media, RFC 3261 §13.2.1), 200 *ans
 (the answer is applied to the RTP stream, RFC 3264 §7), a final failure *failed* with
 its status, BYE from either side *ended*. Inside the call it answers what a phone
 answers: re-INVITEs (hold, resume) with an SDP answer, INFO/NOTIFY with 200.
+
+After its call ended, the caller's phone keeps listening on the same port, as a
+customer's phone does: when the pbx calls back the SIP contact of the original INVITE
+(a callback that kept the caller's place in a queue, or one requested in the IVR), it
+rings and, with ``accept_callbacks`` on, answers at once (RFC 3264 §6 answer to the
+pbx's offer). The call goes on as *answered* on the new leg, with the same audio and
+the same heard timeline; :meth:`SimCall.wait_called_back` waits for it. A second INVITE
+while a call is up gets 486.
 """
 
 from __future__ import annotations
@@ -18,11 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from pbx.calls.identity import caller_identity
 from pbx.sip import events as sip
 from pbx.sip.offer_answer import OfferAnswerError, accept_answer, build_offer
 from pbx.sip.sdp import SdpParseError, SessionDescription
 from pbx.sip.transport import Destination
 from pbx.sip.uri import SipUri
+from pbx.testing.agent import Incoming
 from pbx.testing.audio import Audio
 from pbx.testing.errors import SimulationError
 from pbx.testing.phone import DTMF_MODES, HOST, SimPhone
@@ -70,6 +80,11 @@ class SimCall(SimPhone):
         self.ended_at: float | None = None
         self._offer: SessionDescription | None = None
         self._abandon: object | None = None
+        self.accept_callbacks = True
+        """Answer the pbx's INVITEs that arrive after our call ended (callbacks)."""
+        self.callbacks: list[Incoming] = []
+        """INVITEs the pbx sent to this phone (callbacks), in order."""
+        self._callbacks_seen = 0
 
     def _dial(self) -> None:
         now = self.harness.now()
@@ -123,6 +138,35 @@ class SimCall(SimPhone):
             self._answer_in_dialog(event, now)
         elif isinstance(event, (sip.RequestAnswered, sip.RequestFailed)):
             self._on_request_answered(event)
+        elif isinstance(event, sip.IncomingCall):
+            self._on_callback(event, now)
+
+    def _on_callback(self, event: sip.IncomingCall, now: float) -> None:
+        identity = caller_identity(event.request)
+        self.callbacks.append(Incoming(identity.number, identity.name, event.request, now))
+        if not self.ended or not self.accept_callbacks:
+            self.endpoint.reject(event.leg, 486, now)
+            return
+        stream = self._new_stream()
+        previous = self.stream
+        self.stream = stream
+        try:
+            sdp = self._sdp_answer(event.sdp)
+        except (SdpParseError, OfferAnswerError) as exc:
+            self.stream = previous
+            self.endpoint.reject(event.leg, 488, now)
+            log.warning("sim_call_bad_callback_offer", did=self.did, reason=str(exc))
+            return
+        self.endpoint.answer(event.leg, sdp, now)
+        self.leg = event.leg
+        self.sip_call_id = event.call_id
+        self._offer = None
+        self.state = "answered"
+        self.status = 200
+        self.ended_by = None
+        self.answered_at = now
+        self.ended_at = None
+        self._sending = True
 
     def _take_answer(self, sdp: bytes) -> None:
         if self._offer is None:
@@ -185,6 +229,19 @@ class SimCall(SimPhone):
         return self.status
 
     # ------------------------------------------------------------------ actions
+    def wait_called_back(self, timeout: float | None = None) -> Incoming:
+        """Wait until the pbx called this phone back (after our call ended) and we
+        answered; return the callback's INVITE. The call is *answered* again."""
+        seen = self._callbacks_seen
+        self.harness.wait_for(
+            lambda: len(self.callbacks) > seen and self.state == "answered",
+            self._timeout(timeout),
+            f"the pbx to call back {self.caller_id} ({self.describe()})",
+            self.describe_state,
+        )
+        self._callbacks_seen = seen + 1
+        return self.callbacks[seen]
+
     def hang_up(self, timeout: float | None = None) -> None:
         """Hang up — BYE when answered, CANCEL while ringing — and wait until it ended."""
         self._hang_up_now()

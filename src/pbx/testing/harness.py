@@ -34,9 +34,14 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import structlog
 from attrs import evolve
 
+from pbx.acd.distributor import AgentView
+from pbx.acd.events import AgentLogin
+from pbx.acd.models import AgentState
 from pbx.app import Application
 from pbx.calls.events import CallEvent, CallStarted
 from pbx.config import AppConfig, RtpConfig, load_config
@@ -408,6 +413,62 @@ class Harness:
         detail = ", ".join(f"{k}={v!r}" for k, v in fields.items())
         self.wait_for(seen, timeout, f"{kind.__name__}({detail})", instead)
         return found[0]
+
+    # ------------------------------------------------------------------ the ACD
+    def login(self, *agents: str) -> None:
+        """Log ``agents`` in to their queues by API (as ``*1`` does from a phone)."""
+        for agent in agents:
+            self.app.queues.feed(AgentLogin(agent), self.now())
+        self.app.sip.flush()
+
+    def agent_state(self, agent: str) -> AgentView:
+        """The ACD's live view of ``agent`` (state, reason, current call ...)."""
+        for view in self.app.queues.snapshot(self.now()).agents:
+            if view.id == agent:
+                return view
+        raise SimulationError(f"agent {agent} is not known to the ACD")
+
+    def wait_agent_state(
+        self, agent: str, state: AgentState, timeout: float | None = None
+    ) -> AgentView:
+        """Wait until the ACD has ``agent`` in ``state``; return the view."""
+        self.wait_for(
+            lambda: self.agent_state(agent).state is state,
+            timeout,
+            f"agent {agent} to be {state.name}",
+            lambda: f"it is {self.agent_state(agent).state.name}",
+        )
+        return self.agent_state(agent)
+
+    def wait_for_queue_event(
+        self, event: str, timeout: float | None = None, **where: Any
+    ) -> dict[str, Any]:
+        """Wait until a queue-log row ``event`` (with ``column=value`` of ``where``) is
+        written; return the first such row."""
+        found: list[dict[str, Any]] = []
+
+        def logged() -> bool:
+            rows = self.events(event=event, **where)
+            if rows:
+                found.append(rows[0])
+            return bool(rows)
+
+        self.wait_for(
+            logged,
+            timeout,
+            f"queue-log row {event} {where or ''}".strip(),
+            lambda: "rows so far: " + ", ".join(r["event"] for r in self.events()),
+        )
+        return found[0]
+
+    def set_prompt(self, name: str, samples: npt.NDArray[np.int16]) -> None:
+        """Replace prompt ``name`` in the pbx's cache (a shorter menu for a time-out
+        test ...); int16 samples at 8 kHz."""
+        self.app.engine.prompts.add(name, np.asarray(samples, dtype=np.int16))
+
+    def prompt(self, name: str) -> npt.NDArray[np.int16]:
+        """The samples of prompt ``name`` as the pbx plays it."""
+        return self.app.engine.prompts.get(name)
 
     def pbx_call_id(self, sip_call_id: str) -> str | None:
         """The pbx's call id for the INVITE with ``sip_call_id``, once routed."""

@@ -205,6 +205,27 @@ class SimPhone:
         if media.remote_port and media.remote_address not in ("0.0.0.0", "::"):
             stream.set_remote((media.remote_address, media.remote_port))
 
+    def _sdp_answer(self, offer_sdp: bytes | None) -> bytes:
+        """Our SDP for an incoming INVITE: the answer to its offer (applied to the
+        stream, RFC 3264 §6), or our own offer when it came without one (§5). Raises
+        :class:`SdpParseError` or :class:`OfferAnswerError` for an offer we cannot take."""
+        if offer_sdp is None:
+            return bytes(
+                build_offer(
+                    self._local_media(),
+                    session_id=self._session_id,
+                    session_version=self._next_version(),
+                )
+            )
+        answer, media = negotiate_answer(
+            SessionDescription.parse(offer_sdp),
+            self._local_media(),
+            session_id=self._session_id,
+            session_version=self._next_version(),
+        )
+        self._apply(media)
+        return bytes(answer)
+
     def _next_version(self) -> int:
         self._session_version += 1
         return self._session_version

@@ -1,0 +1,245 @@
+"""The example contact center's queues end to end: agents' phones, callers, the ACD.
+
+Every test drives the pbx of ``examples/callcenter.toml`` over SIP and RTP on loopback
+with :mod:`pbx.testing`, with the queue timers shortened (:func:`fast_queues`) so that
+ring-no-answer, wrap-up, announcements, callbacks and overflow happen in seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pbx.acd.models import AgentState
+from pbx.config import AppConfig, load_config
+from pbx.testing import Harness, Tone
+from pbx.testing.tuning import fast_queues
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "callcenter.toml"
+
+
+@pytest.fixture
+def pbx_config() -> AppConfig:
+    return fast_queues(load_config(EXAMPLE))
+
+
+# ---------------------------------------------------------------------- feature codes
+
+
+def test_feature_codes_log_in_pause_unpause_and_log_out(pbx_harness: Harness) -> None:
+    h = pbx_harness
+    phone = h.agent("2001")
+    assert h.agent_state("2001").state is AgentState.LOGGED_OUT
+
+    login = phone.dial("*1")
+    login.wait_answered()
+    phone.assert_heard_tone(1000, min_seconds=0.1, since=login.answered_at)
+    login.wait_ended()
+    assert login.ended_by == "pbx"
+    assert h.agent_state("2001").state is AgentState.READY
+    assert [r["agent"] for r in h.events(event="AGENTLOGIN")] == ["2001"]
+
+    pause = phone.dial("*3")
+    pause.wait_ended()
+    assert pause.status == 200
+    view = h.agent_state("2001")
+    assert view.state is AgentState.NOT_READY and view.reason == "pause"
+    (row,) = h.events(event="PAUSE", agent="2001")
+    assert row["data"]["reason"] == "pause"
+
+    phone.dial("*4").wait_ended()
+    assert h.agent_state("2001").state is AgentState.READY
+    assert len(h.events(event="UNPAUSE", agent="2001")) == 1
+
+    phone.dial("*2").wait_ended()
+    assert h.agent_state("2001").state is AgentState.LOGGED_OUT
+    assert len(h.events(event="AGENTLOGOFF", agent="2001")) == 1
+
+
+def test_feature_code_from_a_non_agent_or_the_trunk_is_refused(pbx_harness: Harness) -> None:
+    h = pbx_harness
+    supervisor = h.agent("2099")
+    status = supervisor.dial("*1").wait_failed()
+    assert status in (403, 404)
+    trunk = h.call("*1", caller_id="5550100")
+    assert trunk.wait_failed() >= 400
+    assert h.events(event="AGENTLOGIN") == []
+    assert h.agent_state("2001").state is AgentState.LOGGED_OUT
+
+
+# ---------------------------------------------------------------------- sales (DID 200)
+
+
+def test_longest_idle_agent_gets_the_first_call(pbx_harness: Harness) -> None:
+    h = pbx_harness
+    first, second = h.agent("2002"), h.agent("2001")
+    h.login("2002")
+    h.sleep(0.3)
+    h.login("2001")
+    caller = h.call("200", caller_id="5550200", audio=Tone(440))
+    incoming = first.wait_ringing()
+    assert incoming.caller_id == "5550200"
+    assert incoming.header("X-Queue") == "sales"
+    first.wait_connected()
+    caller.wait_answered()
+    assert second.offered == []
+    connect = h.wait_for_queue_event("CONNECT")
+    assert connect["agent"] == "2002" and connect["queue"] == "sales"
+    assert h.agent_state("2002").state is AgentState.ON_CALL
+    assert h.agent_state("2001").state is AgentState.READY
+    caller.hang_up()
+
+
+def test_ring_no_answer_moves_the_call_to_the_next_agent(pbx_harness: Harness) -> None:
+    h = pbx_harness
+    sleepy = h.agent("2001", auto_answer=False)
+    awake = h.agent("2002", audio=Tone(660))
+    h.login("2001")
+    h.sleep(0.3)
+    h.login("2002")
+    caller = h.call("200", caller_id="5550201", audio=Tone(440))
+    rang = sleepy.wait_ringing()
+    offer = awake.wait_ringing(timeout=4.0)
+    assert offer.caller_id == "5550201"
+    assert offer.at - rang.at == pytest.approx(2.0, abs=0.5)  # ring_timeout = 2
+    assert sleepy.state == "idle" and sleepy.last_end == "cancelled"
+    (rona,) = h.events(event="RINGNOANSWER")
+    assert rona["agent"] == "2001" and rona["call_id"] == caller.call_id
+    view = h.agent_state("2001")
+    assert view.state is AgentState.NOT_READY and view.reason == "RONA"
+    (pause,) = h.events(event="PAUSE", agent="2001")
+    assert pause["data"]["reason"] == "RONA"
+    caller.wait_answered()
+    awake.wait_connected()
+    caller.assert_heard_tone(660, min_seconds=0.3, since=awake.incoming.at if awake.incoming else 0)
+    assert len(sleepy.offered) == 1
+    caller.hang_up()
+
+
+def test_caller_keeps_place_after_ring_no_answer(pbx_harness: Harness) -> None:
+    h = pbx_harness
+    sleepy = h.agent("2001", auto_answer=False)
+    later = h.agent("2002")
+    h.login("2001", "2002")
+    later.dial("*3").wait_ended()  # 2002 is paused: nobody else takes the callers
+    first = h.call("200", caller_id="5550203")
+    sleepy.wait_ringing()
+    second = h.call("200", caller_id="5550204")
+    second.wait_answered()
+    h.wait_for_queue_event("RINGNOANSWER", timeout=4.0)
+    assert h.agent_state("2001").state is AgentState.NOT_READY
+    # The first caller is still first: the next free agent is offered them, not the second.
+    later.dial("*4").wait_ended()
+    offer = later.wait_ringing()
+    assert offer.caller_id == "5550203"
+    first.wait_answered()
+    later.wait_connected()
+    assert not second.ended and second.answered
+    second.hang_up()
+    first.hang_up()
+
+
+def test_wrap_up_holds_the_next_offer_until_it_ends(pbx_config: AppConfig, tmp_path: Path) -> None:
+    config = fast_queues(load_config(EXAMPLE), sales={"wrap_up": 2})
+    with Harness(config, tmp_path=tmp_path) as h:
+        agent = h.agent("2001", answer_after=0.1)
+        h.login("2001")
+        first = h.call("200", caller_id="5550211")
+        agent.wait_ringing()
+        first.wait_answered()
+        agent.wait_connected()
+        h.sleep(0.3)
+        first.hang_up()
+        agent.wait_ended()
+        ended = h.now()
+        assert h.agent_state("2001").state is AgentState.WRAP_UP
+        second = h.call("200", caller_id="5550212")
+        offer = agent.wait_ringing(timeout=4.0)
+        assert offer.caller_id == "5550212"
+        assert offer.at - ended >= 1.8  # wrap_up = 2
+        assert offer.at - ended < 3.0
+        second.wait_answered()
+        second.hang_up()
+
+
+def test_caller_abandons_while_waiting(pbx_harness: Harness) -> None:
+    h = pbx_harness
+    caller = h.call("200", caller_id="5550220")
+    caller.wait_answered()  # answered by the queue: music on hold
+    assert caller.heard_energy(since=caller.answered_at) < 0  # something heard below
+    h.sleep(1.5)
+    caller.hang_up()
+    row = h.wait_for_queue_event("ABANDON")
+    assert row["queue"] == "sales" and row["call_id"] == caller.call_id
+    assert row["data"]["position"] == 1
+    assert row["data"]["wait"] == pytest.approx(1.5, abs=0.4)
+    cdr = caller.cdr()
+    assert cdr["disposition"] == "abandoned"
+    assert cdr["queue"] == "sales"
+
+
+def test_position_and_wait_are_announced_every_period(tmp_path: Path) -> None:
+    config = fast_queues(load_config(EXAMPLE), sales={"announce_period": 3})
+    with Harness(config, tmp_path=tmp_path) as h:
+        caller = h.call("200", caller_id="5550230")
+        caller.wait_answered()
+        answered = caller.answered_at or 0.0
+        first = caller.assert_heard_prompt("en/queue-position", timeout=6.0)
+        assert first - answered == pytest.approx(3.0, abs=0.6)
+        wait = caller.assert_heard_prompt("en/queue-wait", first_seconds=1.0, since=first)
+        assert wait > first
+        again = caller.assert_heard_prompt("en/queue-position", since=wait, timeout=4.0)
+        assert again - first == pytest.approx(3.0, abs=0.3)
+        caller.hang_up()
+
+
+def test_callback_keeps_the_place_and_calls_the_customer_back(tmp_path: Path) -> None:
+    config = fast_queues(load_config(EXAMPLE), sales={"callback_after": 1})
+    with Harness(config, tmp_path=tmp_path) as h:
+        agent = h.agent("2001", audio=Tone(660), answer_after=0.1)
+        customer = h.call("200", caller_id="5550240", audio=Tone(440))
+        customer.wait_answered()
+        offered = customer.assert_heard_prompt("en/callback-offer", first_seconds=1.0, timeout=5)
+        customer.send_dtmf("1")
+        customer.assert_heard_prompt("en/callback-confirm", first_seconds=1.5, since=offered)
+        customer.wait_ended(timeout=8.0)
+        assert customer.ended_by == "pbx"
+        requested = h.wait_for_queue_event("CALLBACKREQUESTED")
+        assert requested["queue"] == "sales"
+        assert h.events(event="ABANDON") == []
+        # An agent becomes ready: their phone rings first, then the customer's.
+        h.login("2001")
+        incoming = agent.wait_ringing()
+        assert incoming.header("X-Callback") == "5550240"
+        agent.wait_connected()
+        callback = customer.wait_called_back()
+        assert callback.at > incoming.at
+        customer.assert_heard_tone(660, min_seconds=0.4, since=customer.answered_at)
+        agent.assert_heard_tone(440, min_seconds=0.4, since=customer.answered_at)
+        done = h.wait_for_queue_event("CALLBACKDONE")
+        assert done["agent"] == "2001" and done["queue"] == "sales"
+        customer.hang_up()
+        agent.wait_ended()
+
+
+def test_overflow_after_max_wait_to_support(tmp_path: Path) -> None:
+    config = fast_queues(load_config(EXAMPLE), sales={"max_wait": 1.5})
+    with Harness(config, tmp_path=tmp_path) as h:
+        support = h.agent("2006", audio=Tone(660), answer_after=0.1)
+        h.login("2006")
+        caller = h.call("200", caller_id="5550250", audio=Tone(440))
+        caller.wait_answered()
+        incoming = support.wait_ringing(timeout=4.0)
+        assert incoming.header("X-Queue") == "support"
+        timeout_row = h.wait_for_queue_event("EXITWITHTIMEOUT")
+        assert timeout_row["queue"] == "sales"
+        assert timeout_row["data"]["wait"] == pytest.approx(1.5, abs=0.3)
+        entered = [(r["queue"], r["id"]) for r in h.events(event="ENTERQUEUE")]
+        assert [q for q, _ in entered] == ["sales", "support"]
+        assert entered[1][1] > timeout_row["id"]
+        support.wait_connected()
+        caller.assert_heard_tone(660, min_seconds=0.3, since=incoming.at)
+        connect = h.wait_for_queue_event("CONNECT")
+        assert connect["agent"] == "2006" and connect["queue"] == "support"
+        caller.hang_up()
