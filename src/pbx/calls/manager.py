@@ -1135,6 +1135,9 @@ class CallManager:
         if not was_answered and leg.kind is LegKind.INBOUND and call.answered is None:
             if by == "remote":
                 call.disposition = call.disposition or "abandoned"
+        if leg.kind is LegKind.INBOUND and by == "remote" and call.data.get("_waiting"):
+            # Answered only by the pbx (a queue) and hung up while still waiting.
+            call.disposition = call.disposition or "abandoned"
         # B2BUA: when a party that was talking (or the caller) goes, its peer goes too.
         # An outbound leg that never answered leaves the caller to its failure handler.
         if peer is not None and peer.state is not LegState.ENDED:

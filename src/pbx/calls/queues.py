@@ -58,6 +58,9 @@ log = structlog.get_logger(__name__)
 FAILURE_REASONS = {486: "busy", 600: "busy", 603: "rejected", 403: "rejected"}
 SUPERVISOR_ROLES = {"5": Role.LISTEN, "6": Role.WHISPER, "7": Role.BARGE}
 SWITCH_DIGITS = {"4": Role.LISTEN, "5": Role.WHISPER, "6": Role.BARGE}
+WAITING = "_waiting"
+"""Call data key set while the caller waits in a queue: hanging up then is abandoning
+(:class:`~pbx.calls.manager.CallManager` writes the CDR disposition ``abandoned``)."""
 
 
 @define(slots=True)
@@ -205,6 +208,8 @@ class QueueService:
     _pending: deque[ev.AcdEvent] = field(init=False, factory=deque)
     _busy: bool = field(init=False, default=False)
     _monitors: dict[str, _Monitor] = field(init=False, factory=dict)
+    _after_feature: dict[str, ev.AcdEvent] = field(init=False, factory=dict)
+    """Feature-code leg → the log-in or unpause to apply once the phone hung up."""
 
     # ============================================================ entry points
     def start(self, manager: CallManager, call: Call, leg: Leg, now: float) -> None:
@@ -245,6 +250,7 @@ class QueueService:
         self._by_leg[leg.id] = acd_call
         call.queue = queue
         call.data.setdefault("queue", queue)
+        call.data[WAITING] = queue
         sip_leg = self.manager.endpoint.legs.get(leg.id)
         if sip_leg is not None and sip_leg.invite.contacts:
             # Where a callback reaches this caller over a SIP trunk.
@@ -297,7 +303,9 @@ class QueueService:
                 if q.leg in self.manager.legs and q.agent_leg in self.manager.legs:
                     self.manager.bridge(q.leg, q.agent_leg, now)
                 return
-            if q is not None and q.announcing and event.leg == q.leg:
+            # Only the announcement's own end: the hold music it replaced also reports
+            # a (not completed) PlaybackDone, which must not cut the announcement off.
+            if q is not None and q.announcing and event.leg == q.leg and event.completed:
                 q.announcing = False
                 if not q.connected:
                     self._hold(q, now)
@@ -329,6 +337,10 @@ class QueueService:
     def _leg_ended(self, event: LegEnded, now: float) -> None:
         monitor = self._monitors.pop(event.leg, None)
         if monitor is not None:
+            return
+        deferred = self._after_feature.pop(event.leg, None)
+        if deferred is not None:
+            self.feed(deferred, now)
             return
         acd_call = self._by_leg.pop(event.leg, None)
         if acd_call is None:
@@ -394,7 +406,8 @@ class QueueService:
             self._announce(a, now)
         elif isinstance(a, act.PlayHold):
             q = self._queued.get(a.call)
-            if q is not None and not q.connected:
+            # After an announcement: its PlaybackDone brings the music back.
+            if q is not None and not q.connected and not q.announcing:
                 self._hold(q, now)
         elif isinstance(a, act.OfferCallback):
             q = self._queued.get(a.call)
@@ -538,6 +551,7 @@ class QueueService:
         call = manager.calls[q.call]
         call.agent = a.agent
         call.data["agent"] = a.agent
+        call.data.pop(WAITING, None)
         if a.record:
             caller = manager.leg(q.leg)
             agent = manager.leg(agent_leg)
@@ -561,6 +575,7 @@ class QueueService:
         leg = manager.legs.get(q.leg)
         if call is None or leg is None:
             return
+        call.data.pop(WAITING, None)
         manager.stop_playback(leg.id)
         manager.on_digit(leg.id, None)
         target = a.target
@@ -578,6 +593,9 @@ class QueueService:
         if q is None or q.leg not in self.manager.legs:
             return
         q.callback = True
+        call = self.manager.calls.get(q.call)
+        if call is not None:
+            call.data.pop(WAITING, None)
         self.manager.on_digit(q.leg, None)
         names = [f"{q.lang}/callback-confirm"]
         prompts = self.manager.engine.prompts
@@ -682,7 +700,12 @@ class QueueService:
         if event is None:
             manager.hangup(leg.id, now, status=404)
             return
-        self.feed(event, now)
+        if code in ("*1", "*4"):
+            # Available once the feature call is over: an offer now would find the
+            # phone busy with this very call (486) and cost the agent the caller.
+            self._after_feature[leg.id] = event
+        else:
+            self.feed(event, now)
         manager.answer(leg.id, now)
         manager.play(leg.id, [ToneItem(tone("beep"))], now, then_hangup=True)
 
