@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
 from pbx.acd.models import AgentState
 from pbx.config import AppConfig, load_config
 from pbx.testing import Harness, Tone
+from pbx.testing.audio import frames_of, longest_tone
 from pbx.testing.tuning import fast_queues
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "callcenter.toml"
@@ -243,3 +245,98 @@ def test_overflow_after_max_wait_to_support(tmp_path: Path) -> None:
         connect = h.wait_for_queue_event("CONNECT")
         assert connect["agent"] == "2006" and connect["queue"] == "support"
         caller.hang_up()
+
+
+# ---------------------------------------------------------------------- support (DID 300)
+
+
+def test_support_calls_go_only_to_agents_with_the_support_skill(pbx_harness: Harness) -> None:
+    h = pbx_harness
+    sales = h.agent("2001")
+    support = h.agent("2006")
+    h.login("2001")
+    caller = h.call("300", caller_id="5550300")
+    caller.wait_answered()
+    h.sleep(1.0)
+    assert sales.offered == [] and support.offered == []
+    h.login("2006")
+    offer = support.wait_ringing()
+    assert offer.caller_id == "5550300" and offer.header("X-Queue") == "support"
+    caller.hang_up()
+    assert sales.offered == []
+    assert h.agent_state("2001").state is AgentState.READY
+
+
+def test_vip_caller_jumps_ahead_of_a_caller_who_waited_longer(pbx_harness: Harness) -> None:
+    h = pbx_harness
+    support = h.agent("2006", answer_after=0.1)
+    regular = h.call("300", caller_id="5551111")
+    regular.wait_answered()
+    h.sleep(0.5)
+    vip = h.call("300", caller_id="5550001")
+    vip.wait_answered()
+    entered = {r["call_id"]: r for r in h.events(event="ENTERQUEUE")}
+    assert entered[vip.call_id]["data"]["position"] == 1
+    h.login("2006")
+    first = support.wait_ringing()
+    assert first.caller_id == "5550001"
+    support.wait_connected()
+    connect = h.wait_for_queue_event("CONNECT")
+    assert connect["call_id"] == vip.call_id
+    assert not regular.ended
+    regular.hang_up()
+    vip.hang_up()
+
+
+def test_russian_ivr_callers_reach_only_russian_speaking_agents(pbx_harness: Harness) -> None:
+    h = pbx_harness
+    english = h.agent("2006")
+    russian = h.agent("2009", answer_after=0.1)
+    h.login("2006")
+    h.sleep(0.3)
+    h.login("2009")  # 2006 has been idle longer, but speaks no Russian
+    caller = h.call("101", caller_id="5550310")
+    caller.wait_answered()
+    caller.assert_heard_prompt("ru/welcome", first_seconds=1.5)
+    caller.send_dtmf("2")
+    caller.assert_heard_prompt("ru/transfer-support", first_seconds=1.0)
+    offer = russian.wait_ringing(timeout=6.0)
+    assert offer.caller_id == "5550310" and offer.header("X-Queue") == "support"
+    russian.wait_connected()
+    assert english.offered == []
+    entered = h.wait_for_queue_event("ENTERQUEUE", queue="support")
+    assert entered["call_id"] == caller.call_id
+    caller.hang_up()
+    assert caller.cdr()["agent"] == "2009"
+
+
+# ---------------------------------------------------------------------- recording
+
+
+def test_every_queue_call_is_recorded_in_stereo_caller_left_agent_right(
+    pbx_harness: Harness,
+) -> None:
+    h = pbx_harness
+    agent = h.agent("2001", audio=Tone(660), answer_after=0.1)
+    h.login("2001")
+    caller = h.call("200", caller_id="5550400", audio=Tone(440))
+    agent.wait_ringing()
+    agent.wait_connected()
+    caller.wait_answered()
+    agent.assert_heard_tone(440, min_seconds=1.0)
+    caller.assert_heard_tone(660, min_seconds=1.0)
+    caller.hang_up()
+    agent.wait_ended()
+    cdr = caller.cdr()
+    assert cdr["queue"] == "sales" and cdr["agent"] == "2001"
+    assert cdr["disposition"] == "answered"
+    path = Path(cdr["recording"])
+    assert path.is_file() and path.is_relative_to(h.tmp_path)
+    h.wait_for(lambda: path.stat().st_size > 44, what="the recording to be written")
+    samples, rate = sf.read(path, dtype="int16")
+    assert rate == 8000 and samples.ndim == 2 and samples.shape[1] == 2
+    left, right = frames_of(samples[:, 0].copy()), frames_of(samples[:, 1].copy())
+    assert longest_tone(left, 440)[0] >= 1.0
+    assert longest_tone(right, 660)[0] >= 1.0
+    assert longest_tone(left, 660)[0] == 0.0
+    assert longest_tone(right, 440)[0] == 0.0
