@@ -706,11 +706,17 @@ class CallManager:
             self.engine.bridge_leave(leg.channel)
         leg.bridge = None
         leg.peer = None
-        if peer is not None and peer.bridge == bridge:
-            if peer.channel is not None:
-                self.engine.bridge_leave(peer.channel)
-            peer.bridge = None
-            peer.peer = None
+        if peer is None or peer.bridge != bridge:
+            # A leg that joined another pair's bridge (a supervisor): the pair talks on;
+            # the bridge goes with its last member.
+            left = self.engine.mixer.bridges.get(bridge)
+            if left is not None and not left.members:
+                self.engine.bridge_destroy(bridge)
+            return
+        if peer.channel is not None:
+            self.engine.bridge_leave(peer.channel)
+        peer.bridge = None
+        peer.peer = None
         self.engine.bridge_destroy(bridge)
 
     def join_bridge(
