@@ -52,7 +52,7 @@ from pbx.sip.events import (
 from pbx.sip.uri import SipUri
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from uas_answer import configure_logging, install_fast_loop  # noqa: E402
+from uas_answer import configure_logging, install_fast_loop, tune_gc  # noqa: E402
 
 log = structlog.get_logger(__name__)
 
@@ -151,6 +151,7 @@ def main() -> None:
     target_host, _, target_port = args.target.rpartition(":")
     configure_logging()
     install_fast_loop()
+    tune_gc()
     asyncio.run(serve(args.host, args.port, target_host, int(target_port)))
 
 

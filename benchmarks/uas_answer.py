@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import random
@@ -60,6 +61,16 @@ def install_fast_loop() -> str:
         return "asyncio"
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return "uvloop"
+
+
+def tune_gc() -> None:
+    """Collect the young generation less often and leave start-up objects out of it.
+
+    The same two lines as ``pbx run`` (``pbx.cli``): a switch keeps many objects alive
+    for the 32 s of a transaction's life.
+    """
+    gc.set_threshold(20_000, 20, 20)
+    gc.freeze()
 
 
 class AnsweringUas:
@@ -112,6 +123,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging()
     install_fast_loop()
+    tune_gc()
     asyncio.run(serve(args.host, args.port))
 
 

@@ -747,6 +747,10 @@ class SipEndpoint:
         if tx is None:
             raise InvalidStateError(f"no server transaction {transaction}")
         req = tx.request
+        if req is None:
+            raise InvalidStateError(
+                f"transaction {transaction} in state {tx.state.value} was already answered"
+            )
         owner = self._owners.get(transaction)
         leg = (
             self._legs.get(owner.key)

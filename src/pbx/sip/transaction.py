@@ -192,7 +192,11 @@ class Transaction:
     id: str
     kind: Kind
     state: State
-    request: Request
+    request: Request | None
+    """The request; None once no step of the transaction reads it again (a client
+    transaction after its final response, a server transaction after a 2xx or a final
+    non-INVITE response): a switch keeps transactions 32 s after their call, and the
+    collector then walks a few objects per transaction instead of a parsed message."""
     destination: Destination
     """Client: where the request goes. Server: where responses go."""
     request_bytes: bytes = b""
@@ -287,10 +291,12 @@ class TransactionLayer:
             self._arm(tx, name, now + tx.interval)
             log.debug("sip_retransmit", tx=tx.id, timer=name, interval=tx.interval)
             return
-        if name in ("B", "F"):
-            self._events.append(TransactionTimedOut(tx.id, tx.request))
-        elif name == "H":
-            self._events.append(AckTimedOut(tx.id, tx.request))
+        request = tx.request
+        if request is not None:  # B, F and H fire before the request is forgotten
+            if name in ("B", "F"):
+                self._events.append(TransactionTimedOut(tx.id, request))
+            elif name == "H":
+                self._events.append(AckTimedOut(tx.id, request))
         self._terminate(tx)
 
     def _transition(self, tx: Transaction, event: str, *, local: bool) -> State | None:
@@ -388,14 +394,16 @@ class TransactionLayer:
         else:
             tx.timers.pop("B", None)  # Proceeding: the TU decides when to give up
         self._events.append(ResponseReceived(response, tx.id, source))
+        request = tx.request
         if cls != "1xx":
             # Final: the event carries the response; the transaction keeps no parsed
             # message it will not read again (fewer live objects for the collector).
             tx.last_response = None
+            tx.request = None
         if new is State.COMPLETED:
             reliable = tx.destination.reliable
-            if tx.kind is Kind.INVITE_CLIENT:
-                ack = build_non2xx_ack(tx.request, response)
+            if tx.kind is Kind.INVITE_CLIENT and request is not None:
+                ack = build_non2xx_ack(request, response)
                 tx.ack_bytes = bytes(ack)
                 self._out.append((tx.ack_bytes, tx.destination))
                 wait = 0.0 if reliable else self.timers.d
@@ -462,6 +470,8 @@ class TransactionLayer:
         data = bytes(response)
         tx.last_response = response if response.status < 200 else None
         tx.last_response_bytes = data
+        if response.status >= 200 and (response.status < 300 or tx.kind is not Kind.INVITE_SERVER):
+            tx.request = None  # Timer H (non-2xx to INVITE) still reports the request
         self._out.append((data, tx.destination))
         reliable = tx.destination.reliable
         t = self.timers
