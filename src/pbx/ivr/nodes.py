@@ -384,8 +384,25 @@ class CallbackNode:
         return [self.number_prompt, self.slot_prompt]
 
 
+class _TerminalNode:
+    """What every node that ends the IVR shares: it hands the call on, so it waits for
+    nothing, has no exits inside the graph and plays no prompt of its own."""
+
+    __slots__ = ()
+
+    @property
+    def waits(self) -> bool:
+        return True
+
+    def exits(self) -> list[Exit]:
+        return []
+
+    def prompts(self) -> list[Prompt]:
+        return []
+
+
 @frozen
-class QueueNode:
+class QueueNode(_TerminalNode):
     """End the IVR by putting the caller in an ACD queue."""
 
     kind: ClassVar[str] = "queue"
@@ -396,19 +413,9 @@ class QueueNode:
     #: Skill → minimum level the agent needs.
     skills: tuple[tuple[str, int], ...] = ()
 
-    @property
-    def waits(self) -> bool:
-        return True
-
-    def exits(self) -> list[Exit]:
-        return []
-
-    def prompts(self) -> list[Prompt]:
-        return []
-
 
 @frozen
-class TransferNode:
+class TransferNode(_TerminalNode):
     """End the IVR by transferring: ``agent``, ``extension``, ``external`` or ``operator``."""
 
     kind: ClassVar[str] = "transfer"
@@ -418,19 +425,9 @@ class TransferNode:
     #: Agent id, extension or external number ("" for the operator group).
     target: str = ""
 
-    @property
-    def waits(self) -> bool:
-        return True
-
-    def exits(self) -> list[Exit]:
-        return []
-
-    def prompts(self) -> list[Prompt]:
-        return []
-
 
 @frozen
-class VoicemailNode:
+class VoicemailNode(_TerminalNode):
     """End the IVR by sending the caller to a voicemail box."""
 
     kind: ClassVar[str] = "voicemail"
@@ -438,34 +435,14 @@ class VoicemailNode:
     id: str
     mailbox: str
 
-    @property
-    def waits(self) -> bool:
-        return True
-
-    def exits(self) -> list[Exit]:
-        return []
-
-    def prompts(self) -> list[Prompt]:
-        return []
-
 
 @frozen
-class HangupNode:
+class HangupNode(_TerminalNode):
     """End the IVR and the call."""
 
     kind: ClassVar[str] = "hangup"
     terminal: ClassVar[bool] = True
     id: str
-
-    @property
-    def waits(self) -> bool:
-        return True
-
-    def exits(self) -> list[Exit]:
-        return []
-
-    def prompts(self) -> list[Prompt]:
-        return []
 
 
 Node = (
