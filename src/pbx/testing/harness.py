@@ -342,6 +342,15 @@ class Harness:
             self.app.store.query("SELECT * FROM voicemail WHERE mailbox=? ORDER BY id", [mailbox])
         )
 
+    def callbacks(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Rows of the store's ``callback`` table (all, or those with ``status``:
+        ``pending``, ``dialing``, ``done``, ``failed``), oldest first."""
+        if status is None:
+            return list(self.app.store.query("SELECT * FROM callback ORDER BY id"))
+        return list(
+            self.app.store.query("SELECT * FROM callback WHERE status=? ORDER BY id", [status])
+        )
+
     def wait_for_cdr(
         self,
         call: str | SimCall | Callable[[dict[str, Any]], bool],
