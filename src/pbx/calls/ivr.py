@@ -148,8 +148,8 @@ class IvrService:
                 call.data["ivr_exit"] = a.node
                 call.data["ivr_path"] = list(a.path)
             log.info("ivr_finished", call=run.call, reason=a.reason, node=a.node)
-            if leg is not None:
-                manager.on_digit(leg.id, None)
+            # The digit listener is left alone: an exit (queue, voicemail, transfer) has
+            # already handed the leg, and its digits, to the next module.
             return
         if call is None or leg is None:
             return
@@ -272,12 +272,13 @@ class IvrService:
             view = self.queues.snapshot(now)
             agents = [a.id for a in view.agents if a.state.name not in ("LOGGED_OUT",)]
         ringing: list[str] = []
+        agent_of: dict[str, str] = {}
 
         def answered(out: Leg, t: float) -> None:
             for other in ringing:
                 if other != out.id:
                     manager.hangup(other, t)
-            call.agent = call.agent or out.remote
+            call.agent = call.agent or agent_of.get(out.id, out.remote)
             manager.bridge_answered(leg.id, out, t)
 
         def failed(out: Leg, status: int, reason: str, t: float) -> None:
@@ -294,16 +295,16 @@ class IvrService:
             contact = bindings[0].contact.uri
             if not isinstance(contact, SipUri):
                 continue
-            ringing.append(
-                manager.dial(
-                    call.id,
-                    contact,
-                    now,
-                    destination=bindings[0].source,
-                    on_answer=answered,
-                    on_failure=failed,
-                )
+            out_leg = manager.dial(
+                call.id,
+                contact,
+                now,
+                destination=bindings[0].source,
+                on_answer=answered,
+                on_failure=failed,
             )
+            ringing.append(out_leg)
+            agent_of[out_leg] = agent
         if not ringing:
             manager.hangup(leg.id, now, status=480)
 
@@ -367,6 +368,8 @@ class CallbackScheduler:
             (self.wall(now),),
         )
         for row in due:
+            if row["call_id"] in self.manager.calls:
+                continue  # the customer is still on the call that asked for it
             self._place(row, now)
 
     def _place(self, row: dict[str, Any], now: float) -> None:

@@ -355,6 +355,11 @@ class QueueService:
                 self._finish(q)
                 self.feed(ev.CallCompleted(acd_call, q.agent, "caller"), now)
             else:
+                # Agents' phones still ringing with this caller stop ringing.
+                offers = list(q.offers.values())
+                q.offers.clear()
+                for offer_leg in offers:
+                    self.manager.hangup(offer_leg, now)
                 self._finish(q)
                 self.feed(ev.CallAbandoned(acd_call), now)
         elif event.leg == q.agent_leg and q.connected and q.agent is not None:
