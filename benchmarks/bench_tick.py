@@ -13,11 +13,16 @@ Tables:
 1. the tick, p50/p99 in ms and as % of the 20 ms budget, for the full load and with
    parts switched off (so the cost of each part shows); with recording writes
    deferred (``RecorderBank(deferred=True)`` + ``engine.write_recordings()`` after the
-   datagrams are sent) the tick and the writes are shown apart;
-2. mixing strategies for the same calls: the sparse plan the engine uses
+   datagrams are sent) the tick and the writes are shown apart; and as the shell
+   runs it (:class:`pbx.net.media.RecordingWriter`: the writes on a worker thread,
+   the tick thread only hands the due blocks over — the thread competes for the
+   CPU and the GIL while the next ticks run, back to back here);
+2. the full tick stage by stage (best of several runs of each stage alone on the
+   same engine state), with the per-channel calls into the fake streams apart;
+3. mixing strategies for the same calls: the sparse plan the engine uses
    (gather + ``np.add.reduceat``), a dense ``G @ pcm``, and batched matmuls over
    bridges of equal size; also for 3-party conferences;
-3. per-packet RTP cost with the real stream.
+4. per-packet RTP cost with the real stream.
 
 OPENBLAS_CORETYPE on these machines forces a slower kernel for the DTMF product;
 run ``env -u OPENBLAS_CORETYPE OPENBLAS_NUM_THREADS=1 .venv/bin/python
@@ -28,6 +33,7 @@ was set).  Run: ``.venv/bin/python benchmarks/bench_tick.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import operator
 import os
 import struct
 import tempfile
@@ -41,7 +47,8 @@ import structlog
 from pbx.media.engine import MediaEngine
 from pbx.media.g711 import ulaw_encode
 from pbx.media.mixer import Mixer, mix_dense
-from pbx.media.recorder import RecorderBank
+from pbx.media.recorder import BlockWriter, InlineWriter, RecorderBank
+from pbx.net.media import RecordingWriter
 
 _HEADER = struct.Struct("!BBHII")
 
@@ -84,9 +91,15 @@ def speech_frames(rng: np.random.Generator, count: int) -> list[bytes]:
 
 
 def build_engine(
-    calls: int, rec_dir: Path | None, dtmf: bool, rng: np.random.Generator, deferred: bool = False
+    calls: int,
+    rec_dir: Path | None,
+    dtmf: bool,
+    rng: np.random.Generator,
+    deferred: bool = False,
+    writer: BlockWriter | None = None,
 ) -> MediaEngine:
-    eng = MediaEngine(capacity=2 * calls, recorder=RecorderBank(deferred=deferred))
+    bank = RecorderBank(deferred=deferred, writer=writer or InlineWriter())
+    eng = MediaEngine(capacity=2 * calls, recorder=bank)
     frames = speech_frames(rng, 64)
     for call in range(calls):
         a = eng.add_channel(PrefilledStream(frames[call % 7 :] + frames[: call % 7], 2 * call))
@@ -110,6 +123,73 @@ def time_ticks_at(eng: MediaEngine, k: int, deferred: bool) -> tuple[float, floa
     if deferred:
         eng.write_recordings()
     return t1 - t0, time.perf_counter() - t1
+
+
+def stage_table(eng: MediaEngine, rec_dir: Path, reps: int) -> list[tuple[str, float]]:
+    """Each stage of the full tick alone, best of runs, in ms (the engine's own state)."""
+    layout = eng._layout
+    assert layout is not None and layout.contiguous and len(layout.by_codec) == 1
+    n = len(layout.rows_list)
+    call = operator.call
+    frames = list(map(call, layout.pops))
+    codec = layout.by_codec[0][0]
+    plan = eng.mixer.plan()
+    void = np.dtype((np.void, 160))
+    remote = operator.attrgetter("remote_addr")
+    payloads = [bytes(160)] * n
+    pcm_in, payload_in, payload_out = eng._pcm_in, eng._payload_in, eng._payload_out
+
+    def frames_in() -> None:
+        data = b"".join(frames)
+        payload_in[:n] = np.frombuffer(data, dtype=np.uint8).reshape(n, 160)
+
+    def frames_out() -> None:
+        out = payload_out[:n].view(void).ravel().tolist()
+        addrs = list(map(remote, layout.streams))
+        assert all(addrs)
+        list(zip(out, addrs, strict=True))
+
+    stages = [
+        (
+            "stream calls: pop_frame + next_event (fake)",
+            lambda: (list(map(call, layout.pops)), list(map(call, layout.next_events))),
+        ),
+        ("stream calls: packetize (fake)", lambda: list(map(call, layout.packetizers, payloads))),
+        ("frames in: join + copy to the payload block", frames_in),
+        ("decode (G.711 pair table)", lambda: codec.decode(payload_in[:n], pcm_in[:n])),
+        (
+            "DTMF: Goertzel product + screen + debounce",
+            lambda: eng.dtmf.process(pcm_in, layout.dtmf_rows, pcm_in[:n]),
+        ),
+        (
+            "mix: forward codes (two-party, one codec)",
+            lambda: plan.copy_into(payload_in[:n], payload_out[:n], codec.silence),
+        ),
+        ("frames out: payload bytes + addresses", frames_out),
+    ]
+    rows = [(name, best_us(fn, reps) / 1000) for name, fn in stages]
+    # Recording: a second bank over the same rows, one block cycle at a time (each
+    # tick writes the blocks that are due then); the mean per tick, best of 3 cycles.
+    bank = RecorderBank(deferred=True)
+    for call_no in range(n // 2):
+        bank.start(f"s{call_no}", rec_dir / f"s{call_no}.wav", [(2 * call_no,), (2 * call_no + 1,)])
+    feed_ms, write_ms = float("inf"), float("inf")
+    for cycle in range(4):
+        feed_t = write_t = 0.0
+        for _ in range(bank.block_ticks):
+            t0 = time.perf_counter()
+            bank.feed(pcm_in, eng.capacity)
+            t1 = time.perf_counter()
+            bank.write_due()
+            write_t += time.perf_counter() - t1
+            feed_t += t1 - t0
+        if cycle:  # the first cycle writes the staggered first blocks
+            feed_ms = min(feed_ms, feed_t * 1e3 / bank.block_ticks)
+            write_ms = min(write_ms, write_t * 1e3 / bank.block_ticks)
+    bank.close_all()
+    rows.insert(-1, ("record: gather both sides into the ring", feed_ms))
+    rows.append(("record: block writes, interleave + write (mean)", write_ms))
+    return rows
 
 
 def stream_calls_ms(eng: MediaEngine, reps: int) -> float:
@@ -212,32 +292,46 @@ def main() -> None:
         f"\n{head:<46} {'min ms':>7} {'p50 ms':>7} {'p99 ms':>7} {'p50 %':>6} {'p99 %':>6}"
         "  (% of 20 ms)"
     )
+    # (label, record, DTMF, writes): writes "inline" in the tick, "deferred" after it on
+    # the same thread, or handed to the shell's worker "thread" after it.
     configs = [
-        ("full: pop+decode+DTMF+mix+record+encode+RTP", True, True, False),
-        ("full, recording writes deferred: the tick", True, True, True),
-        ("without recording", False, True, False),
-        ("without DTMF detection", True, False, False),
-        ("without both", False, False, False),
+        ("full: pop+decode+DTMF+mix+record+encode+RTP", True, True, "inline"),
+        ("full, writes on the shell's thread: the tick", True, True, "thread"),
+        ("full, recording writes deferred: the tick", True, True, "deferred"),
+        ("without recording", False, True, "inline"),
+        ("without DTMF detection", True, False, "inline"),
+        ("without both", False, False, "inline"),
     ]
+    writers: list[RecordingWriter] = []
     with tempfile.TemporaryDirectory() as tmp:
         engines = []
-        for i, (_, record, dtmf, deferred) in enumerate(configs):
+        for i, (_, record, dtmf, writes) in enumerate(configs):
             rec_dir = Path(tmp) / str(i)
             rec_dir.mkdir()
-            engines.append(build_engine(calls, rec_dir if record else None, dtmf, rng, deferred))
+            writer = None
+            if writes == "thread":
+                writer = RecordingWriter()
+                writers.append(writer)
+            deferred = writes != "inline"
+            engines.append(
+                build_engine(calls, rec_dir if record else None, dtmf, rng, deferred, writer)
+            )
         # The engines take turns tick by tick, so a noisy neighbour hits them alike.
         tick_t = np.zeros((len(configs), ticks))
         write_t = np.zeros((len(configs), ticks))
         for k in range(60 + ticks):  # 60 warm-up ticks: allocations, first staggered writes
             for i, eng in enumerate(engines):
-                t, w = time_ticks_at(eng, k, configs[i][3])
+                t, w = time_ticks_at(eng, k, configs[i][3] != "inline")
                 if k >= 60:
                     tick_t[i, k - 60], write_t[i, k - 60] = t, w
-        for i, (name, _, _, deferred) in enumerate(configs):
+        for i, (name, _, _, writes) in enumerate(configs):
             rows = [(name, tick_t[i])]
-            if deferred:
+            if writes == "deferred":
                 rows.append(("  ... the deferred writes after it", write_t[i]))
                 rows.append(("  ... tick + writes", tick_t[i] + write_t[i]))
+            elif writes == "thread":
+                rows.append(("  ... handing due blocks to the thread", write_t[i]))
+                rows.append(("  ... tick + hand-off", tick_t[i] + write_t[i]))
             for label, t in rows:
                 ms = t * 1e3
                 lo, p50, p99 = ms.min(), np.percentile(ms, 50), np.percentile(ms, 99)
@@ -247,8 +341,26 @@ def main() -> None:
                 )
         ms = stream_calls_ms(engines[-1], 5 if args.quick else 20)
         print(f"{'  the fake streams own calls alone (best)':<46} {ms:>7.2f}")
+        for writer in writers:
+            writer.wait()
+        stage_dir = Path(tmp) / "stages"
+        stage_dir.mkdir()
+        full = engines[2]  # deferred writes: its tick has no file I/O
+        stages = stage_table(full, stage_dir, 5 if args.quick else 20)
+        tick_best = float("inf")
+        for k in range(20 if args.quick else 100):
+            t, _ = time_ticks_at(full, 60 + ticks + k, True)
+            tick_best = min(tick_best, t * 1e3)
+        print(f"\n{'full tick, stage by stage (best)':<50} {'ms':>7} {'% of 20 ms':>11}")
+        for name, stage_ms in stages:
+            print(f"{name:<50} {stage_ms:>7.3f} {stage_ms / 0.2:>10.1f}%")
+        in_tick = sum(ms for name, ms in stages if "writes" not in name)
+        print(f"{'sum of the stages in the tick':<50} {in_tick:>7.3f} {in_tick / 0.2:>10.1f}%")
+        print(f"{'the tick itself (best)':<50} {tick_best:>7.3f} {tick_best / 0.2:>10.1f}%")
         for eng in engines:
             eng.recorder.close_all()
+        for writer in writers:
+            writer.close()
     reps = 20 if args.quick else 100
     for party in (2, 3):
         n_calls = calls if party == 2 else calls * 2 // 3

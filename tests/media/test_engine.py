@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from pbx.media.events import DtmfDetected, PlaybackFinished, RecordingFinished
 from pbx.media.g711 import alaw_decode, ulaw_decode, ulaw_encode, ulaw_to_alaw
 from pbx.media.mixer import Role
 from pbx.media.prompts import PromptCache, SilenceItem
+from pbx.media.recorder import RecorderBank
 from tests.media.fakes import FakeDigit, FakeStream
 from tests.media.signals import dtmf_string
 
@@ -278,3 +280,53 @@ def test_two_party_same_codec_is_forwarded_bit_transparently() -> None:
     assert b.sent[1] == ulaw_encode(halved).tobytes()
     eng.tick(0.04)
     assert b.sent[2] == odd
+
+
+def test_a_frame_of_another_size_counts_as_lost(rng: np.random.Generator) -> None:
+    eng = MediaEngine()
+    a, b, c = FakeStream(), FakeStream(), FakeStream()
+    ca, cb, cc = (eng.add_channel(s) for s in (a, b, c))
+    eng.echo(ca, True)
+    eng.echo(cb, True)
+    eng.echo(cc, True)
+    good = _ulaw_frames(rng, 2)
+    a.frames.extend([good[0], good[1][:80]])  # then half a frame: lost, repeated at -6 dB
+    b.frames.extend([good[1], None])
+    c.frames.extend([good[0], good[1]])
+    first = eng.tick(0.0)
+    second = eng.tick(0.02)
+    assert first.counters.frames_received == 3
+    assert second.counters.frames_received == 1 and second.counters.frames_concealed == 2
+    assert c.sent == good
+    halved = ulaw_encode(ulaw_decode(np.frombuffer(good[0], np.uint8)) >> 1).tobytes()
+    assert a.sent == [good[0], halved]
+
+
+def test_recording_on_a_lagging_writer_through_the_engine(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    jobs: list[Callable[[], None]] = []
+
+    class Later:
+        def submit(self, job: Callable[[], None]) -> None:
+            jobs.append(job)
+
+        def wait(self) -> None:
+            while jobs:
+                jobs.pop(0)()
+
+    eng = MediaEngine(recorder=RecorderBank(block_ticks=5, deferred=True, writer=Later()))
+    a, b = FakeStream(), FakeStream()
+    ca, cb = eng.add_channel(a), eng.add_channel(b)
+    fa, fb = _ulaw_frames(rng, 23), _ulaw_frames(rng, 23)
+    a.frames.extend(fa)
+    b.frames.extend(fb)
+    eng.start_recording("call-1", tmp_path / "call.wav", left=ca, right=cb)
+    for i in range(23):
+        eng.tick(i * 0.02)
+        eng.write_recordings()
+    assert not (tmp_path / "call.wav").exists()
+    eng.stop_recording("call-1")  # waits for the writer, then renames
+    data, _ = sf.read(str(tmp_path / "call.wav"), dtype="int16")
+    assert np.array_equal(data[:, 0], ulaw_decode(np.frombuffer(b"".join(fa), np.uint8)))
+    assert np.array_equal(data[:, 1], ulaw_decode(np.frombuffer(b"".join(fb), np.uint8)))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from pbx.errors import InvalidStateError, LocalProtocolError
-from pbx.media.recorder import RecorderBank, recover_recordings, repair_wav
+from pbx.media.recorder import RecorderBank, recover_recordings, repair_wav, wav_header
 
 ZERO_ROW = 8
 
@@ -182,3 +183,75 @@ def test_deferred_writes_wait_for_write_due(tmp_path: Path) -> None:
     bank.stop("k")
     data, _ = sf.read(str(tmp_path / "d.wav"), dtype="int16")
     assert data[:, 0].reshape(6, 160)[:, 0].tolist() == [1000, 1001, 1002, 1003, 1004, 1005]
+
+
+def test_wav_header_is_the_canonical_riff_header(tmp_path: Path) -> None:
+    frames = np.arange(-300, 300, dtype=np.int16).reshape(-1, 2)
+    with wave.open(str(tmp_path / "ref.wav"), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(frames.tobytes())
+    assert (tmp_path / "ref.wav").read_bytes()[:44] == wav_header(2, frames.nbytes)
+
+
+class LaggingWriter:
+    """Holds every job until :meth:`wait`: a worker thread that has fallen behind."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Callable[[], None]] = []
+        self.waits = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self.jobs.append(job)
+
+    def wait(self) -> None:
+        self.waits += 1
+        jobs, self.jobs = self.jobs, []
+        for job in jobs:
+            job()
+
+
+def test_a_lagging_writer_is_waited_for_before_its_ring_rows_are_reused(tmp_path: Path) -> None:
+    writer = LaggingWriter()
+    bank = RecorderBank(block_ticks=4, slack_ticks=3, writer=writer)  # a 7-tick ring
+    rec = bank.start("k", tmp_path / "lag.wav", [(0,), (1,)])
+    for tick in range(30):
+        bank.feed(_tick_block(tick), ZERO_ROW)
+        assert len(writer.jobs) <= 2  # never more than the ring can hold unread
+    assert writer.waits >= 3 and rec.frames_written == 29 * 160
+    bank.stop("k")
+    data, _ = sf.read(str(tmp_path / "lag.wav"), dtype="int16")
+    assert data[:, 0].reshape(30, 160)[:, 0].tolist() == [1000 + t for t in range(30)]
+    assert data[:, 1].reshape(30, 160)[:, 0].tolist() == [2000 + t for t in range(30)]
+
+
+def test_the_shell_writer_thread_writes_the_same_files(tmp_path: Path) -> None:
+    from pbx.net.media import RecordingWriter
+
+    writer = RecordingWriter()
+    banks = {
+        "inline": RecorderBank(block_ticks=3, deferred=True),
+        "thread": RecorderBank(block_ticks=3, deferred=True, writer=writer),
+    }
+    for name, bank in banks.items():
+        bank.start("s", tmp_path / f"{name}-s.wav", [(0,), (3,)])
+        bank.start("m", tmp_path / f"{name}-m.flac", [(1, 2)], fmt="flac")
+    for tick in range(40):
+        for name, bank in banks.items():
+            if tick == 17:  # more recordings than the first slots: the ring grows
+                for i in range(5):
+                    bank.start(f"x{i}", tmp_path / f"{name}-x{i}.wav", [(i,), (7 - i,)])
+            bank.feed(_tick_block(tick), ZERO_ROW)
+            bank.write_due()
+    for bank in banks.values():
+        bank.close_all()
+    writer.close()
+    for suffix in ["s.wav", "m.flac"] + [f"x{i}.wav" for i in range(5)]:
+        inline, _ = sf.read(str(tmp_path / f"inline-{suffix}"), dtype="int16")
+        threaded, _ = sf.read(str(tmp_path / f"thread-{suffix}"), dtype="int16")
+        assert len(inline) == (40 if suffix[0] in "sm" else 23) * 160
+        assert np.array_equal(inline, threaded), suffix
+    x4, _ = sf.read(str(tmp_path / "thread-x4.wav"), dtype="int16")
+    assert x4[::160, 0].tolist() == [5000 + t for t in range(17, 40)]
+    assert x4[::160, 1].tolist() == [4000 + t for t in range(17, 40)]

@@ -116,6 +116,8 @@ class DtmfDetector:
     _last: npt.NDArray[np.int8] = field(factory=lambda: np.full(0, -1, dtype=np.int8))
     _strong: npt.NDArray[np.bool_] = field(factory=lambda: np.zeros(0, dtype=np.bool_))
     _reported: npt.NDArray[np.bool_] = field(factory=lambda: np.zeros(0, dtype=np.bool_))
+    _x: npt.NDArray[np.float32] = field(factory=lambda: np.empty((0, FRAME), dtype=np.float32))
+    _spec: npt.NDArray[np.float32] = field(factory=lambda: np.empty((0, 16), dtype=np.float32))
 
     def reset(self, rows: npt.ArrayLike) -> None:
         """Forget the debounce state of ``rows`` (a channel was added or removed)."""
@@ -134,28 +136,36 @@ class DtmfDetector:
         self, frames: npt.NDArray[np.int16]
     ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
         """Per frame: digit index 0–15 into the keypad or −1, and whether it is strong."""
-        x = frames.astype(np.float32)
-        powers = dtmf_powers(x)
+        m = len(frames)
+        if len(self._x) < m:  # work buffers, reused tick after tick
+            self._x = np.empty((max(m, 2 * len(self._x)), FRAME), dtype=np.float32)
+            self._spec = np.empty((len(self._x), 16), dtype=np.float32)
+        x = self._x[:m]
+        np.copyto(x, frames)
+        spec = np.matmul(x, BASIS, out=self._spec[:m])
+        np.multiply(spec, spec, out=spec)
+        powers = spec[:, :8] + spec[:, 8:]
         energy = np.einsum("ij,ij->i", x, x)
-        digit = np.full(len(frames), -1, dtype=np.int8)
-        strong = np.zeros(len(frames), dtype=np.bool_)
-        min_amp = 32635.0 / 10 ** (3.17 / 20) * 10 ** (self.min_level_dbm0 / 20)
-        min_power = _POWER_PER_AMPLITUDE2 * min_amp**2
+        digit = np.full(m, -1, dtype=np.int8)
+        strong = np.zeros(m, dtype=np.bool_)
         # Cheap screen first: level and energy share of the strongest row and column.
         # Each tone's power P is (A·N/2)², its energy in the frame A²·N/2 = 2P/N.
         # Pairwise maxima over columns: much faster than max(axis=1) over 4 columns.
-        pr = np.maximum(
-            np.maximum(powers[:, 0], powers[:, 1]), np.maximum(powers[:, 2], powers[:, 3])
-        )
-        pc = np.maximum(
-            np.maximum(powers[:, 4], powers[:, 5]), np.maximum(powers[:, 6], powers[:, 7])
-        )
-        tone_energy = (pr + pc) * (2.0 / FRAME)
+        pr = np.maximum(powers[:, 0], powers[:, 1])
+        np.maximum(pr, powers[:, 2], out=pr)
+        np.maximum(pr, powers[:, 3], out=pr)
+        pc = np.maximum(powers[:, 4], powers[:, 5])
+        np.maximum(pc, powers[:, 6], out=pc)
+        np.maximum(pc, powers[:, 7], out=pc)
+        tone_energy = pr + pc
+        # tone energy (pr + pc)·2/N against min_fraction·energy, without scaling pr + pc
         cand = np.flatnonzero(
-            (pr > min_power) & (pc > min_power) & (tone_energy >= self.min_fraction * energy)
+            (np.minimum(pr, pc) > self._min_power)
+            & (tone_energy >= (self.min_fraction * FRAME / 2.0) * energy)
         )
         if not len(cand):
             return digit, strong
+        tone_energy = tone_energy[cand] * (2.0 / FRAME)
         rows_p, cols_p = powers[cand, :4], powers[cand, 4:]
         pr, pc = pr[cand], pc[cand]
         r = rows_p.argmax(axis=1)
@@ -169,24 +179,37 @@ class DtmfDetector:
         ok &= rows_p.max(axis=1) <= pr * rel
         ok &= cols_p.max(axis=1) <= pc * rel
         digit[cand] = np.where(ok, r * 4 + c, -1)
-        fraction = tone_energy[cand] / np.maximum(energy[cand], 1.0)
+        fraction = tone_energy / np.maximum(energy[cand], 1.0)
         strong[cand] = ok & (fraction >= self.strong_fraction)
         return digit, strong
 
+    @property
+    def _min_power(self) -> float:
+        """DFT power of one tone at the minimum level (Q.24): ``(A·N/2)²``."""
+        min_amp = 32635.0 / 10 ** (3.17 / 20) * 10 ** (self.min_level_dbm0 / 20)
+        return _POWER_PER_AMPLITUDE2 * min_amp**2
+
     def process(
-        self, pcm: npt.NDArray[np.int16], rows: npt.NDArray[np.intp]
+        self,
+        pcm: npt.NDArray[np.int16],
+        rows: npt.NDArray[np.intp],
+        frames: npt.NDArray[np.int16] | None = None,
     ) -> list[tuple[int, str]]:
-        """Run on ``pcm[rows]`` (one tick); returns ``(row, digit)`` for newly detected digits."""
+        """Run on ``pcm[rows]`` (one tick); returns ``(row, digit)`` for newly detected digits.
+
+        ``frames`` may pass ``pcm[rows]`` when the caller has it without a copy
+        (a slice, when the rows are consecutive).
+        """
         if len(rows) == 0:
             return []
         self._ensure(int(rows.max()) + 1)
-        digit, strong = self.classify(pcm.take(rows, axis=0))
+        digit, strong = self.classify(pcm.take(rows, axis=0) if frames is None else frames)
         # Only rows with a digit now or last frame can change state.
-        live = (digit >= 0) | (self._last[rows] >= 0)
-        if not live.any():
+        last = self._last[rows]
+        live = np.flatnonzero((digit >= 0) | (last >= 0))
+        if not len(live):
             return []
-        rows, digit, strong = rows[live], digit[live], strong[live]
-        prev = self._last[rows]
+        rows, digit, strong, prev = rows[live], digit[live], strong[live], last[live]
         same = (digit >= 0) & (digit == prev)
         fire = same & (strong | self._strong[rows]) & ~self._reported[rows]
         self._reported[rows] = same & (self._reported[rows] | fire)

@@ -37,6 +37,7 @@ for their RTCP reports (RFC 3550 §6.2) and DTMF timers (RFC 4733 §2.5.1.4).
 from __future__ import annotations
 
 import heapq
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -68,6 +69,10 @@ log = structlog.get_logger(__name__)
 
 FRAME = 160
 Addr = tuple[str, int]
+#: One frame of codes as a numpy void scalar: ``tolist()`` of a row view gives bytes.
+_FRAME_BYTES = np.dtype((np.void, FRAME))
+_call = operator.call
+_remote_addr = operator.attrgetter("remote_addr")
 #: Seconds from the NTP epoch (1900) to the Unix epoch (1970), RFC 868.
 NTP_UNIX_OFFSET = 2_208_988_800
 
@@ -387,41 +392,50 @@ class MediaEngine:
         self._pending = []
         hi = self._high
 
-        # 1. one frame per channel, and the RFC 4733 digits.
-        frames = [pop() for pop in layout.pops]
+        # 1. one frame per channel, and the RFC 4733 digits (per-channel Python: the
+        #    stream calls, through map() so no bytecode runs between them).
+        n = len(layout.rows_list)
+        frames = list(map(_call, layout.pops))
+        try:
+            data = b"".join(frames)  # type: ignore[arg-type]  # None: a missing frame
+            all_present = len(data) == FRAME * n
+        except TypeError:
+            all_present = False
         got_rows: list[int] | npt.NDArray[np.intp]
-        got: list[bytes]
-        if None in frames:
-            got_rows = [r for r, f in zip(layout.rows_list, frames, strict=True) if f is not None]
-            got = [f for f in frames if f is not None]
+        if all_present:
+            got_rows = layout.rows
+            block_in = np.frombuffer(data, dtype=np.uint8).reshape(n, FRAME)
+            if layout.contiguous:
+                self._payload_in[:n] = block_in
+            else:
+                self._payload_in[layout.rows] = block_in
         else:
-            got_rows, got = layout.rows, cast(list[bytes], frames)
-        data = b"".join(got)
-        if len(data) != FRAME * len(got):  # a stream handed over a frame of another size
-            pairs = [(r, f) for r, f in zip(got_rows, got, strict=True) if len(f) == FRAME]
+            pairs = [
+                (r, f)
+                for r, f in zip(layout.rows_list, frames, strict=True)
+                if f is not None and len(f) == FRAME  # a frame of another size is lost
+            ]
             got_rows = [r for r, _ in pairs]
-            data = b"".join(f for _, f in pairs)
-        all_present = got_rows is layout.rows
-        block_in = np.frombuffer(data, dtype=np.uint8).reshape(-1, FRAME)
-        if all_present and layout.contiguous:
-            self._payload_in[: len(block_in)] = block_in
-        elif len(got_rows):
             present = np.asarray(got_rows, dtype=np.intp)
-            self._payload_in[present] = block_in
-        stream_events = [next_event() for next_event in layout.next_events]
-        if stream_events.count(None) != len(stream_events):
+            if pairs:
+                joined = b"".join(f for _, f in pairs)
+                self._payload_in[present] = np.frombuffer(joined, np.uint8).reshape(-1, FRAME)
+        stream_events = list(map(_call, layout.next_events))
+        if stream_events.count(None) != n:
             self._collect_stream_events(layout, stream_events, events, now)
         missed = self._missed
         # 2. concealment bookkeeping: rows that got nothing keep last tick's payload
         #    (and the 3. decode per codec group, on each branch).
         if all_present:
-            missed[layout.rows] = 0
+            if layout.contiguous:
+                missed[:n] = 0
+            else:
+                missed[layout.rows] = 0
             silent_rows = repeat_rows = layout.rows[:0]
             self._decode(layout, hi)  # 3. decode per codec group.
         else:
             missed[layout.rows] = np.minimum(missed[layout.rows] + 1, 2)
-            if len(got_rows):
-                missed[present] = 0
+            missed[present] = 0
             silent_rows = layout.rows[missed[layout.rows] >= 2]
             if len(silent_rows):
                 self._payload_in[silent_rows] = self._silence[silent_rows, None]
@@ -435,7 +449,10 @@ class MediaEngine:
 
         # 4. detectors on what each channel says.
         dtmf_rows = layout.dtmf_rows
-        inband = self.dtmf.process(pcm_in, dtmf_rows) if len(dtmf_rows) else []
+        inband: list[tuple[int, str]] = []
+        if len(dtmf_rows):
+            span = layout.dtmf_span
+            inband = self.dtmf.process(pcm_in, dtmf_rows, None if span is None else pcm_in[span])
         for ch, digit in inband:
             events.append(DtmfDetected(ch, digit, "inband", now))
         if len(layout.talk_rows):
@@ -482,25 +499,24 @@ class MediaEngine:
             self._encode(layout, hi)
         datagrams: list[tuple[bytes, Addr]] = []
         channels: list[int] = []
-        if layout.rows_list:
+        if n:
             if layout.contiguous:
-                out = self._payload_out[: len(layout.rows_list)].tobytes()
+                block_out = self._payload_out[:n]
             else:
-                out = self._payload_out.take(layout.rows, axis=0).tobytes()
-            addrs = [stream.remote_addr for stream in layout.streams]
-            datagrams = [
-                (packetize(out[pos : pos + FRAME]), addr)
-                for packetize, pos, addr in zip(
-                    layout.packetizers, layout.offsets, addrs, strict=True
-                )
-                if addr is not None
-            ]
-            if len(datagrams) == len(addrs):
+                block_out = self._payload_out.take(layout.rows, axis=0)
+            # One bytes object per row, made in C (a void view's tolist).
+            payloads = cast(list[bytes], block_out.view(_FRAME_BYTES).ravel().tolist())
+            addrs = list(map(_remote_addr, layout.streams))
+            if all(addrs):
+                datagrams = list(zip(map(_call, layout.packetizers, payloads), addrs, strict=True))
                 channels = layout.rows_list
             else:
-                channels = [
-                    ch for ch, addr in zip(layout.rows_list, addrs, strict=True) if addr is not None
-                ]
+                for packetize, payload, addr, ch in zip(
+                    layout.packetizers, payloads, addrs, layout.rows_list, strict=True
+                ):
+                    if addr is not None:
+                        datagrams.append((packetize(payload), addr))
+                        channels.append(ch)
         counters = TickCounters(
             channels=len(layout.rows_list),
             frames_received=len(got_rows),
@@ -607,17 +623,21 @@ class MediaEngine:
             assert codec is not None
             groups.setdefault(codec.name, (codec, []))[1].append(ch)
         by_codec = [(codec, np.array(chs, dtype=np.intp)) for codec, chs in groups.values()]
+        dtmf_rows = rows[self._dtmf_on[rows]] if len(rows) else rows
+        dtmf_span = None
+        if len(dtmf_rows) and dtmf_rows[-1] - dtmf_rows[0] == len(dtmf_rows) - 1:
+            dtmf_span = slice(int(dtmf_rows[0]), int(dtmf_rows[-1]) + 1)  # rows are sorted
         self._layout = _Layout(
             rows_list=rows_list,
             streams=streams,
             pops=[s.pop_frame for s in streams],
             next_events=[s.next_event for s in streams],
             packetizers=[s.packetize for s in streams],
-            offsets=[i * FRAME for i in range(len(streams))],
             contiguous=rows_list == list(range(len(rows_list))),
             rows=rows,
             by_codec=by_codec,
-            dtmf_rows=rows[self._dtmf_on[rows]] if len(rows) else rows,
+            dtmf_rows=dtmf_rows,
+            dtmf_span=dtmf_span,
             talk_rows=rows[self._talk_on[rows]] if len(rows) else rows,
         )
         return self._layout
@@ -632,10 +652,11 @@ class _Layout:
     pops: list[Callable[[], bytes | None]]
     next_events: list[Callable[[], Any]]
     packetizers: list[Callable[[bytes], bytes]]
-    offsets: list[int]
     #: Rows are exactly 0..n-1, so the output block is a slice.
     contiguous: bool
     rows: npt.NDArray[np.intp]
     by_codec: list[tuple[Codec, npt.NDArray[np.intp]]]
     dtmf_rows: npt.NDArray[np.intp]
+    #: ``dtmf_rows`` as a slice when they are consecutive (no gather needed).
+    dtmf_span: slice | None
     talk_rows: npt.NDArray[np.intp]

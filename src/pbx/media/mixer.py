@@ -119,6 +119,11 @@ class MixPlan:
     """
 
     groups: tuple[FanIn, ...]
+    #: For :meth:`copy_into`, per output length: each row's one source, and the rows
+    #: that hear nobody.
+    _copy_index: dict[int, tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]] = field(
+        factory=dict, eq=False, repr=False
+    )
 
     @property
     def unity(self) -> bool:
@@ -160,9 +165,21 @@ class MixPlan:
         Works on any row type: pcm, or the codes of one codec (bit-transparent
         forwarding of a two-party call).
         """
-        out[:] = fill
-        for group in self.groups:
-            out[group.sinks] = rows.take(group.srcs[:, 0], axis=0)
+        n = len(out)
+        index = self._copy_index.get(n)
+        if index is None:
+            src = np.full(n, -1, dtype=np.intp)
+            for group in self.groups:
+                keep = group.sinks < n
+                src[group.sinks[keep]] = group.srcs[keep, 0]
+            unfed = np.flatnonzero(src < 0)
+            src[unfed] = 0
+            index = self._copy_index[n] = (src, unfed)
+        src, unfed = index
+        # One gather for every row (mode="wrap" writes straight into ``out``).
+        rows.take(src, axis=0, out=out, mode="wrap")
+        if len(unfed):
+            out[unfed] = fill
 
     def mix_into(self, pcm: Pcm, acc: npt.NDArray[np.int32]) -> None:
         """Write what each sink hears into ``acc`` (int32, un-saturated).

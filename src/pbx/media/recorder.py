@@ -3,32 +3,44 @@
 Theory of operation: a recording has one or two output channels (mono mix, or
 stereo with the caller left and the agent right); each output channel is the
 saturated sum of what some engine rows *say* (their input pcm).  A
-:class:`RecorderBank` keeps every active recording's pending audio in one
-``(R, ticks, 160)`` array of 32-bit words, one interleaved stereo sample frame
-per word; each tick one gather, a few whole-array operations that pack the
-two channels, and one scatter of contiguous rows (each at the recording's own
-tick position) append the tick's samples of every recording with no
-per-recording Python work, and a flush hands the words to libsndfile as
-int16 frames without a copy.
+:class:`RecorderBank` gives every recording a slot of two *lines* in one ring
+of ``(ticks, 2 · slots, 160)`` ``int16`` samples.  Each tick is one row-gather
+of the engine's pcm block straight into the ring (``take(..., out=)``: every
+line whose output channel has a single source — the stereo call recording),
+plus one saturating sum for the lines that mix several sources; no
+per-recording Python runs in a tick.
 
 Writing every tick costs more than the whole tick budget (one system call per
-write, see FINDINGS), so a recording is written in blocks of about one second.
-The first block of each recording is shortened by a per-recording offset, so
-recordings started in the same tick flush in different ticks afterwards.
+write, see FINDINGS), so a recording is written in blocks of about one second:
+its lines of the ring since its last block are interleaved into sample frames
+and appended to the file.  The first block of each recording is shortened by a
+per-recording offset, so recordings started in the same tick are written in
+different ticks afterwards.  The ring holds ``block_ticks + slack_ticks``
+ticks, so a block can wait a few ticks for its write (``deferred``) or be
+written by a worker thread while the ring moves on: the bank hands each block
+to a :class:`BlockWriter` as a job, and before a ring row is reused it waits
+for the jobs that still read it (:meth:`BlockWriter.wait`, immediate when the
+writer keeps up).  The default writer runs jobs at once; the shell's
+(:mod:`pbx.net.media`) runs them on a thread.  A job only interleaves and
+makes system calls (numpy copies and ``os.write`` release the GIL); the frame
+count and header values are computed when it is submitted.
 
 Pause writes silence rather than skipping, so the two channels and the call's
 timeline stay aligned (what contact-center QA tools expect); the paused span
 counts in the recorded length.
 
-Crash safety: the file is written as ``<path>.part`` through an unbuffered
-file, and after each block the WAV RIFF and ``data`` chunk sizes are patched in
-place (``SoundFile.flush()`` does not update them: libsndfile only rewrites the
-header on close).  So after a ``kill -9`` the ``.part`` file is a valid WAV up
-to its last block.  :func:`recover_recordings` (call it at start-up) repairs
-every ``.part`` left behind — WAV sizes from the file length
-(:func:`repair_wav`), FLAC by re-encoding the frames that decode (libFLAC's
-stream header has no length until close) — and renames it to its final name.
-``close()`` finalises the header and renames ``.part`` to the final path.
+Crash safety: the file is written as ``<path>.part``.  A WAV file is written
+with plain ``os.write`` calls (a canonical 44-byte RIFF/WAVE header, then
+16-bit little-endian sample frames), and after each block the header is
+rewritten with ``os.pwrite`` so the RIFF and ``data`` chunk sizes match the
+frames written.  So after a ``kill -9`` the ``.part`` file is a valid WAV up
+to its last block.  A FLAC file goes through libsndfile (which writes each
+frame as its encoder emits it, but whose stream header has no length until
+close).  :func:`recover_recordings` (call it at start-up) repairs every
+``.part`` left behind — WAV sizes from the file length (:func:`repair_wav`),
+FLAC by re-encoding the frames that decode — and renames it to its final
+name.  ``close()`` writes the final header and renames ``.part`` to the final
+path.
 """
 
 from __future__ import annotations
@@ -36,9 +48,9 @@ from __future__ import annotations
 import os
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -50,11 +62,14 @@ from pbx.errors import InvalidStateError, LocalProtocolError, PbxError
 
 __all__ = [
     "PART_SUFFIX",
+    "BlockWriter",
+    "InlineWriter",
     "RecorderBank",
     "Recording",
     "RecordingError",
     "recover_recordings",
     "repair_wav",
+    "wav_header",
 ]
 
 log = structlog.get_logger(__name__)
@@ -64,15 +79,77 @@ FRAME = 160
 PART_SUFFIX = ".part"
 Format = Literal["wav", "flac"]
 _SF_FORMAT = {"wav": "WAV", "flac": "FLAC"}
+Pcm = npt.NDArray[np.int16]
+_NEVER = np.iinfo(np.int64).max
+#: The canonical PCM WAV header: RIFF chunk, 16-byte ``fmt `` chunk, ``data`` chunk header.
+_WAV_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
+_WAVE_FORMAT_PCM = 1
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 class RecordingError(PbxError):
     """A recording file could not be written or repaired; names the path."""
 
 
+def wav_header(channels: int, data_bytes: int, rate: int = SAMPLE_RATE) -> bytes:
+    """The 44-byte header of a 16-bit PCM WAV file holding ``data_bytes`` of samples."""
+    align = 2 * channels
+    return _WAV_HEADER.pack(
+        b"RIFF",
+        36 + data_bytes,  # RIFF chunk size: everything after its 8-byte chunk header
+        b"WAVE",
+        b"fmt ",
+        16,
+        _WAVE_FORMAT_PCM,
+        channels,
+        rate,
+        rate * align,
+        align,
+        16,
+        b"data",
+        data_bytes,
+    )
+
+
+class BlockWriter(Protocol):
+    """Runs the recorder's file writes, in the order submitted."""
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` now or later, after every job submitted before it."""
+
+    def wait(self) -> None:
+        """Return once every job submitted so far has run."""
+
+
+class InlineWriter:
+    """The default :class:`BlockWriter`: runs each job at once, on the caller's thread."""
+
+    __slots__ = ()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` now."""
+        job()
+
+    def wait(self) -> None:
+        """Nothing is ever pending."""
+
+
+def interleave(segments: Sequence[Pcm], channels: int) -> Pcm:
+    """Sample frames ``(ticks · 160, channels)`` from ring segments ``(ticks, lines, 160)``."""
+    ticks = sum(len(seg) for seg in segments)
+    out = np.empty((ticks, FRAME, channels), dtype=np.int16)
+    pos = 0
+    for seg in segments:
+        end = pos + len(seg)
+        for c in range(channels):
+            out[pos:end, :, c] = seg[:, c]  # one strided copy per channel
+        pos = end
+    return out.reshape(ticks * FRAME, channels)
+
+
 @define
 class Recording:
-    """One open recording file and its place in the bank's buffers."""
+    """One open recording file and its slot in the bank's ring."""
 
     key: str
     #: Final path (the file is ``path + ".part"`` until closed).
@@ -80,14 +157,13 @@ class Recording:
     fmt: Format
     #: Engine rows summed into each output channel (1 or 2 channels).
     sources: tuple[tuple[int, ...], ...]
-    #: Row in the bank's buffer arrays.
+    #: The bank's slot: ring lines ``2·slot`` and ``2·slot + 1``.
     slot: int
     paused: bool = False
-    #: Sample frames written to the file so far.
+    #: Sample frames handed to the writer so far (written once it has caught up).
     frames_written: int = 0
-    _raw: BinaryIO | None = None
+    _fd: int | None = None
     _file: Any = None
-    _data_offset: int | None = None
 
     @property
     def part_path(self) -> Path:
@@ -100,82 +176,129 @@ class Recording:
         return len(self.sources)
 
     def open(self) -> None:
-        """Create ``<path>.part`` and its libsndfile writer."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Create ``<path>.part`` with an empty WAV header, or its libsndfile FLAC writer."""
+        part = self.part_path
         try:
-            self._raw = open(self.part_path, "w+b", buffering=0)  # closed in close()
-            self._file = sf.SoundFile(
-                self._raw,
-                "w",
-                SAMPLE_RATE,
-                self.channels,
-                "PCM_16",
-                format=_SF_FORMAT[self.fmt],
-            )
+            part.parent.mkdir(parents=True, exist_ok=True)
+            if self.fmt == "wav":
+                self._fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                _write_all(self._fd, wav_header(self.channels, 0))
+            else:
+                self._file = sf.SoundFile(
+                    str(part), "w", SAMPLE_RATE, self.channels, "PCM_16", format="FLAC"
+                )
         except (OSError, sf.LibsndfileError, RuntimeError) as exc:
-            if self._raw is not None:
-                self._raw.close()
-            raise RecordingError(
-                f"recording file '{self.part_path}' cannot be created: {exc}"
-            ) from None
+            self._close_quietly()
+            raise RecordingError(f"recording file '{part}' cannot be created: {exc}") from None
 
-    def write(self, block: npt.NDArray[np.int16]) -> None:
-        """Append ``block`` ``(frames, channels)`` and make the file readable as it is."""
-        self._file.write(block)
-        self.frames_written += len(block)
-        if self.fmt == "wav" and self._raw is not None:
-            self._patch_wav_sizes()
+    def append_job(self, segments: Sequence[Pcm], ready: bool = False) -> Callable[[], None]:
+        """The job that appends ``segments`` (ring views ``(ticks, lines, 160)``) to the file.
 
-    def _patch_wav_sizes(self) -> None:
-        assert self._raw is not None
-        fd = self._raw.fileno()
-        if self._data_offset is None:
-            self._data_offset = _wav_data_offset(os.pread(fd, 4096, 0), self.part_path)
-        data_bytes = self.frames_written * self.channels * 2
-        # RIFF chunk size (bytes after the 8-byte RIFF header) and data chunk size.
-        os.pwrite(fd, struct.pack("<I", self._data_offset + data_bytes - 8), 4)
-        os.pwrite(fd, struct.pack("<I", data_bytes), self._data_offset - 4)
+        The frames are counted now; the job interleaves them (unless ``ready``:
+        then they are interleaved now, for ring rows about to be reused) and
+        writes them.  For WAV it then rewrites the header with the new sizes,
+        so the file on disk is always a valid WAV up to its last block.
+        """
+        frames = FRAME * sum(len(seg) for seg in segments)
+        self.frames_written += frames
+        channels, key, path = len(self.sources), self.key, self.path
+        block = interleave(segments, channels) if ready else None
+        fd, file = self._fd, self._file
+        header = wav_header(channels, self.frames_written * channels * 2) if fd is not None else b""
+
+        def job() -> None:
+            data = block if block is not None else interleave(segments, channels)
+            try:
+                if fd is not None:
+                    _write_all(fd, data if _LITTLE_ENDIAN else data.byteswap())
+                    os.pwrite(fd, header, 0)
+                elif file is not None:
+                    file.write(data)
+            except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+                log.error("recording_write_failed", key=key, path=str(path), error=str(exc))
+
+        return job
 
     def close(self) -> None:
-        """Finalise the header and move the file to its final name."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
+        """Finalise the header and move the file to its final name.
+
+        The caller makes sure every job of this recording has run.
+        """
+        if self._fd is None and self._file is None:
+            return
+        try:
+            if self._fd is not None:
+                os.pwrite(
+                    self._fd, wav_header(self.channels, self.frames_written * self.channels * 2), 0
+                )
+                os.close(self._fd)
+                self._fd = None
+            else:
+                self._file.close()
+                self._file = None
             os.replace(self.part_path, self.path)
+        except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+            self._close_quietly()
+            log.error("recording_close_failed", key=self.key, path=str(self.path), error=str(exc))
+
+    def _close_quietly(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+        if self._file is not None:
+            try:
+                self._file.close()
+            except (OSError, sf.LibsndfileError, RuntimeError):
+                pass
+            self._file = None
 
     @property
     def seconds(self) -> float:
-        """Length written so far."""
+        """Length recorded so far."""
         return self.frames_written / SAMPLE_RATE
+
+
+def _write_all(fd: int, data: Any) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 @define
 class RecorderBank:
-    """Every active recording's buffered audio, appended per tick in one scatter."""
+    """Every active recording's pending audio in one ring, appended per tick in one gather."""
 
     #: Ticks buffered before a file write (50 ticks = 1 s).
     block_ticks: int = 50
     #: Leave writing to :meth:`write_due` (the shell calls it after sending the
-    #: tick's datagrams); :meth:`feed` then writes only a buffer that is full.
+    #: tick's datagrams); :meth:`feed` then writes only a block whose ring rows
+    #: are about to be reused.
     deferred: bool = False
-    #: Extra ticks of buffer beyond a block, room for deferred writes.
+    #: Extra ticks of ring beyond a block: room for deferred and threaded writes.
     slack_ticks: int = 10
+    #: Runs the file writes (inline by default; the shell may give a worker thread).
+    writer: BlockWriter = field(factory=InlineWriter)
     recordings: dict[str, Recording] = field(factory=dict)
-    _buffers: npt.NDArray[np.uint32] = field(init=False)
-    _fill: npt.NDArray[np.int64] = field(init=False)
-    _flush_at: npt.NDArray[np.int64] = field(init=False)
-    _free: list[int] = field(factory=list)
-    _by_slot: dict[int, Recording] = field(factory=dict)
-    _started: int = 0
-    _index: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.bool_]] | None = None
+    #: ``(ticks, 2·slots, 160)``: tick ``k`` of the bank lives in ring row ``k % ticks``.
+    _ring: Pcm = field(init=False)
+    #: Per slot: the first tick not yet handed to the writer, and the tick its block is due.
+    _start: npt.NDArray[np.int64] = field(init=False)
+    _due: npt.NDArray[np.int64] = field(init=False)
+    _tick: int = field(init=False, default=0)
+    _free: list[int] = field(init=False, factory=list)
+    _by_slot: dict[int, Recording] = field(init=False, factory=dict)
+    _started: int = field(init=False, default=0)
+    #: The oldest tick that a submitted, not yet waited-for job reads from the ring.
+    _reading_from: int | None = field(init=False, default=None)
+    _index: _GatherIndex | None = field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
-        self._buffers = np.zeros((0, self.block_ticks + self.slack_ticks, FRAME), dtype=np.uint32)
-        self._fill = np.zeros(0, dtype=np.int64)
-        self._flush_at = np.zeros(0, dtype=np.int64)
+        self._ring = np.zeros((self.block_ticks + self.slack_ticks, 0, FRAME), dtype=np.int16)
+        self._start = np.zeros(0, dtype=np.int64)
+        self._due = np.zeros(0, dtype=np.int64)
 
     def start(
         self, key: str, path: str | Path, sources: Sequence[Sequence[int]], fmt: Format = "wav"
@@ -189,12 +312,16 @@ class RecorderBank:
             raise LocalProtocolError("a recording needs 1 or 2 channels, each with a source row")
         slot = self._allocate_slot()
         rec = Recording(key, Path(path), fmt, tuple(tuple(s) for s in sources), slot)
-        rec.open()
+        try:
+            rec.open()
+        except RecordingError:
+            self._free.append(slot)
+            raise
         self.recordings[key] = rec
         self._by_slot[slot] = rec
-        self._fill[slot] = 0
-        # Stagger the first block so recordings started together flush apart.
-        self._flush_at[slot] = 1 + self._started % self.block_ticks
+        self._start[slot] = self._tick
+        # Stagger the first block so recordings started together are written apart.
+        self._due[slot] = self._tick + 1 + self._started % self.block_ticks
         self._started += 1
         self._index = None
         log.info("recording_started", key=key, path=str(rec.path), channels=rec.channels)
@@ -214,9 +341,12 @@ class RecorderBank:
         """Write what is buffered, finalise the file and forget the recording."""
         rec = self._get(key)
         self._flush(rec)
+        self.writer.wait()
+        self._reading_from = None
         rec.close()
         del self.recordings[key]
         del self._by_slot[rec.slot]
+        self._start[rec.slot] = self._due[rec.slot] = _NEVER
         self._free.append(rec.slot)
         self._index = None
         log.info("recording_finished", key=key, path=str(rec.path), seconds=rec.seconds)
@@ -229,7 +359,7 @@ class RecorderBank:
                 rec.sources = tuple(tuple(-1 if r == row else r for r in s) for s in rec.sources)
         self._index = None
 
-    def feed(self, pcm: npt.NDArray[np.int16], zero_row: int) -> None:
+    def feed(self, pcm: Pcm, zero_row: int) -> None:
         """Append this tick's samples of every recording from the ``(N, 160)`` block.
 
         ``pcm[zero_row]`` must be all zeros: it stands in for missing sources and
@@ -237,36 +367,37 @@ class RecorderBank:
         """
         if not self.recordings:
             return
-        slots, rows, _ = self._gather_index(zero_row)
-        samples = pcm.take(rows, axis=0)  # (M, 2, K, 160)
-        if rows.shape[2] == 1:
-            tick = samples[:, :, 0, :]
+        ring = self._ring
+        ticks = len(ring)
+        if self._reading_from is not None and self._tick - ticks >= self._reading_from:
+            self.writer.wait()  # a job still reads the ring row this tick reuses
+            self._reading_from = None
+        index = self._index
+        if index is None or index.zero_row != zero_row:
+            index = self._index = self._build_index(zero_row)
+        row = ring[self._tick % ticks]
+        pcm.take(index.lines, axis=0, out=row[: len(index.lines)], mode="wrap")
+        if len(index.mix_lines):
+            mixed = pcm.take(index.mix_rows, axis=0).sum(axis=1, dtype=np.int32)
+            np.clip(mixed, -32768, 32767, out=mixed)
+            row[index.mix_lines] = mixed
+        self._tick += 1
+        slots = index.slots
+        if self.deferred:  # only blocks whose oldest ring row the next tick reuses
+            due = slots[self._start[slots] <= self._tick - ticks]
         else:
-            tick = np.clip(samples.sum(axis=2, dtype=np.int32), -32768, 32767).astype(np.int16)
-        # Interleave by packing each (left, right) sample pair into one uint32 in
-        # native byte order: a frame of the file is then one word, every write below
-        # is a contiguous 160-word row and a flush needs no copy.
-        bits = tick.view(np.uint16)
-        first, second = (0, 1) if sys.byteorder == "little" else (1, 0)
-        packed = bits[:, second, :].astype(np.uint32)
-        packed <<= 16
-        packed |= bits[:, first, :]
-        self._buffers[slots, self._fill[slots]] = packed
-        self._fill[slots] += 1
-        fill = self._fill[slots]
-        if self.deferred:
-            due = slots[fill >= self._buffers.shape[1]]  # full: cannot wait any longer
-        else:
-            due = slots[fill >= self._flush_at[slots]]
-        for slot in due.tolist():
-            self._flush(self._by_slot[slot])
+            due = slots[self._due[slots] <= self._tick]
+        if len(due):
+            for slot in due.tolist():
+                self._flush(self._by_slot[slot], ready=self.deferred)
 
     def write_due(self) -> int:
-        """Write every buffer that reached its block size; returns how many were written."""
+        """Hand every block that is due to the writer; returns how many."""
         if not self.recordings:
             return 0
-        slots = self._gather_index(0)[0]
-        due = slots[self._fill[slots] >= self._flush_at[slots]]
+        index = self._index
+        slots = index.slots if index is not None else np.array(list(self._by_slot), np.intp)
+        due = slots[self._due[slots] <= self._tick]
         for slot in due.tolist():
             self._flush(self._by_slot[slot])
         return len(due)
@@ -275,45 +406,57 @@ class RecorderBank:
         """Stop every recording (shutdown)."""
         return [self.stop(key) for key in list(self.recordings)]
 
-    def _flush(self, rec: Recording) -> None:
-        ticks = int(self._fill[rec.slot])
-        if ticks:
-            frames = self._buffers[rec.slot, :ticks].reshape(-1).view(np.int16).reshape(-1, 2)
-            try:
-                rec.write(frames if rec.channels == 2 else frames[:, :1])
-            except (OSError, sf.LibsndfileError, RuntimeError) as exc:
-                log.error("recording_write_failed", key=rec.key, path=str(rec.path), error=str(exc))
-        self._fill[rec.slot] = 0
-        self._flush_at[rec.slot] = self.block_ticks
+    def _flush(self, rec: Recording, ready: bool = False) -> None:
+        slot = rec.slot
+        start = int(self._start[slot])
+        count = self._tick - start
+        if count > 0:
+            ring = self._ring
+            ticks = len(ring)
+            first = start % ticks
+            lines = slice(2 * slot, 2 * slot + rec.channels)
+            if first + count <= ticks:
+                segments = [ring[first : first + count, lines]]
+            else:
+                segments = [ring[first:, lines], ring[: first + count - ticks, lines]]
+            self.writer.submit(rec.append_job(segments, ready))
+            if not ready and (self._reading_from is None or start < self._reading_from):
+                self._reading_from = start
+        self._start[slot] = self._tick
+        self._due[slot] = self._tick + self.block_ticks
 
-    def _gather_index(
-        self, zero_row: int
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
-        if self._index is None:
-            recs = list(self.recordings.values())
-            width = max(len(s) for rec in recs for s in rec.sources)
-            rows = np.full((len(recs), 2, width), -1, dtype=np.intp)
-            for i, rec in enumerate(recs):
-                if rec.paused:
-                    continue
-                for c, src in enumerate(rec.sources):
-                    rows[i, c, : len(src)] = src
-            slots = np.array([rec.slot for rec in recs], dtype=np.intp)
-            paused = np.array([rec.paused for rec in recs], dtype=np.bool_)
-            self._index = (slots, rows, paused)
-        slots, rows, paused = self._index
-        return slots, np.where(rows < 0, zero_row, rows), paused
+    def _build_index(self, zero_row: int) -> _GatherIndex:
+        top = max(self._by_slot) + 1
+        lines = np.full(2 * top, zero_row, dtype=np.intp)
+        mix_lines: list[int] = []
+        mixes: list[tuple[int, ...]] = []
+        for slot, rec in self._by_slot.items():
+            if rec.paused:
+                continue
+            for c, src in enumerate(rec.sources):
+                rows = tuple(zero_row if r < 0 else r for r in src)
+                if len(rows) == 1:
+                    lines[2 * slot + c] = rows[0]
+                else:
+                    mix_lines.append(2 * slot + c)
+                    mixes.append(rows)
+        width = max((len(m) for m in mixes), default=0)
+        mix_rows = np.full((len(mixes), width), zero_row, dtype=np.intp)
+        for i, rows in enumerate(mixes):
+            mix_rows[i, : len(rows)] = rows
+        slots = np.array(sorted(self._by_slot), dtype=np.intp)
+        return _GatherIndex(zero_row, lines, np.array(mix_lines, dtype=np.intp), mix_rows, slots)
 
     def _allocate_slot(self) -> int:
         if self._free:
             return self._free.pop()
-        slot = len(self._fill)
+        slot = len(self._start)
         grow = max(4, slot)
-        self._buffers = np.concatenate(
-            [self._buffers, np.zeros((grow,) + self._buffers.shape[1:], dtype=np.uint32)]
-        )
-        self._fill = np.concatenate([self._fill, np.zeros(grow, dtype=np.int64)])
-        self._flush_at = np.concatenate([self._flush_at, np.zeros(grow, dtype=np.int64)])
+        ring = np.zeros((len(self._ring), 2 * (slot + grow), FRAME), dtype=np.int16)
+        ring[:, : 2 * slot] = self._ring  # jobs in flight keep reading the old ring
+        self._ring = ring
+        self._start = np.concatenate([self._start, np.full(grow, _NEVER, dtype=np.int64)])
+        self._due = np.concatenate([self._due, np.full(grow, _NEVER, dtype=np.int64)])
         self._free.extend(range(slot + grow - 1, slot, -1))
         return slot
 
@@ -322,6 +465,20 @@ class RecorderBank:
             return self.recordings[key]
         except KeyError:
             raise InvalidStateError(f"recording '{key}' is not running") from None
+
+
+@define
+class _GatherIndex:
+    """What one tick gathers: derived from the recordings, rebuilt when they change."""
+
+    zero_row: int
+    #: Engine row for each ring line of the used slots (the zero row when silent or mixed).
+    lines: npt.NDArray[np.intp]
+    #: Lines that sum several rows, and those rows (padded with the zero row).
+    mix_lines: npt.NDArray[np.intp]
+    mix_rows: npt.NDArray[np.intp]
+    #: The slots in use.
+    slots: npt.NDArray[np.intp]
 
 
 def _wav_data_offset(header: bytes, path: Path) -> int:

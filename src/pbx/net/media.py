@@ -7,24 +7,80 @@ manager gets its port at once. The ticker runs the engine at ``t0 + k·0.020`` (
 a late tick is followed by an early one), sends what the tick produced from each
 channel's own socket (symmetric RTP, RFC 4961), and hands the tick's events to the
 application.
+
+Recording files are written off the loop: while ticking, the engine's recorder is
+``deferred`` and its :class:`~pbx.media.recorder.BlockWriter` is a
+:class:`RecordingWriter` — one worker thread that runs the block writes in order.
+After each tick has sent its datagrams the ticker hands the due blocks over
+(``engine.write_recordings()``); the thread interleaves each block and makes the
+system calls (both release the GIL), so file I/O never delays media.  The
+recorder waits for the thread only when it stops a recording or is about to reuse
+ring rows a write still reads (the thread has fallen ten ticks behind).
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import queue
 import socket
+import threading
 from collections.abc import Callable
 
 import structlog
 
 from pbx.media.engine import MediaEngine
+from pbx.media.recorder import BlockWriter
 from pbx.rtp.ports import PortPool
 
 log = structlog.get_logger(__name__)
 
 TICK = 0.020
 RCVBUF = 4 * 1024 * 1024
+
+
+class RecordingWriter:
+    """A :class:`~pbx.media.recorder.BlockWriter` that runs jobs on one worker thread, in order."""
+
+    def __init__(self, name: str = "pbx-recording-writer") -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._done = threading.Condition()
+        self._submitted = 0
+        self._completed = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Queue ``job`` behind every job submitted before it."""
+        self._submitted += 1
+        self._jobs.put(job)
+
+    def wait(self) -> None:
+        """Block until every job submitted so far has run (at once when idle)."""
+        if self._completed == self._submitted:
+            return
+        with self._done:
+            while self._completed < self._submitted:
+                self._done.wait()
+
+    def close(self) -> None:
+        """Run what is queued, then end the thread."""
+        self.wait()
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                job()
+            except Exception:
+                log.exception("recording_write_job_failed")
+            with self._done:
+                self._completed += 1
+                self._done.notify_all()
 
 
 class _Port:
@@ -63,6 +119,8 @@ class MediaService:
         self.packets_out = 0
         self.tap: Callable[[str, int, bytes], None] | None = None
         """Sees every RTP packet: ``tap("in"|"out", channel, datagram)`` (tests, debugging)."""
+        self._writer: RecordingWriter | None = None
+        self._recorder_setup: tuple[BlockWriter, bool] | None = None
 
     # -- MediaTransport ----------------------------------------------------------------
     @property
@@ -141,7 +199,12 @@ class MediaService:
 
     # -- ticker ------------------------------------------------------------------------
     def start(self) -> None:
-        """Start ticking every 20 ms."""
+        """Start ticking every 20 ms, with recording writes on a worker thread."""
+        recorder = self.engine.recorder
+        if self._writer is None:
+            self._writer = RecordingWriter()
+            self._recorder_setup = (recorder.writer, recorder.deferred)
+            recorder.writer, recorder.deferred = self._writer, True
         self._t0 = self.loop.time()
         self._k = 0
         self._schedule()
@@ -193,6 +256,10 @@ class MediaService:
                 self.on_events(list(out.events), now)
             except Exception:
                 log.exception("media_event_handler_failed")
+        try:
+            self.engine.write_recordings()  # hands due blocks to the writer thread
+        except Exception:
+            log.exception("media_recording_writes_failed")
         self._schedule()
 
     def stop(self) -> None:
@@ -202,3 +269,10 @@ class MediaService:
             self._tick_handle = None
         for port in list(self._ports):
             self.close(port)
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            if self._recorder_setup is not None:
+                recorder = self.engine.recorder
+                recorder.writer, recorder.deferred = self._recorder_setup
+                self._recorder_setup = None
