@@ -14,9 +14,10 @@ import soundfile as sf
 
 from pbx.acd.models import AgentState
 from pbx.config import AppConfig, load_config
+from pbx.errors import ConfigError
 from pbx.testing import Harness, Tone
 from pbx.testing.audio import frames_of, longest_tone
-from pbx.testing.tuning import fast_queues
+from pbx.testing.tuning import fast_queues, with_queues
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "callcenter.toml"
 
@@ -340,3 +341,23 @@ def test_every_queue_call_is_recorded_in_stereo_caller_left_agent_right(
     assert longest_tone(right, 660)[0] >= 1.0
     assert longest_tone(left, 660)[0] == 0.0
     assert longest_tone(right, 440)[0] == 0.0
+
+
+# ---------------------------------------------------------------------- tuning
+
+
+def test_fast_queues_shortens_only_the_timers_a_queue_has() -> None:
+    config = fast_queues(load_config(EXAMPLE), support={"wrap_up": 3})
+    assert config.queues["sales"]["ring_timeout"] == 2
+    assert config.queues["sales"]["callback_after"] == 600
+    assert config.queues["support"]["wrap_up"] == 3
+    assert "callback_after" not in config.queues["support"]
+    assert config.queues["support"]["vip"] == ["5550001", "5550002"]
+
+
+def test_overriding_an_unknown_queue_or_key_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="queues.billing: no such queue"):
+        with_queues(load_config(EXAMPLE), billing={"wrap_up": 1})
+    config = with_queues(load_config(EXAMPLE), sales={"wrapup": 1})
+    with pytest.raises(ConfigError, match=r"queues\.sales\.wrapup: unknown key"):
+        Harness(config, tmp_path=tmp_path)
