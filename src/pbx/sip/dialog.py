@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 
-from attrs import define, evolve
+from attrs import define, field
 
 from pbx.errors import InvalidStateError
 from pbx.sip.headers import Headers, Via
@@ -48,6 +48,10 @@ class Dialog:
     state: DialogState = DialogState.EARLY
     role: str = "uac"
     """``uac`` when we sent the request that created it, else ``uas``."""
+    _from_value: tuple[str, str] = field(default=("", ""), init=False, repr=False, eq=False)
+    """(local tag, From value) written last: every request of the dialog repeats it."""
+    _to_value: tuple[str, str] = field(default=("", ""), init=False, repr=False, eq=False)
+    """(remote tag, To value) written last."""
 
     @property
     def id(self) -> tuple[str, str, str]:
@@ -153,8 +157,16 @@ class Dialog:
         for route in routes:
             fields.append(("Route", str(route)))
         fields.append(("Max-Forwards", "70"))
-        fields.append(("From", str(self.local_uri.with_param("tag", self.local_tag))))
-        fields.append(("To", str(self.remote_uri.with_param("tag", self.remote_tag))))
+        tag, from_value = self._from_value
+        if tag != self.local_tag or not from_value:
+            from_value = str(self.local_uri.with_param("tag", self.local_tag))
+            self._from_value = (self.local_tag, from_value)
+        tag, to_value = self._to_value
+        if tag != self.remote_tag or not to_value:
+            to_value = str(self.remote_uri.with_param("tag", self.remote_tag))
+            self._to_value = (self.remote_tag, to_value)
+        fields.append(("From", from_value))
+        fields.append(("To", to_value))
         fields.append(("Call-ID", self.call_id))
         fields.append(("CSeq", f"{cseq} {method}"))
         if contact is not None:
@@ -176,7 +188,10 @@ def _is_loose(route: NameAddr) -> bool:
 
 
 def _without_tag(addr: NameAddr) -> NameAddr:
-    return evolve(addr, params=tuple((k, v) for k, v in addr.params if k.lower() != "tag"))
+    if not addr.params:
+        return addr
+    params = tuple((k, v) for k, v in addr.params if k.lower() != "tag")
+    return NameAddr(addr.uri, addr.display_name, params, addr.bracketed)
 
 
 def uri_destination(uri: SipUri | AbsoluteUri, transport: str = "UDP") -> Destination:

@@ -261,7 +261,8 @@ class Message:
         out: list[str] = []
         length_written = False
         for name, value in self.headers:
-            if canonical_key(name) == "content-length":
+            # Only a name starting with c or l can be Content-Length (or its compact "l").
+            if name[:1] in "cClL" and canonical_key(name) == "content-length":
                 if length_written:
                     continue
                 value = str(len(self.body))
@@ -529,23 +530,28 @@ def build_response(
 
     ``to_tag`` is added to To when the request's To has none (and status is not 100).
     """
-    fields: list[tuple[str, str]] = []
-    for name, value in request.headers:
-        key = canonical_key(name)
-        if key == "via":
-            fields.append(("Via", value))
-        elif key == "record-route" and 100 < status < 300:
-            fields.append(("Record-Route", value))
-    to_value = request.headers.get("to", "")
+    headers = request.headers
+    index = headers._index
+    if index is None:
+        index = headers._idx()
+    items = headers._items
+    fields: list[tuple[str, str]] = [("Via", items[i][1]) for i in index.get("via", ())]
+    record_route = index.get("record-route") if 100 < status < 300 else None
+    if record_route:
+        # Via and Record-Route in the order the request had them.
+        named = [(i, "Via") for i in index.get("via", ())]
+        named += [(i, "Record-Route") for i in record_route]
+        fields = [(name, items[i][1]) for i, name in sorted(named)]
+    to_value = headers.get("to", "")
     assert to_value is not None
     if to_tag is not None and status != 100 and request.to_tag is None:
         to_value = f"{to_value};tag={to_tag}"
-    fields.append(("From", request.headers.get("from", "") or ""))
+    fields.append(("From", headers.get("from", "") or ""))
     fields.append(("To", to_value))
-    fields.append(("Call-ID", request.headers.get("call-id", "") or ""))
-    fields.append(("CSeq", request.headers.get("cseq", "") or ""))
+    fields.append(("Call-ID", headers.get("call-id", "") or ""))
+    fields.append(("CSeq", headers.get("cseq", "") or ""))
     if status == 100:
-        timestamp = request.headers.get("timestamp")
+        timestamp = headers.get("timestamp")
         if timestamp is not None:
             fields.append(("Timestamp", timestamp))  # §8.2.6.1
     if extra:

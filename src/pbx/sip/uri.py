@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote as pct_unquote
 
-from attrs import evolve, frozen
+from attrs import frozen
 
 from pbx.sip.errors import SipParseError
 from pbx.sip.grammar import (
@@ -117,11 +117,21 @@ class SipUri:
 
     def with_param(self, name: str, value: str | None) -> SipUri:
         """A copy with uri-parameter ``name`` set."""
-        return evolve(self, params=set_param(self.params, name, value))
+        return SipUri(
+            self.scheme,
+            self.user,
+            self.password,
+            self.host,
+            self.port,
+            set_param(self.params, name, value),
+            self.headers,
+        )
 
     def without_headers(self) -> SipUri:
         """A copy without the ``?headers`` part (as used in a Request-URI, §19.1.5)."""
-        return evolve(self, headers=None)
+        if self.headers is None:
+            return self  # frozen: the same value
+        return SipUri(self.scheme, self.user, self.password, self.host, self.port, self.params)
 
     def default_port(self) -> int:
         """The port to use: the explicit one, else 5061 for sips and 5060 for sip."""
@@ -419,7 +429,8 @@ class NameAddr:
 
     def with_param(self, name: str, value: str | None) -> NameAddr:
         """A copy with header parameter ``name`` set."""
-        return evolve(self, params=set_param(self.params, name, value))
+        params = set_param(self.params, name, value)
+        return NameAddr(self.uri, self.display_name, params, self.bracketed)
 
     @classmethod
     def of(
