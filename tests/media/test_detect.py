@@ -105,3 +105,25 @@ def test_talk_detector_onset_and_hangover() -> None:
         started, stopped = det.process(frame, rows, now=i * 0.02)
         log += [("start", i) for _ in started] + [("stop", i, round(d, 3)) for _, d in stopped]
     assert log == [("start", 3), ("stop", 16, 0.2)]
+
+
+def test_alternate_ticks_find_exactly_what_every_tick_finds() -> None:
+    rng = np.random.default_rng(12)
+    streams = [
+        dtmf_string("".join(rng.choice(list(ALL_DIGITS), 10)), rng, snr, tone_ms=ms, pause_ms=ms)
+        for snr, ms in [(15, (40, 41)), (20, (40, 61)), (25, (60, 120)), (30, (40, 41))] * 2
+    ]
+    frames = min(len(s) for s in streams) // 160
+    block = np.stack([s[: frames * 160].reshape(frames, 160) for s in streams], axis=1)
+    subscribed = [np.arange(8), np.array([0, 1, 2, 3, 5, 6, 7]), np.arange(8)]
+    found: dict[bool, list[tuple[int, int, str]]] = {}
+    for alternate in (True, False):
+        det = DtmfDetector(alternate=alternate)
+        found[alternate] = []
+        for f in range(frames):
+            rows = subscribed[0 if f < 150 else 1 if f < 154 else 2]  # the rows change twice
+            if f == 154:
+                det.reset([4])
+            found[alternate] += [(f, row, d) for row, d in det.process(block[f], rows)]
+    assert found[True] == found[False]
+    assert len(found[True]) > 60

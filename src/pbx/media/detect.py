@@ -28,6 +28,18 @@ tones carry ≥ 75% of the energy: a full frame of tone), and it is reported
 once until a frame without it.  State is kept in per-row arrays, so the
 decision for all channels is a handful of vectorized comparisons.
 
+Alternate ticks (half the work, the same digits at the same ticks): since a
+digit needs two consecutive frames with it, each row is classified on every
+other tick (half the rows by position each tick), plus every row whose last
+frame showed a digit; the frame a row skips is held.  When a row's next frame
+shows a digit, its held frame is classified first and the debounce advances
+through both frames in order.  A skipped frame is never needed otherwise: a
+row that skips has no digit in its last frame, so its debounce state is the
+idle one, and a frame without a digit leaves an idle state unchanged — if the
+skipped frame had a digit and the next frame has none, the state after that
+next frame is idle either way.  When the subscribed rows change, every row is
+classified that tick.
+
 Talk detection: per-row frame level in dBov (``10·log10(mean(x²)/32768²)``);
 talk starts after ``onset`` consecutive frames above the threshold and stops
 after ``hangover`` consecutive frames below it — the energy features that
@@ -116,8 +128,15 @@ class DtmfDetector:
     _last: npt.NDArray[np.int8] = field(factory=lambda: np.full(0, -1, dtype=np.int8))
     _strong: npt.NDArray[np.bool_] = field(factory=lambda: np.zeros(0, dtype=np.bool_))
     _reported: npt.NDArray[np.bool_] = field(factory=lambda: np.zeros(0, dtype=np.bool_))
+    #: Classify each row on alternate ticks (exact: see the module docstring).
+    alternate: bool = True
     _x: npt.NDArray[np.float32] = field(factory=lambda: np.empty((0, FRAME), dtype=np.float32))
     _spec: npt.NDArray[np.float32] = field(factory=lambda: np.empty((0, 16), dtype=np.float32))
+    #: Per row: the frame skipped on an alternate tick, and that tick (−1: none held).
+    _held: npt.NDArray[np.int16] = field(factory=lambda: np.zeros((0, FRAME), dtype=np.int16))
+    _stamp: npt.NDArray[np.int64] = field(factory=lambda: np.zeros(0, dtype=np.int64))
+    _tick: int = 0
+    _rows: npt.NDArray[np.intp] = field(factory=lambda: np.zeros(0, dtype=np.intp))
 
     def reset(self, rows: npt.ArrayLike) -> None:
         """Forget the debounce state of ``rows`` (a channel was added or removed)."""
@@ -126,11 +145,17 @@ class DtmfDetector:
         self._last[idx] = -1
         self._strong[idx] = False
         self._reported[idx] = False
+        self._stamp[idx] = -1
 
     def _ensure(self, n: int) -> None:
         self._last = _grow(self._last, n, -1)  # type: ignore[assignment]
         self._strong = _grow(self._strong, n, False)  # type: ignore[assignment]
         self._reported = _grow(self._reported, n, False)  # type: ignore[assignment]
+        self._stamp = _grow(self._stamp, n, -1)  # type: ignore[assignment]
+        if len(self._held) < len(self._stamp):
+            held = np.zeros((len(self._stamp), FRAME), dtype=np.int16)
+            held[: len(self._held)] = self._held
+            self._held = held
 
     def classify(
         self, frames: npt.NDArray[np.int16]
@@ -203,7 +228,58 @@ class DtmfDetector:
         if len(rows) == 0:
             return []
         self._ensure(int(rows.max()) + 1)
-        digit, strong = self.classify(pcm.take(rows, axis=0) if frames is None else frames)
+        if frames is None:
+            frames = pcm.take(rows, axis=0)
+        tick = self._tick
+        self._tick += 1
+        same_rows = rows is self._rows or (
+            len(rows) == len(self._rows) and bool(np.array_equal(rows, self._rows))
+        )
+        self._rows = rows
+        if not self.alternate or not same_rows or len(rows) < 2:
+            digit, strong = self.classify(frames)
+            held = self._held_rows(rows, digit, tick)
+            self._stamp[rows] = -1
+            if len(held[0]):
+                self._update(*held)
+            return self._update(rows, digit, strong)
+        # Alternate ticks: half the rows (by position) this tick, the other half next
+        # tick, plus every row whose last frame had a digit.  A skipped frame is held;
+        # when the row's next frame shows a digit, the held frame is classified first,
+        # so the debounce sees every frame of a tone (see the module docstring).
+        parity = tick & 1
+        digit = np.full(len(rows), -1, dtype=np.int8)
+        strong = np.zeros(len(rows), dtype=np.bool_)
+        digit[parity::2], strong[parity::2] = self.classify(frames[parity::2])
+        live = np.flatnonzero(self._last[rows] >= 0)
+        extra = live[(live & 1) != parity]
+        skipped = rows[1 - parity :: 2]
+        self._held[skipped] = frames[1 - parity :: 2]
+        self._stamp[skipped] = tick
+        if len(extra):
+            digit[extra], strong[extra] = self.classify(frames[extra])
+            self._stamp[rows[extra]] = -1
+        checked = rows[parity::2]
+        held = self._held_rows(checked, digit[parity::2], tick)
+        if len(held[0]):
+            self._update(*held)
+        return self._update(rows, digit, strong)
+
+    def _held_rows(
+        self, rows: npt.NDArray[np.intp], digit: npt.NDArray[np.int8], tick: int
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
+        """The rows with a digit now whose previous frame was held: that frame, classified."""
+        late = rows[(digit >= 0) & (self._stamp[rows] == tick - 1)]
+        if not len(late):
+            return late, np.zeros(0, dtype=np.int8), np.zeros(0, dtype=np.bool_)
+        self._stamp[late] = -1
+        digit_then, strong_then = self.classify(self._held[late])
+        return late, digit_then, strong_then
+
+    def _update(
+        self, rows: npt.NDArray[np.intp], digit: npt.NDArray[np.int8], strong: npt.NDArray[np.bool_]
+    ) -> list[tuple[int, str]]:
+        """Advance the debounce of ``rows`` by one frame each; the digits that fire."""
         # Only rows with a digit now or last frame can change state.
         last = self._last[rows]
         live = np.flatnonzero((digit >= 0) | (last >= 0))
