@@ -261,9 +261,18 @@ class SipEndpoint:
     def get_timer(self) -> float | None:
         """The earliest deadline of the endpoint, or None."""
         t = self.transactions.get_timer()
-        if self._timers:
-            mine = self._timers[0][0]
-            t = mine if t is None else min(t, mine)
+        heap = self._timers
+        while heap:
+            deadline, _, kind, key = heap[0]
+            if kind == "2xx":
+                # The ACK (or the leg's end) cancelled this retransmission: drop it here
+                # rather than wake up for it.
+                leg = self._legs.get(key)
+                if leg is None or leg.ok_deadline != deadline:
+                    heapq.heappop(heap)
+                    continue
+            t = deadline if t is None else min(t, deadline)
+            break
         return t
 
     def datagrams_to_send(self) -> list[tuple[bytes, Destination]]:
@@ -679,11 +688,15 @@ class SipEndpoint:
         )
         leg.state = LegState.ANSWERED
         leg.local_sdp = sdp
-        self._start_2xx_retransmit(leg, response, now)
+        self._start_2xx_retransmit(leg, response, tx, now)
 
-    def _start_2xx_retransmit(self, leg: Leg, response: Response, now: float) -> None:
+    def _start_2xx_retransmit(self, leg: Leg, response: Response, sent_in: str, now: float) -> None:
         tx = self.transactions.get(leg.reinvite_in or leg.invite_tx or "")
-        leg.ok_bytes = bytes(response)
+        # The server transaction that sent this 2xx has serialized it: resend those bytes.
+        sent = self.transactions.get(sent_in)
+        leg.ok_bytes = sent.last_response_bytes if sent is not None else b""
+        if not leg.ok_bytes:
+            leg.ok_bytes = bytes(response)
         leg.ok_interval = self.config.timers.t1
         leg.ok_giveup = now + 64 * self.config.timers.t1
         dest = tx.destination if tx is not None else leg.peer
@@ -776,7 +789,7 @@ class SipEndpoint:
             leg.reinvite_in = None
             if status < 300:
                 leg.local_sdp = body or leg.local_sdp
-                self._start_2xx_retransmit(leg, response, now)
+                self._start_2xx_retransmit(leg, response, transaction, now)
 
     # ================================================================ UAC API
     def invite(
