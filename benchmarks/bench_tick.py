@@ -33,7 +33,6 @@ was set).  Run: ``.venv/bin/python benchmarks/bench_tick.py [--quick]``.
 from __future__ import annotations
 
 import argparse
-import operator
 import os
 import struct
 import tempfile
@@ -130,12 +129,10 @@ def stage_table(eng: MediaEngine, rec_dir: Path, reps: int) -> list[tuple[str, f
     layout = eng._layout
     assert layout is not None and layout.contiguous and len(layout.by_codec) == 1
     n = len(layout.rows_list)
-    call = operator.call
-    frames = list(map(call, layout.pops))
+    frames = [pop() for pop in layout.pops]
     codec = layout.by_codec[0][0]
     plan = eng.mixer.plan()
     void = np.dtype((np.void, 160))
-    remote = operator.attrgetter("remote_addr")
     payloads = [bytes(160)] * n
     pcm_in, payload_in, payload_out = eng._pcm_in, eng._payload_in, eng._payload_out
 
@@ -145,16 +142,19 @@ def stage_table(eng: MediaEngine, rec_dir: Path, reps: int) -> list[tuple[str, f
 
     def frames_out() -> None:
         out = payload_out[:n].view(void).ravel().tolist()
-        addrs = list(map(remote, layout.streams))
+        addrs = [stream.remote_addr for stream in layout.streams]
         assert all(addrs)
         list(zip(out, addrs, strict=True))
 
     stages = [
         (
             "stream calls: pop_frame + next_event (fake)",
-            lambda: (list(map(call, layout.pops)), list(map(call, layout.next_events))),
+            lambda: ([pop() for pop in layout.pops], [ne() for ne in layout.next_events]),
         ),
-        ("stream calls: packetize (fake)", lambda: list(map(call, layout.packetizers, payloads))),
+        (
+            "stream calls: packetize (fake)",
+            lambda: [pk(p) for pk, p in zip(layout.packetizers, payloads, strict=True)],
+        ),
         ("frames in: join + copy to the payload block", frames_in),
         ("decode (G.711 pair table)", lambda: codec.decode(payload_in[:n], pcm_in[:n])),
         (

@@ -30,7 +30,8 @@ decision for all channels is a handful of vectorized comparisons.
 
 Alternate ticks (half the work, the same digits at the same ticks): since a
 digit needs two consecutive frames with it, each row is classified on every
-other tick (half the rows by position each tick), plus every row whose last
+other tick (the first half of the rows on even ticks, the second half on odd
+ticks), plus every row whose last
 frame showed a digit; the frame a row skips is held.  When a row's next frame
 shows a digit, its held frame is classified first and the debounce advances
 through both frames in order.  A skipped frame is never needed otherwise: a
@@ -137,6 +138,8 @@ class DtmfDetector:
     _stamp: npt.NDArray[np.int64] = field(factory=lambda: np.zeros(0, dtype=np.int64))
     _tick: int = 0
     _rows: npt.NDArray[np.intp] = field(factory=lambda: np.zeros(0, dtype=np.intp))
+    #: ``_rows[0]`` when the rows are consecutive, else −1.
+    _first: int = -1
 
     def reset(self, rows: npt.ArrayLike) -> None:
         """Forget the debounce state of ``rows`` (a channel was added or removed)."""
@@ -235,7 +238,10 @@ class DtmfDetector:
         same_rows = rows is self._rows or (
             len(rows) == len(self._rows) and bool(np.array_equal(rows, self._rows))
         )
-        self._rows = rows
+        if not same_rows:
+            self._rows = rows
+            consecutive = len(rows) > 1 and bool(np.all(np.diff(rows) == 1))
+            self._first = int(rows[0]) if consecutive else -1
         if not self.alternate or not same_rows or len(rows) < 2:
             digit, strong = self.classify(frames)
             held = self._held_rows(rows, digit, tick)
@@ -243,24 +249,29 @@ class DtmfDetector:
             if len(held[0]):
                 self._update(*held)
             return self._update(rows, digit, strong)
-        # Alternate ticks: half the rows (by position) this tick, the other half next
+        # Alternate ticks: the first half of the rows this tick, the second half next
         # tick, plus every row whose last frame had a digit.  A skipped frame is held;
         # when the row's next frame shows a digit, the held frame is classified first,
         # so the debounce sees every frame of a tone (see the module docstring).
-        parity = tick & 1
+        half = (len(rows) + 1) // 2
+        lo, hi = (0, half) if tick & 1 == 0 else (half, len(rows))
+        off_lo, off_hi = (half, len(rows)) if lo == 0 else (0, half)
         digit = np.full(len(rows), -1, dtype=np.int8)
         strong = np.zeros(len(rows), dtype=np.bool_)
-        digit[parity::2], strong[parity::2] = self.classify(frames[parity::2])
+        digit[lo:hi], strong[lo:hi] = self.classify(frames[lo:hi])
         live = np.flatnonzero(self._last[rows] >= 0)
-        extra = live[(live & 1) != parity]
-        skipped = rows[1 - parity :: 2]
-        self._held[skipped] = frames[1 - parity :: 2]
+        extra = live[(live < lo) | (live >= hi)]
+        skipped: slice | npt.NDArray[np.intp]
+        if self._first >= 0:  # consecutive rows: a slice, no index array
+            skipped = slice(self._first + off_lo, self._first + off_hi)
+        else:
+            skipped = rows[off_lo:off_hi]
+        self._held[skipped] = frames[off_lo:off_hi]
         self._stamp[skipped] = tick
         if len(extra):
             digit[extra], strong[extra] = self.classify(frames[extra])
             self._stamp[rows[extra]] = -1
-        checked = rows[parity::2]
-        held = self._held_rows(checked, digit[parity::2], tick)
+        held = self._held_rows(rows[lo:hi], digit[lo:hi], tick)
         if len(held[0]):
             self._update(*held)
         return self._update(rows, digit, strong)
@@ -269,7 +280,8 @@ class DtmfDetector:
         self, rows: npt.NDArray[np.intp], digit: npt.NDArray[np.int8], tick: int
     ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
         """The rows with a digit now whose previous frame was held: that frame, classified."""
-        late = rows[(digit >= 0) & (self._stamp[rows] == tick - 1)]
+        late = rows[digit >= 0]
+        late = late[self._stamp[late] == tick - 1]
         if not len(late):
             return late, np.zeros(0, dtype=np.int8), np.zeros(0, dtype=np.bool_)
         self._stamp[late] = -1
