@@ -129,7 +129,8 @@ def stage_table(eng: MediaEngine, rec_dir: Path, reps: int) -> list[tuple[str, f
     layout = eng._layout
     assert layout is not None and layout.contiguous and len(layout.by_codec) == 1
     n = len(layout.rows_list)
-    frames = [pop() for pop in layout.pops]
+    streams = layout.streams
+    frames = [s.pop_frame() for s in streams]
     codec = layout.by_codec[0][0]
     plan = eng.mixer.plan()
     void = np.dtype((np.void, 160))
@@ -149,11 +150,11 @@ def stage_table(eng: MediaEngine, rec_dir: Path, reps: int) -> list[tuple[str, f
     stages = [
         (
             "stream calls: pop_frame + next_event (fake)",
-            lambda: ([pop() for pop in layout.pops], [ne() for ne in layout.next_events]),
+            lambda: ([s.pop_frame() for s in streams], [s.next_event() for s in streams]),
         ),
         (
             "stream calls: packetize (fake)",
-            lambda: [pk(p) for pk, p in zip(layout.packetizers, payloads, strict=True)],
+            lambda: [s.packetize(p) for s, p in zip(streams, payloads, strict=True)],
         ),
         ("frames in: join + copy to the payload block", frames_in),
         ("decode (G.711 pair table)", lambda: codec.decode(payload_in[:n], pcm_in[:n])),

@@ -116,14 +116,16 @@ def test_alternate_ticks_find_exactly_what_every_tick_finds() -> None:
     frames = min(len(s) for s in streams) // 160
     block = np.stack([s[: frames * 160].reshape(frames, 160) for s in streams], axis=1)
     subscribed = [np.arange(8), np.array([0, 1, 2, 3, 5, 6, 7]), np.arange(8)]
-    found: dict[bool, list[tuple[int, int, str]]] = {}
-    for alternate in (True, False):
-        det = DtmfDetector(alternate=alternate)
-        found[alternate] = []
+    found: dict[str, list[tuple[int, int, str]]] = {}
+    for mode in ("every tick", "alternate, held", "alternate, previous block"):
+        det = DtmfDetector(alternate=mode != "every tick")
+        found[mode] = []
         for f in range(frames):
             rows = subscribed[0 if f < 150 else 1 if f < 154 else 2]  # the rows change twice
             if f == 154:
                 det.reset([4])
-            found[alternate] += [(f, row, d) for row, d in det.process(block[f], rows)]
-    assert found[True] == found[False]
-    assert len(found[True]) > 60
+            previous = block[f - 1] if mode.endswith("block") and f else None
+            found[mode] += [(f, r, d) for r, d in det.process(block[f], rows, None, previous)]
+    assert found["alternate, held"] == found["every tick"]
+    assert found["alternate, previous block"] == found["every tick"]
+    assert len(found["every tick"]) > 60

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from pbx.errors import InvalidStateError
+from pbx.media.detect import DtmfDetector
 from pbx.media.engine import MediaEngine
 from pbx.media.events import DtmfDetected, PlaybackFinished, RecordingFinished
 from pbx.media.g711 import alaw_decode, ulaw_decode, ulaw_encode, ulaw_to_alaw
@@ -17,7 +18,7 @@ from pbx.media.mixer import Role
 from pbx.media.prompts import PromptCache, SilenceItem
 from pbx.media.recorder import RecorderBank
 from tests.media.fakes import FakeDigit, FakeStream
-from tests.media.signals import dtmf_string
+from tests.media.signals import detect_stream, dtmf_string
 
 
 def _ulaw_frames(rng: np.random.Generator, count: int, amp: int = 6000) -> list[bytes]:
@@ -330,3 +331,31 @@ def test_recording_on_a_lagging_writer_through_the_engine(
     data, _ = sf.read(str(tmp_path / "call.wav"), dtype="int16")
     assert np.array_equal(data[:, 0], ulaw_decode(np.frombuffer(b"".join(fa), np.uint8)))
     assert np.array_equal(data[:, 1], ulaw_decode(np.frombuffer(b"".join(fb), np.uint8)))
+
+
+def test_inband_dtmf_through_the_engine_equals_each_channel_alone() -> None:
+    rng = np.random.default_rng(21)
+    digits = ["".join(rng.choice(list("0123456789*#"), 8)) for _ in range(5)]
+    signals = [dtmf_string(d, rng, 20, tone_ms=(40, 61), pause_ms=(40, 61)) for d in digits]
+    ticks = min(len(x) for x in signals) // 160
+    eng = MediaEngine(capacity=2)
+    streams = [FakeStream() for _ in signals]
+    found: dict[int, str] = {}
+    for k, (stream, pcm) in enumerate(zip(streams, signals, strict=True)):
+        stream.frames.extend(
+            ulaw_encode(pcm[i * 160 : (i + 1) * 160]).tobytes() for i in range(ticks)
+        )
+        if k < 4:  # the fifth channel joins later: the subscribed rows change mid-way
+            eng.detect_dtmf(eng.add_channel(stream), True)
+    for i in range(ticks):
+        if i == 37:
+            late = eng.add_channel(streams[4])
+            eng.detect_dtmf(late, True)
+            streams[4].frames.rotate(-37)  # its audio starts where the others are
+        for event in eng.tick(i * 0.02).events:
+            assert isinstance(event, DtmfDetected) and event.source == "inband"
+            found[event.channel] = found.get(event.channel, "") + event.digit
+    for ch, pcm in enumerate(signals):
+        start = 37 * 160 if ch == 4 else 0
+        alone = detect_stream(DtmfDetector(alternate=False), pcm[start : ticks * 160])
+        assert found.get(ch, "") == alone and alone

@@ -140,6 +140,8 @@ class DtmfDetector:
     _rows: npt.NDArray[np.intp] = field(factory=lambda: np.zeros(0, dtype=np.intp))
     #: ``_rows[0]`` when the rows are consecutive, else −1.
     _first: int = -1
+    #: Skipped frames of the last call are in ``_held`` (else in the caller's ``previous``).
+    _held_here: bool = True
 
     def reset(self, rows: npt.ArrayLike) -> None:
         """Forget the debounce state of ``rows`` (a channel was added or removed)."""
@@ -222,11 +224,15 @@ class DtmfDetector:
         pcm: npt.NDArray[np.int16],
         rows: npt.NDArray[np.intp],
         frames: npt.NDArray[np.int16] | None = None,
+        previous: npt.NDArray[np.int16] | None = None,
     ) -> list[tuple[int, str]]:
         """Run on ``pcm[rows]`` (one tick); returns ``(row, digit)`` for newly detected digits.
 
         ``frames`` may pass ``pcm[rows]`` when the caller has it without a copy
-        (a slice, when the rows are consecutive).
+        (a slice, when the rows are consecutive).  ``previous`` may pass the
+        ``pcm`` block of the previous call, kept intact by the caller (rows are
+        channels, so it stays valid when the subscribed rows change): frames
+        skipped on an alternate tick are then read from it, not copied.
         """
         if len(rows) == 0:
             return []
@@ -235,6 +241,8 @@ class DtmfDetector:
             frames = pcm.take(rows, axis=0)
         tick = self._tick
         self._tick += 1
+        held = self._held if self._held_here else previous
+        self._held_here = previous is None
         same_rows = rows is self._rows or (
             len(rows) == len(self._rows) and bool(np.array_equal(rows, self._rows))
         )
@@ -244,10 +252,10 @@ class DtmfDetector:
             self._first = int(rows[0]) if consecutive else -1
         if not self.alternate or not same_rows or len(rows) < 2:
             digit, strong = self.classify(frames)
-            held = self._held_rows(rows, digit, tick)
+            late = self._held_rows(rows, digit, tick, held)
             self._stamp[rows] = -1
-            if len(held[0]):
-                self._update(*held)
+            if len(late[0]):
+                self._update(*late)
             return self._update(rows, digit, strong)
         # Alternate ticks: the first half of the rows this tick, the second half next
         # tick, plus every row whose last frame had a digit.  A skipped frame is held;
@@ -266,26 +274,31 @@ class DtmfDetector:
             skipped = slice(self._first + off_lo, self._first + off_hi)
         else:
             skipped = rows[off_lo:off_hi]
-        self._held[skipped] = frames[off_lo:off_hi]
+        if previous is None:
+            self._held[skipped] = frames[off_lo:off_hi]
         self._stamp[skipped] = tick
         if len(extra):
             digit[extra], strong[extra] = self.classify(frames[extra])
             self._stamp[rows[extra]] = -1
-        held = self._held_rows(rows[lo:hi], digit[lo:hi], tick)
-        if len(held[0]):
-            self._update(*held)
+        late = self._held_rows(rows[lo:hi], digit[lo:hi], tick, held)
+        if len(late[0]):
+            self._update(*late)
         return self._update(rows, digit, strong)
 
     def _held_rows(
-        self, rows: npt.NDArray[np.intp], digit: npt.NDArray[np.int8], tick: int
+        self,
+        rows: npt.NDArray[np.intp],
+        digit: npt.NDArray[np.int8],
+        tick: int,
+        held: npt.NDArray[np.int16] | None,
     ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
-        """The rows with a digit now whose previous frame was held: that frame, classified."""
+        """The rows with a digit now whose previous frame was skipped: that frame, classified."""
         late = rows[digit >= 0]
         late = late[self._stamp[late] == tick - 1]
-        if not len(late):
-            return late, np.zeros(0, dtype=np.int8), np.zeros(0, dtype=np.bool_)
+        if not len(late) or held is None:  # (None: the caller stopped passing ``previous``)
+            return late[:0], np.zeros(0, dtype=np.int8), np.zeros(0, dtype=np.bool_)
         self._stamp[late] = -1
-        digit_then, strong_then = self.classify(self._held[late])
+        digit_then, strong_then = self.classify(held[late])
         return late, digit_then, strong_then
 
     def _update(

@@ -10,8 +10,9 @@ the end stays zero and stands in for "no source".  Definitions per row:
   input (``clip(G @ input)``, :mod:`pbx.media.mixer`) plus its own player
   (prompts, tones, music on hold) plus its own input when echo is on.
 
-``tick(now)`` runs, in order, and touches each stream exactly twice from
-Python (one ``pop_frame``, one ``packetize``):
+``tick(now)`` runs, in order, and touches each stream from Python only as
+the stream API requires (one ``pop_frame``, one ``next_event``, one read of
+``remote_addr``, one ``packetize``, each in a list comprehension):
 
 1. pop one 160-byte payload per channel from its jitter buffer and drain its
    RFC 4733 digits; the payloads are joined and copied into the ``uint8``
@@ -29,7 +30,9 @@ Python (one ``pop_frame``, one ``packetize``):
 The tick reads no clock; ``now`` only stamps events.  It returns datagrams
 (with the channel each belongs to), events and counters; the shell sends and
 measures.  Two jobs can run after the datagrams are sent, off the media path:
-``write_recordings()`` (with ``RecorderBank(deferred=True)``) and
+``write_recordings()`` (with ``RecorderBank(deferred=True)``; the shell,
+:mod:`pbx.net.media`, gives the recorder a writer thread, so this only hands
+the due blocks over) and
 ``rtcp_to_send(now)``, which visits a rotating tenth of the streams per call
 for their RTCP reports (RFC 3550 §6.2) and DTMF timers (RFC 4733 §2.5.1.4).
 """
@@ -37,7 +40,7 @@ for their RTCP reports (RFC 3550 §6.2) and DTMF timers (RFC 4733 §2.5.1.4).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -140,6 +143,9 @@ class MediaEngine:
     _high: int = field(init=False, default=0)
     _payload_in: npt.NDArray[np.uint8] = field(init=False)
     _pcm_in: npt.NDArray[np.int16] = field(init=False)
+    #: Last tick's input pcm (the two blocks swap each tick): DTMF reads frames it
+    #: skipped last tick from here instead of copying them.
+    _pcm_prev: npt.NDArray[np.int16] = field(init=False)
     _acc: npt.NDArray[np.int32] = field(init=False)
     _pcm_out: npt.NDArray[np.int16] = field(init=False)
     _payload_out: npt.NDArray[np.uint8] = field(init=False)
@@ -157,6 +163,7 @@ class MediaEngine:
         self.capacity = 0
         self._payload_in = np.zeros((1, FRAME), dtype=np.uint8)
         self._pcm_in = np.zeros((1, FRAME), dtype=np.int16)
+        self._pcm_prev = np.zeros((1, FRAME), dtype=np.int16)
         self._acc = np.zeros((1, FRAME), dtype=np.int32)
         self._pcm_out = np.zeros((1, FRAME), dtype=np.int16)
         self._payload_out = np.zeros((1, FRAME), dtype=np.uint8)
@@ -178,7 +185,7 @@ class MediaEngine:
         self._high = max(self._high, ch + 1)
         self._payload_in[ch] = chosen.silence
         self._silence[ch] = chosen.silence
-        self._pcm_in[ch] = 0
+        self._pcm_in[ch] = self._pcm_prev[ch] = 0
         self._missed[ch] = 2
         self.dtmf.reset([ch])
         self.talk.reset([ch])
@@ -195,7 +202,7 @@ class MediaEngine:
         self._dtmf_on[ch] = self._talk_on[ch] = False
         self._streams[ch] = None
         self._codecs[ch] = None
-        self._pcm_in[ch] = 0
+        self._pcm_in[ch] = self._pcm_prev[ch] = 0
         heapq.heappush(self._free, ch)
         while self._high and self._streams[self._high - 1] is None:
             self._high -= 1
@@ -393,7 +400,8 @@ class MediaEngine:
         #    stream calls; list comprehensions, whose calls of Python methods the
         #    3.11 interpreter specializes, beat map() with operator.call here).
         n = len(layout.rows_list)
-        frames = [pop() for pop in layout.pops]
+        streams = layout.streams
+        frames = [stream.pop_frame() for stream in streams]
         try:
             data = b"".join(frames)  # type: ignore[arg-type]  # None: a missing frame
             all_present = len(data) == FRAME * n
@@ -418,10 +426,11 @@ class MediaEngine:
             if pairs:
                 joined = b"".join(f for _, f in pairs)
                 self._payload_in[present] = np.frombuffer(joined, np.uint8).reshape(-1, FRAME)
-        stream_events = [next_event() for next_event in layout.next_events]
+        stream_events = [stream.next_event() for stream in streams]
         if stream_events.count(None) != n:
             self._collect_stream_events(layout, stream_events, events, now)
         missed = self._missed
+        self._pcm_in, self._pcm_prev = self._pcm_prev, self._pcm_in
         # 2. concealment bookkeeping: rows that got nothing keep last tick's payload
         #    (and the 3. decode per codec group, on each branch).
         if all_present:
@@ -450,7 +459,8 @@ class MediaEngine:
         inband: list[tuple[int, str]] = []
         if len(dtmf_rows):
             span = layout.dtmf_span
-            inband = self.dtmf.process(pcm_in, dtmf_rows, None if span is None else pcm_in[span])
+            subscribed = None if span is None else pcm_in[span]
+            inband = self.dtmf.process(pcm_in, dtmf_rows, subscribed, previous=self._pcm_prev)
         for ch, digit in inband:
             events.append(DtmfDetected(ch, digit, "inband", now))
         if len(layout.talk_rows):
@@ -504,18 +514,18 @@ class MediaEngine:
                 block_out = self._payload_out.take(layout.rows, axis=0)
             # One bytes object per row, made in C (a void view's tolist).
             payloads = cast(list[bytes], block_out.view(_FRAME_BYTES).ravel().tolist())
-            addrs = [stream.remote_addr for stream in layout.streams]
+            addrs = [stream.remote_addr for stream in streams]
             if all(addrs):
-                pairs_out = zip(layout.packetizers, payloads, strict=True)
-                sent = [packetize(payload) for packetize, payload in pairs_out]
+                pairs_out = zip(streams, payloads, strict=True)
+                sent = [stream.packetize(payload) for stream, payload in pairs_out]
                 datagrams = list(zip(sent, cast(list[Addr], addrs), strict=True))
                 channels = layout.rows_list
             else:
-                for packetize, payload, addr, ch in zip(
-                    layout.packetizers, payloads, addrs, layout.rows_list, strict=True
+                for stream, payload, addr, ch in zip(
+                    streams, payloads, addrs, layout.rows_list, strict=True
                 ):
                     if addr is not None:
-                        datagrams.append((packetize(payload), addr))
+                        datagrams.append((stream.packetize(payload), addr))
                         channels.append(ch)
         counters = TickCounters(
             channels=len(layout.rows_list),
@@ -543,7 +553,7 @@ class MediaEngine:
         for i, event in enumerate(first):
             if event is None:
                 continue
-            ch, next_event = layout.rows_list[i], layout.next_events[i]
+            ch, next_event = layout.rows_list[i], layout.streams[i].next_event
             while event is not None:
                 digit = getattr(event, "digit", None)
                 if isinstance(digit, str):
@@ -599,6 +609,7 @@ class MediaEngine:
 
         self._payload_in = grown(self._payload_in)
         self._pcm_in = grown(self._pcm_in)
+        self._pcm_prev = grown(self._pcm_prev)
         self._acc = grown(self._acc)
         self._pcm_out = grown(self._pcm_out)
         self._payload_out = grown(self._payload_out)
@@ -630,9 +641,6 @@ class MediaEngine:
         self._layout = _Layout(
             rows_list=rows_list,
             streams=streams,
-            pops=[s.pop_frame for s in streams],
-            next_events=[s.next_event for s in streams],
-            packetizers=[s.packetize for s in streams],
             contiguous=rows_list == list(range(len(rows_list))),
             rows=rows,
             by_codec=by_codec,
@@ -649,9 +657,6 @@ class _Layout:
 
     rows_list: list[int]
     streams: list[MediaStream]
-    pops: list[Callable[[], bytes | None]]
-    next_events: list[Callable[[], Any]]
-    packetizers: list[Callable[[bytes], bytes]]
     #: Rows are exactly 0..n-1, so the output block is a slice.
     contiguous: bool
     rows: npt.NDArray[np.intp]
