@@ -57,6 +57,7 @@ from bench_sip_load import (  # noqa: E402
     Process,
     _int,
     cpu_seconds,
+    duration_ms,
     free_port,
     last_row,
     retransmissions,
@@ -229,7 +230,7 @@ def setup_step(rate: int, duration: float, root: Path, tag: str) -> dict:
         "cpu_ms": 1000 * (cpu1 - cpu0) / calls,
         "core": (cpu1 - cpu0) / wall,
         "retrans": f"{sent}/{received}",
-        "setup_ms": stat.get("ResponseTime1(C)", ""),
+        "setup_ms": duration_ms(stat.get("ResponseTime1(C)", "")),
         "load": load,
         "errors": errors[:3],
     }
@@ -242,7 +243,7 @@ def describe_setup(s: dict) -> str:
         f"  setup {s['rate']:4d}/s {verdict} ok {s['ok']}/{s['calls']}"
         f" cpu {s['cpu_ms']:.2f} ms/call"
         f" ({100 * s['core']:.0f}% of a core) retrans {s['retrans']}"
-        f" INVITE->200 {s['setup_ms']} load {s['load']:.2f}"
+        f" INVITE->200 {s['setup_ms']:.0f} ms load {s['load']:.2f}"
         + (f" pbx stderr: {s['errors']}" if s["errors"] else "")
     )
 
@@ -273,6 +274,11 @@ def setup_search(start: int, duration: float, quick: bool, root: Path, budget: f
         s = setup_step(good["rate"], duration, root, "confirm")
         steps.append(s)
         print(describe_setup(s), "(confirm)", flush=True)
+        if not s["passed"]:
+            # The machine is shared: step down once, to 85% of the rate, and confirm that.
+            s = setup_step(round(0.85 * good["rate"]), duration, root, "confirm2")
+            steps.append(s)
+            print(describe_setup(s), "(confirm)", flush=True)
     return steps
 
 
@@ -301,11 +307,11 @@ def media_step(n: int, seconds: float, root: Path) -> dict:
     work.mkdir(parents=True)
     load = os.getloadavg()[0]
     procs: list[Process] = []
-    hold_ms = round(1000 * (seconds + 12.0))
+    rate = max(10, min(n, 200))
+    hold_ms = round(1000 * (n / rate + seconds + 4.0))
     with running(procs):
         pbx, port = start_pbx(work, serve=True)
         procs.append(pbx)
-        rate = max(10, min(n, 200))
         uac = spawn("sipp", sipp_uac(port, rate, n, hold_ms, hold_ms / 1000 + 40, True), work)
         procs.append(uac)
         ports: dict[str, int] = {}
@@ -344,6 +350,7 @@ def media_step(n: int, seconds: float, root: Path) -> dict:
     counters = json.loads(lines[-1]) if lines else {}
     counted = result["counted_sent"]
     return {
+        "unread": result["sent"] - counters.get("packets_in", 0),
         "calls": n,
         "answered": len(ports),
         "ok": ok,
@@ -360,10 +367,11 @@ def media_step(n: int, seconds: float, root: Path) -> dict:
 def describe_media(r: dict) -> str:
     """One table row per concurrency step."""
     failed_ok = r["failed"] < FAIL_LIMIT * r["calls"] or r["failed"] == 0
-    verdict = "ok" if r["loss"] < LOSS_LIMIT and failed_ok else "NO"
+    verdict = "ok" if r["loss"] < LOSS_LIMIT and r["unread"] <= 0 and failed_ok else "NO"
     return (
         f"| {r['calls']} | {verdict} | {r['ok']}/{r['calls']} | {r['pps']:,.0f}"
-        f" | {100 * r['loss']:.3f}% | {r.get('packets_in', 0):,} / {r.get('packets_out', 0):,}"
+        f" | {100 * r['loss']:.3f}% | {max(0, r['unread']):,}"
+        f" | {r.get('packets_in', 0):,} / {r.get('packets_out', 0):,}"
         f" | {r.get('tick_p50_ms', 0):.2f} / {r.get('tick_p99_ms', 0):.2f}"
         f" / {r.get('tick_max_ms', 0):.1f}"
         f" | {r.get('late_ticks', '?')} | {100 * r['cpu']:.0f}% | {100 * r['sender_cpu']:.0f}%"
@@ -372,9 +380,9 @@ def describe_media(r: dict) -> str:
 
 
 MEDIA_HEADER = (
-    "| concurrent calls to 600 | pass | SIPp ok/calls | RTP packets/s in | lost"
+    "| concurrent calls to 600 | pass | SIPp ok/calls | RTP packets/s in | lost | not read by pbx"
     " | pbx packets in / out | tick + sends p50 / p99 / max ms | late ticks | pbx CPU | sender CPU"
-    " | load |\n|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"
+    " | load |\n|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"
 )
 
 
@@ -404,7 +412,7 @@ def main() -> None:
                     setup.append(setup_step(int(r), duration, root, "f"))
                     print(describe_setup(setup[-1]), flush=True)
             elif args.quick:
-                for r in (150, 300):
+                for r in (150, 300, 450):
                     setup.append(setup_step(r, duration, root, "q"))
                     print(describe_setup(setup[-1]), flush=True)
             else:

@@ -23,9 +23,12 @@ Two processes on 127.0.0.1, each started in its own session and stopped by PID:
   engine made up for a missing one counts as nothing.
 
 Loss = 1 - (distinct packets returned / packets sent), over the packets sent up to
-0.5 s before the end (those later may be in flight). A step passes with no loss at all
-(< 0.01%: one packet in 10,000, allowing for a packet in flight at a boundary). The
-engine's CPU (utime+stime from /proc) per second is the core share it needed.
+0.5 s before the end (those later may be in flight). Packets pbx never read (dropped by
+the kernel: sent minus ``MediaService.packets_in``) are counted apart, and so are the
+jitter buffer's own decisions (a packet later than its frame, a frame dropped when the
+adaptive depth shrinks). A step passes when pbx read every packet and fewer than 0.1%
+were lost end to end. The engine's CPU (utime+stime from /proc) per second is the core
+share it needed.
 
 Run: ``.venv/bin/python benchmarks/bench_media_path.py [--quick] [--channels 200,400,...]``
 (``--profile N`` samples the engine at N channels with py-spy and prints its top
@@ -65,7 +68,8 @@ PTIME = 0.020
 PAYLOAD = 160
 MAGIC = b"\x11\x22\x33\x44"
 """First payload bytes of every packet the sender makes (none is 0x7F)."""
-LOSS_LIMIT = 0.0001
+LOSS_LIMIT = 0.001
+"""A step passes when pbx read every packet sent and fewer than 0.1% did not come back."""
 PYTHON = sys.executable
 
 
@@ -202,6 +206,7 @@ async def serve_engine(channels: int, mode: str, port_min: int) -> None:
     rng = random.Random(7)
     ports = []
     chans = []
+    streams = []
     for i in range(channels):
         port = service.open()
         stream = RtpStream(
@@ -214,6 +219,7 @@ async def serve_engine(channels: int, mode: str, port_min: int) -> None:
             cname=f"bench{i}@127.0.0.1",
             rng=rng,
         )
+        streams.append(stream)
         ch = engine.add_channel(stream, "PCMU")
         service.attach(port, ch)
         ports.append(port)
@@ -235,6 +241,11 @@ async def serve_engine(channels: int, mode: str, port_min: int) -> None:
     print(json.dumps({"ports": ports}), flush=True)
     await stop.wait()
     service.stop()
+    buffers = [st._jitter for st in streams]
+    jb = {
+        name: sum(getattr(b, name) for b in buffers)
+        for name in ("late", "dropped", "underruns", "lost")
+    }
     ticks = sorted(durations[50:]) or [0.0]
     full = sorted(whole[50:]) or [0.0]
     print(
@@ -248,6 +259,7 @@ async def serve_engine(channels: int, mode: str, port_min: int) -> None:
                 "tick_p50_ms": 1000 * ticks[len(ticks) // 2],
                 "tick_p99_ms": 1000 * ticks[min(len(ticks) - 1, int(0.99 * len(ticks)))],
                 "tick_max_ms": 1000 * ticks[-1],
+                "jitter_buffer": jb,
                 "service_tick_p50_ms": 1000 * full[len(full) // 2],
                 "service_tick_p99_ms": 1000 * full[min(len(full) - 1, int(0.99 * len(full)))],
             }
@@ -336,7 +348,10 @@ def step(channels: int, mode: str, duration: float, root: Path, spy_seconds: flo
         print_py_spy(work / "py-spy.txt", 15)
     counted = result["counted_sent"]
     loss = 1.0 - result["returned"] / counted if counted else 1.0
+    unread = result["sent"] - counters["packets_in"]
     return {
+        "unread": unread,
+        "passed": unread <= 0 and loss < LOSS_LIMIT,
         "channels": channels,
         "calls": channels // 2 if mode == "pairs" else channels,
         "pps_in": result["sent"] / duration,
@@ -352,9 +367,11 @@ def step(channels: int, mode: str, duration: float, root: Path, spy_seconds: flo
 
 def describe(r: dict) -> str:
     """One table row."""
-    verdict = "ok  " if r["loss"] < LOSS_LIMIT else "LOSS"
+    verdict = "ok  " if r["passed"] else "LOSS"
+    jb = r["jitter_buffer"]
     return (
         f"| {r['calls']} | {r['channels']} | {r['pps_in']:,.0f} | {verdict} {100 * r['loss']:.3f}%"
+        f" | {max(0, r['unread']):,} | {jb['late']:,} / {jb['dropped']:,} / {jb['underruns']:,}"
         f" | {r['packets_in']:,} / {r['packets_out']:,} | {100 * r['cpu']:.0f}%"
         f" | {r['tick_p50_ms']:.2f} / {r['tick_p99_ms']:.2f} / {r['tick_max_ms']:.1f}"
         f" | {r['service_tick_p50_ms']:.2f} / {r['service_tick_p99_ms']:.2f}"
@@ -364,10 +381,11 @@ def describe(r: dict) -> str:
 
 
 HEADER = (
-    "| two-party calls | channels | RTP packets/s in | lost | pbx packets in / out | pbx CPU"
+    "| two-party calls | channels | RTP packets/s in | lost end to end | not read by pbx"
+    " | jitter buffer late / dropped / underruns | pbx packets in / out | pbx CPU"
     " | engine tick p50 / p99 / max ms | tick + sends p50 / p99 ms | late ticks | sender CPU"
     " | load |\n"
-    "|---:|---:|---:|---|---:|---:|---|---|---:|---|---:|"
+    "|---:|---:|---:|---|---:|---|---:|---:|---|---|---:|---|---:|"
 )
 
 
@@ -407,7 +425,7 @@ def main() -> None:
             print(describe(r), flush=True)
             if r["loss"] >= 0.05:
                 break  # far past the ceiling: the next step would only lose more
-        best = [r for r in rows if r["loss"] < LOSS_LIMIT]
+        best = [r for r in rows if r["passed"]]
         print(f"\nend: {uptime()}\n")
         print(HEADER)
         for r in rows:
@@ -420,9 +438,14 @@ def main() -> None:
                 " of a core for the engine process"
             )
         print(
-            "Loss: packets the sender sent (up to 0.5 s before the end) that never came back"
-            " out of the other channel of the pair. CPU: the engine process's utime+stime per"
-            " wall second. Tick: MediaEngine.tick alone, measured inside the engine process."
+            "Lost end to end: packets the sender sent (up to 0.5 s before the end) that never"
+            " came back out of the other channel of the pair. Not read by pbx: sent minus"
+            " MediaService.packets_in (dropped by the kernel before pbx read them). Jitter"
+            " buffer: packets that came after their frame was played, frames dropped when the"
+            " adaptive depth shrinks, underruns (summed over channels). A step passes when pbx"
+            " read every packet and < 0.1% were lost end to end. CPU: the engine process's"
+            " utime+stime per wall second. Engine tick: MediaEngine.tick alone; tick + sends:"
+            " the service's whole tick."
         )
     finally:
         import shutil
