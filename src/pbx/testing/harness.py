@@ -46,7 +46,7 @@ from pbx.app import Application
 from pbx.calls.events import CallEvent, CallStarted
 from pbx.config import AppConfig, RtpConfig, load_config
 from pbx.net.rtp_udp import DatagramHandler, RtpTransport, bind_from_pool
-from pbx.rtp.ports import PortPool
+from pbx.rtp.ports import PortPool, PortsExhaustedError
 from pbx.store import Store
 from pbx.testing.agent import SimAgent
 from pbx.testing.audio import Audio
@@ -240,8 +240,22 @@ class Harness:
         self.poke()
 
     async def bind_rtp(self, on_rtp: DatagramHandler, on_rtcp: DatagramHandler) -> RtpTransport:
-        """Bind an RTP/RTCP port pair for a phone from the harness's block."""
-        return await bind_from_pool(self.phone_ports, HOST, on_rtp, on_rtcp)
+        """Bind an RTP/RTCP port pair for a phone from the harness's block; when other
+        programs hold every pair of it, from another block picked at random."""
+        try:
+            return await bind_from_pool(self.phone_ports, HOST, on_rtp, on_rtcp)
+        except PortsExhaustedError:
+            for _ in range(8):
+                base = self._port_block()
+                pool = PortPool(base + PORT_BLOCK // 2, base + PORT_BLOCK - 1)
+                try:
+                    transport = await bind_from_pool(pool, HOST, on_rtp, on_rtcp)
+                except PortsExhaustedError:
+                    continue
+                log.info("harness_phone_ports_moved", ports=f"{pool.start}-{pool.end}")
+                self.phone_ports = pool
+                return transport
+            raise
 
     def new_rng(self) -> random.Random:
         """A random generator for one phone's ids, seeded from the harness's."""

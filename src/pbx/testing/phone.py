@@ -79,22 +79,40 @@ Pcm = npt.NDArray[np.int16]
 
 class Timeline:
     """Everything a phone heard: int16 samples, one 20 ms frame per tick, and each
-    frame's arrival time on the harness clock."""
+    frame's arrival time on the harness clock.
+
+    Each frame is also marked *received* or not: a tick whose jitter buffer had nothing
+    to play (buffering at the start, an underrun when packets came late, a tick missed
+    while the loop was busy) is a silent filler frame. An underrun does not advance the
+    buffer's play position, so what follows is the same audio, only later: leaving the
+    fillers out (:meth:`received_since`) gives what was said without those stretches,
+    which is what prompt fingerprints are matched against.
+    """
 
     def __init__(self) -> None:
         self._pcm = np.zeros(SAMPLE_RATE * 4, dtype=np.int16)
         self._times = np.zeros(SAMPLE_RATE * 4 // FRAME, dtype=np.float64)
+        self._received = np.zeros(SAMPLE_RATE * 4 // FRAME, dtype=np.bool_)
         self.frames = 0
 
-    def append(self, frame: Pcm, now: float) -> None:
-        """Add one frame heard at ``now``."""
+    def append(self, frame: Pcm, now: float, received: bool = True) -> None:
+        """Add one frame heard at ``now`` (``received``: False for a silent filler)."""
         if (self.frames + 1) * FRAME > len(self._pcm):
             self._pcm = np.concatenate([self._pcm, np.zeros_like(self._pcm)])
             self._times = np.concatenate([self._times, np.zeros_like(self._times)])
+            self._received = np.concatenate([self._received, np.zeros_like(self._received)])
         start = self.frames * FRAME
         self._pcm[start : start + FRAME] = frame
         self._times[self.frames] = now
+        self._received[self.frames] = received
         self.frames += 1
+
+    def received_since(self, first_frame: int = 0) -> tuple[Pcm, npt.NDArray[np.int64]]:
+        """The received frames from frame ``first_frame`` on, fillers left out: their
+        samples joined, and the timeline index of each of them."""
+        index = np.flatnonzero(self._received[first_frame : self.frames]) + first_frame
+        frames = self._pcm[: self.frames * FRAME].reshape(-1, FRAME)[index]
+        return frames.reshape(-1), index.astype(np.int64)
 
     @property
     def samples(self) -> Pcm:
@@ -303,7 +321,9 @@ class SimPhone:
             if deadline is not None and deadline <= now:
                 stream.handle_timer(now)
         self.heard_timeline.append(
-            frame if frame is not None else np.zeros(FRAME, dtype=np.int16), now
+            frame if frame is not None else np.zeros(FRAME, dtype=np.int16),
+            now,
+            frame is not None,
         )
         if stream is None or self.rtp is None or not self._sending:
             return  # the audio starts when the call's media does
@@ -325,7 +345,7 @@ class SimPhone:
         for them, and skip over their audio."""
         quiet = np.zeros(FRAME, dtype=np.int16)
         for i in range(ticks):
-            self.heard_timeline.append(quiet, now - (ticks - i) * FRAME / SAMPLE_RATE)
+            self.heard_timeline.append(quiet, now - (ticks - i) * FRAME / SAMPLE_RATE, False)
         if self.stream is not None and self._sending:
             self._cursor.skip(ticks)
             for _ in range(min(ticks, len(self._overlay))):
@@ -523,23 +543,31 @@ class SimPhone:
             samples = samples[: round(first_seconds * SAMPLE_RATE)]
         length = len(samples) / SAMPLE_RATE
         timeline = self.heard_timeline
-        origin = timeline.frame_at(since) * FRAME if since is not None else 0
+        origin = timeline.frame_at(since) if since is not None else 0
+        need = math.ceil(len(samples) / FRAME)
         best = [0.0, -1.0]
         checked = [origin]
         ticks = [0]
 
         def heard_it() -> bool:
+            # Matched against the received frames only: an underrun's filler frames
+            # would shift the rest of the prompt (see Timeline).
             ticks[0] += 1
-            total = timeline.frames * FRAME
-            if total - origin < len(samples):
+            total = timeline.frames
+            if total - origin < need:
                 return False
-            if ticks[0] % 5 and total - checked[0] < len(samples) + SAMPLE_RATE:
+            if ticks[0] % 5 and total - checked[0] < need + 50:
                 return False  # search every 100 ms of new audio
-            lo = max(origin, checked[0] - len(samples))
-            score, offset = match_prompt(timeline.samples[lo:total], samples)
+            # New frames, and enough before them for a prompt that began earlier (with
+            # room for fillers in between).
+            lo = max(origin, checked[0] - 2 * need - 10)
+            pcm, index = timeline.received_since(lo)
             checked[0] = total
+            if len(pcm) < len(samples):
+                return False
+            score, offset = match_prompt(pcm, samples)
             if score > best[0]:
-                best[0], best[1] = score, lo + offset
+                best[0], best[1] = score, float(index[offset // FRAME])
             return score >= threshold
 
         self.harness.wait_for(
@@ -548,11 +576,11 @@ class SimPhone:
             f"{self.describe()} to hear prompt {name} ({length:.2f} s)",
             lambda: (
                 f"best match {best[0]:.2f} (threshold {threshold:g}) in "
-                f"{(timeline.frames * FRAME - origin) / SAMPLE_RATE:.2f} s heard; "
+                f"{(timeline.frames - origin) * FRAME / SAMPLE_RATE:.2f} s heard; "
                 f"{self.describe_state()}"
             ),
         )
-        return float(timeline.times[int(best[1]) // FRAME]) if best[1] >= 0 else self.harness.now()
+        return float(timeline.times[int(best[1])]) if best[1] >= 0 else self.harness.now()
 
     def assert_heard_tone(
         self,
