@@ -71,6 +71,22 @@ def test_feature_code_from_a_non_agent_or_the_trunk_is_refused(pbx_harness: Harn
     assert h.agent_state("2001").state is AgentState.LOGGED_OUT
 
 
+def test_an_agent_phone_calls_another_extension(pbx_harness: Harness) -> None:
+    h = pbx_harness
+    caller = h.agent("2001", audio=Tone(440))
+    callee = h.agent("2002", audio=Tone(660), answer_after=0.1)
+    call = caller.dial("2002")
+    incoming = callee.wait_ringing()
+    assert incoming.caller_id == "2001"
+    call.wait_answered()
+    caller.assert_heard_tone(660, min_seconds=0.4, since=call.answered_at)
+    callee.assert_heard_tone(440, min_seconds=0.4, since=call.answered_at)
+    call.hang_up()
+    callee.wait_ended()
+    cdr = call.cdr()
+    assert cdr["disposition"] == "answered" and cdr["caller"] == "2001"
+
+
 # ---------------------------------------------------------------------- sales (DID 200)
 
 
@@ -180,6 +196,21 @@ def test_caller_abandons_while_waiting(pbx_harness: Harness) -> None:
     cdr = caller.cdr()
     assert cdr["disposition"] == "abandoned"
     assert cdr["queue"] == "sales"
+
+
+def test_caller_hanging_up_while_an_agent_rings_stops_the_ringing(pbx_harness: Harness) -> None:
+    h = pbx_harness
+    agent = h.agent("2001", auto_answer=False)
+    h.login("2001")
+    caller = h.call("200", caller_id="5550221")
+    agent.wait_ringing()
+    caller.hang_up()
+    agent.wait_ended()
+    assert agent.last_end == "cancelled"
+    assert caller.cdr()["disposition"] == "abandoned"
+    h.wait_for_queue_event("ABANDON")
+    h.wait_agent_state("2001", AgentState.READY)
+    assert h.events(event="CONNECT") == []
 
 
 def test_position_and_wait_are_announced_every_period(tmp_path: Path) -> None:
