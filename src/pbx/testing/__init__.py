@@ -12,6 +12,16 @@ the ``pbx_config`` and ``pbx_harness`` fixtures::
         caller.assert_heard_tone(440, min_seconds=0.5)
         caller.hang_up()
         assert caller.cdr()["disposition"] == "answered"
+
+Contact-center flows: agents' phones place calls too (``agent.dial("*1")`` logs in,
+``supervisor.dial("*62001")`` whispers), a caller's phone answers the pbx's callback
+(``caller.wait_called_back()``), the ACD is at hand (``harness.login("2001")``,
+``harness.agent_state("2001")``, ``harness.wait_for_queue_event("CONNECT")``), and
+:func:`fast_queues` shortens the queues' timers so that a test takes seconds::
+
+    @pytest.fixture
+    def pbx_config():
+        return fast_queues(load_config("examples/callcenter.toml"), sales={"wrap_up": 2})
 """
 
 from __future__ import annotations
@@ -22,8 +32,10 @@ from pbx.testing.caller import SimCall
 from pbx.testing.errors import SimulationError, WaitTimeout
 from pbx.testing.harness import Harness
 from pbx.testing.phone import SimPhone
+from pbx.testing.tuning import FAST, fast_queues, with_queues
 
 __all__ = [
+    "FAST",
     "AgentCall",
     "Audio",
     "Harness",
@@ -36,7 +48,9 @@ __all__ = [
     "Tone",
     "WaitTimeout",
     "dbov",
+    "fast_queues",
     "longest_tone",
     "match_prompt",
     "silence",
+    "with_queues",
 ]
