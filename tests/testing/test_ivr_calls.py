@@ -182,12 +182,6 @@ def test_9_leaves_a_voicemail(pbx_harness: Harness) -> None:
     assert caller.cdr()["data"]["voicemail"] == message["path"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="voicemail reached from the IVR starts recording during the greeting: the "
-    "menu prompt it replaced reports PlaybackDone (not completed) and Voicemail.handle "
-    "takes it for the end of the greeting",
-)
 def test_9_records_only_what_follows_the_beep(pbx_harness: Harness) -> None:
     h = pbx_harness
     leave_voicemail(h)

@@ -36,6 +36,7 @@ class _Box:
     recording: bool = False
     started: float = 0.0
     deadline: float | None = None
+    skipped: bool = False
 
 
 @define
@@ -70,7 +71,9 @@ class Voicemail:
         """Feed every call-manager event here."""
         if isinstance(event, PlaybackDone):
             box = self._boxes.get(event.leg)
-            if box is not None and not box.recording:
+            # Only the end of our greeting (or its skip by #) starts the recording: a
+            # prompt of whoever handed the call over may still report its own end.
+            if box is not None and not box.recording and (event.completed or box.skipped):
                 self._record(box, now)
         elif isinstance(event, LegEnded):
             box = self._boxes.get(event.leg)
@@ -107,6 +110,7 @@ class Voicemail:
             if box.recording:
                 self._finish(box, now, hang_up=True)
             else:
+                box.skipped = True
                 self.manager.stop_playback(leg_id)  # skip the greeting
 
     def _finish(self, box: _Box, now: float, *, hang_up: bool) -> None:
