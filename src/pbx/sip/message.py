@@ -216,7 +216,8 @@ class Message:
         return value.split(";", 1)[0].strip(WSP).lower()
 
     def check(self) -> None:
-        """Parse every field a UA relies on (Via, From, To, Call-ID, Max-Forwards, Contact).
+        """Parse every field a UA relies on (Via, From, To, Call-ID, Max-Forwards, Contact
+        where a UA reads it: not in ACK, BYE or CANCEL).
 
         :func:`parse_message` leaves these as text so that paths which never read them
         pay nothing; a UA calls this once before acting on a message. Raises
@@ -238,7 +239,7 @@ class Message:
             headers.int_value("max-forwards")
             headers.int_value("expires")
             contact = headers.get("contact")
-            if contact is not None and contact != "*":
+            if contact is not None and contact != "*" and self._reads_contact():
                 headers.name_addrs("contact")
             date = headers.get("date")
             if date is not None and _SIP_DATE(date) is None:
@@ -252,6 +253,10 @@ class Message:
     def start_line(self) -> str:
         """The start line as it would be written."""
         raise NotImplementedError
+
+    def _reads_contact(self) -> bool:
+        """Whether a UA acts on this message's Contact (§12.1, §12.2.1.2, §10.3)."""
+        return True
 
     def header_tokens(self, name: str) -> list[str]:
         """Token list of Allow/Supported/Require/Unsupported/Proxy-Require."""
@@ -293,6 +298,11 @@ class Request(Message):
     def start_line(self) -> str:
         """``METHOD uri SIP/2.0``."""
         return f"{self.method} {self.uri} SIP/2.0"
+
+    def _reads_contact(self) -> bool:
+        # ACK, BYE and CANCEL neither create a dialog nor refresh its target (§12.2.1.2):
+        # a UA never reads their Contact, so it is left as text.
+        return self.method not in _CONTACT_UNREAD
 
     def __bytes__(self) -> bytes:
         lines = [f"{self.method} {self.uri} SIP/2.0\r\n", *self._fields_bytes(), "\r\n"]
@@ -340,6 +350,8 @@ class Response(Message):
         """2xx."""
         return 200 <= self.status < 300
 
+
+_CONTACT_UNREAD = frozenset({"ACK", "BYE", "CANCEL"})
 
 _CRLF = frozenset((b"\r", b"\n"))
 
