@@ -11,7 +11,7 @@ from pbx.media.engine import MediaEngine
 from pbx.media.events import DtmfDetected
 from pbx.media.g711 import ulaw_decode, ulaw_encode
 from pbx.media.prompts import PromptCache
-from pbx.rtp.stream import RtpStream  # noqa: E402
+from pbx.rtp.stream import RtpStream
 
 PHONE_A = ("127.0.0.1", 30000)
 PHONE_B = ("127.0.0.1", 30002)

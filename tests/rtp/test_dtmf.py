@@ -13,7 +13,7 @@ from pbx.rtp.dtmf import (
     event_code,
 )
 from pbx.rtp.packet import RtpPacket
-from tests.conftest import need_peer  # noqa: E402
+from tests.conftest import need_peer
 
 from .helpers import event, read_pcap_udp_payloads
 
