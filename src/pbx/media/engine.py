@@ -40,7 +40,7 @@ for their RTCP reports (RFC 3550 §6.2) and DTMF timers (RFC 4733 §2.5.1.4).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -218,6 +218,11 @@ class MediaEngine:
     def receive(self, ch: int, data: bytes, addr: Addr, now: float) -> None:
         """Hand an RTP datagram received for ``ch`` to its stream."""
         self._stream(ch).receive(data, addr, now)
+
+    def receiver(self, ch: int) -> Callable[[bytes, Addr, float], None]:
+        """The ``receive(data, addr, now)`` of the stream of ``ch``, for a shell to call
+        per datagram without a lookup (valid until the channel is removed)."""
+        return self._stream(ch).receive
 
     def receive_rtcp(self, ch: int, data: bytes, addr: Addr, now: float) -> None:
         """Hand an RTCP datagram received for ``ch`` to its stream."""

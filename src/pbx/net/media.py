@@ -1,8 +1,14 @@
 """The media shell: RTP sockets per channel and the drift-free 20 ms ticker.
 
-Each leg's RTP port is a plain non-blocking UDP socket (RTCP on port+1) registered with
-``loop.add_reader``: a wake-up drains every datagram waiting on the socket and hands each
-one to the engine with the ``now`` of that wake-up. Binding is synchronous, so the call
+Each leg's RTP port is a plain non-blocking UDP socket (RTCP on port+1). On Linux every
+socket is registered with one ``select.epoll`` of the service's own, and only that epoll's
+descriptor is handed to the loop (``loop.add_reader``): one wake-up asks the epoll which
+sockets are readable (one system call for all of them) and reads one datagram from each,
+handing it straight to the channel's stream with the ``now`` of that wake-up. Readiness is
+level-triggered, so a socket with more waiting is simply ready again on the next wake-up;
+no read ever fails with ``EAGAIN``, and the loop dispatches one callback per wake-up
+instead of one per socket. Where ``select.epoll`` is missing each socket gets its own
+``loop.add_reader`` and drains what is waiting. Binding is synchronous, so the call
 manager gets its port at once. The ticker runs the engine at ``t0 + k·0.020`` (no drift:
 a late tick is followed by an early one), sends what the tick produced from each
 channel's own socket (symmetric RTP, RFC 4961), and hands the tick's events to the
@@ -23,9 +29,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import queue
+import select
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 
@@ -84,12 +92,14 @@ class RecordingWriter:
 
 
 class _Port:
-    __slots__ = ("rtp", "rtcp", "channel")
+    __slots__ = ("rtp", "rtcp", "channel", "receive")
 
     def __init__(self, rtp: socket.socket, rtcp: socket.socket) -> None:
         self.rtp = rtp
         self.rtcp = rtcp
         self.channel: int | None = None
+        #: The attached stream's ``receive(data, addr, now)``.
+        self.receive: Callable[[bytes, Any, float], None] | None = None
 
 
 class MediaService:
@@ -121,6 +131,12 @@ class MediaService:
         """Sees every RTP packet: ``tap("in"|"out", channel, datagram)`` (tests, debugging)."""
         self._writer: RecordingWriter | None = None
         self._recorder_setup: tuple[BlockWriter, bool] | None = None
+        self._epoll: Any = select.epoll() if hasattr(select, "epoll") else None
+        #: fd → (port, is RTCP), for the sockets registered with ``_epoll``.
+        self._by_fd: dict[int, tuple[_Port, bool]] = {}
+        self._epoll_watched = False
+        #: IPv6 addresses come as 4-tuples: trim them to (host, port) for the cores.
+        self._trim_addr = ":" in host
 
     # -- MediaTransport ----------------------------------------------------------------
     @property
@@ -151,8 +167,16 @@ class MediaService:
                 continue  # leave the busy port allocated so we do not try it again
             entry = _Port(socks[0], socks[1])
             self._ports[port] = entry
-            self.loop.add_reader(entry.rtp, self._readable, entry, False)
-            self.loop.add_reader(entry.rtcp, self._readable, entry, True)
+            if self._epoll is not None:
+                for sock, rtcp in ((entry.rtp, False), (entry.rtcp, True)):
+                    self._by_fd[sock.fileno()] = (entry, rtcp)
+                    self._epoll.register(sock.fileno(), select.EPOLLIN)
+                if not self._epoll_watched:
+                    self.loop.add_reader(self._epoll.fileno(), self._drain)
+                    self._epoll_watched = True
+            else:
+                self.loop.add_reader(entry.rtp, self._readable, entry, False)
+                self.loop.add_reader(entry.rtcp, self._readable, entry, True)
             return port
         raise OSError(errno.EADDRINUSE, "no free RTP port in the configured range")
 
@@ -160,6 +184,7 @@ class MediaService:
         """Deliver what arrives on ``port`` to ``channel``."""
         entry = self._ports[port]
         entry.channel = channel
+        entry.receive = self.engine.receiver(channel)
         self._by_channel[channel] = entry
 
     def close(self, port: int) -> None:
@@ -170,15 +195,58 @@ class MediaService:
         if entry.channel is not None and self._by_channel.get(entry.channel) is entry:
             del self._by_channel[entry.channel]
         for s in (entry.rtp, entry.rtcp):
-            self.loop.remove_reader(s)
+            if self._epoll is not None:
+                self._by_fd.pop(s.fileno(), None)
+                self._epoll.unregister(s.fileno())
+            else:
+                self.loop.remove_reader(s)
             s.close()
         self.pool.release(port)
 
     # -- receive -----------------------------------------------------------------------
+    def _drain(self) -> None:
+        """The epoll is readable: read one datagram from every ready socket."""
+        now = self.loop.time()
+        by_fd = self._by_fd
+        trim = self._trim_addr
+        tap = self.tap
+        received = 0
+        for fd, _ in self._epoll.poll(0, len(by_fd) or 1):
+            found = by_fd.get(fd)
+            if found is None:
+                continue
+            entry, rtcp = found
+            try:
+                data, addr = (entry.rtcp if rtcp else entry.rtp).recvfrom(2048)
+            except OSError:
+                continue  # EAGAIN after a spurious wake-up, or an ICMP error
+            receive = entry.receive
+            if receive is None:
+                continue
+            if trim:
+                addr = (addr[0], addr[1])
+            if rtcp or tap is not None:
+                self._deliver(entry, rtcp, data, addr, now)
+                continue
+            received += 1
+            receive(data, addr, now)
+        self.packets_in += received
+
+    def _deliver(self, entry: _Port, rtcp: bool, data: bytes, addr: Any, now: float) -> None:
+        ch = entry.channel
+        if ch is None:
+            return
+        if self.tap is not None:
+            self.tap("rtcp-in" if rtcp else "in", ch, data)
+        if rtcp:
+            self.engine.receive_rtcp(ch, data, addr, now)
+        else:
+            self.packets_in += 1
+            self.engine.receive(ch, data, addr, now)
+
     def _readable(self, entry: _Port, rtcp: bool) -> None:
         sock = entry.rtcp if rtcp else entry.rtp
         now = self.loop.time()
-        engine = self.engine
         for _ in range(256):
             try:
                 data, addr = sock.recvfrom(2048)
@@ -186,16 +254,7 @@ class MediaService:
                 return
             except OSError:
                 return
-            ch = entry.channel
-            if ch is None:
-                continue
-            if self.tap is not None:
-                self.tap("rtcp-in" if rtcp else "in", ch, data)
-            if rtcp:
-                engine.receive_rtcp(ch, data, (addr[0], addr[1]), now)
-            else:
-                self.packets_in += 1
-                engine.receive(ch, data, (addr[0], addr[1]), now)
+            self._deliver(entry, rtcp, data, (addr[0], addr[1]), now)
 
     # -- ticker ------------------------------------------------------------------------
     def start(self) -> None:
@@ -269,6 +328,9 @@ class MediaService:
             self._tick_handle = None
         for port in list(self._ports):
             self.close(port)
+        if self._epoll_watched:
+            self.loop.remove_reader(self._epoll.fileno())
+            self._epoll_watched = False
         if self._writer is not None:
             self._writer.close()
             self._writer = None
