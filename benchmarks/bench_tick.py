@@ -2,10 +2,11 @@
 
 Each tick pops one frame per channel, decodes, runs in-band DTMF detection on every
 channel, mixes, records both sides of every call to a buffered stereo WAV, encodes
-and packetizes one RTP datagram per channel.  The streams are pre-filled fakes
-(their ``pop_frame`` returns a ready payload and ``packetize`` packs a real 12-byte
-header with ``struct``), so the figure is the tick itself; the per-packet cost of the
-real :class:`pbx.rtp.stream.RtpStream` (receive + pop_frame + packetize) is measured
+and builds one RTP datagram per channel.  The streams are real
+:class:`pbx.rtp.stream.RtpStream` objects whose ``pop_frame`` returns a ready payload
+instead of asking the jitter buffer (their send state lives in the engine's
+:class:`~pbx.rtp.bank.RtpBank`, as in the application), so the figure is the tick
+itself; the per-packet cost of the real receive path (receive + pop_frame) is measured
 separately and multiplied out.  Recording writes go to a temporary directory.
 
 Tables:
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import struct
 import tempfile
 import time
 from collections.abc import Callable
@@ -48,40 +48,25 @@ from pbx.media.g711 import ulaw_encode
 from pbx.media.mixer import Mixer, mix_dense
 from pbx.media.recorder import BlockWriter, InlineWriter, RecorderBank
 from pbx.net.media import RecordingWriter
+from pbx.rtp.stream import RtpStream
 
-_HEADER = struct.Struct("!BBHII")
 
-
-class PrefilledStream:
-    """A stream whose jitter buffer always has the next frame ready."""
-
-    __slots__ = ("frames", "i", "seq", "ts", "ssrc", "remote_addr")
+class PrefilledStream(RtpStream):
+    """A real stream whose jitter buffer always has the next frame ready."""
 
     def __init__(self, frames: list[bytes], ssrc: int) -> None:
+        super().__init__(ssrc, 0, initial_seq=ssrc & 0xFFFF, initial_ts=ssrc, cname="bench")
         self.frames = frames
         self.i = 0
-        self.seq = 0
-        self.ts = 0
-        self.ssrc = ssrc
         self.remote_addr = ("127.0.0.1", 20000 + 2 * (ssrc % 10000))
-
-    def receive(self, data: bytes, addr: tuple[str, int], now: float) -> None:
-        pass
 
     def pop_frame(self) -> bytes | None:
         self.i = (self.i + 1) % len(self.frames)
         return self.frames[self.i]
 
-    def next_event(self) -> None:
-        return None
-
-    def packetize(self, payload: bytes) -> bytes:
-        self.seq = (self.seq + 1) & 0xFFFF
-        self.ts = (self.ts + 160) & 0xFFFFFFFF
-        return _HEADER.pack(0x80, 0, self.seq, self.ts, self.ssrc) + payload
-
-    def send_dtmf(self, digit: str) -> None:
-        pass
+    @property
+    def frame_source(self) -> Callable[[], bytes | None]:
+        return self.pop_frame
 
 
 def speech_frames(rng: np.random.Generator, count: int) -> list[bytes]:
@@ -133,29 +118,22 @@ def stage_table(eng: MediaEngine, rec_dir: Path, reps: int) -> list[tuple[str, f
     frames = [s.pop_frame() for s in streams]
     codec = layout.by_codec[0][0]
     plan = eng.mixer.plan()
-    void = np.dtype((np.void, 160))
-    payloads = [bytes(160)] * n
+    rows_out = slice(0, n)
+    bank = eng.rtp
     pcm_in, payload_in, payload_out = eng._pcm_in, eng._payload_in, eng._payload_out
 
     def frames_in() -> None:
         data = b"".join(frames)
         payload_in[:n] = np.frombuffer(data, dtype=np.uint8).reshape(n, 160)
 
+    addrs = [stream.remote_addr for stream in layout.streams]
+
     def frames_out() -> None:
-        out = payload_out[:n].view(void).ravel().tolist()
-        addrs = [stream.remote_addr for stream in layout.streams]
-        assert all(addrs)
+        out = bank.packetize(rows_out, payload_out[:n])
         list(zip(out, addrs, strict=True))
 
     stages = [
-        (
-            "stream calls: pop_frame + next_event (fake)",
-            lambda: ([s.pop_frame() for s in streams], [s.next_event() for s in streams]),
-        ),
-        (
-            "stream calls: packetize (fake)",
-            lambda: [s.packetize(p) for s, p in zip(streams, payloads, strict=True)],
-        ),
+        ("stream calls: pop_frame (prefilled)", lambda: [s.pop_frame() for s in streams]),
         ("frames in: join + copy to the payload block", frames_in),
         ("decode (G.711 pair table)", lambda: codec.decode(payload_in[:n], pcm_in[:n])),
         (
@@ -166,7 +144,7 @@ def stage_table(eng: MediaEngine, rec_dir: Path, reps: int) -> list[tuple[str, f
             "mix: forward codes (two-party, one codec)",
             lambda: plan.copy_into(payload_in[:n], payload_out[:n], codec.silence),
         ),
-        ("frames out: payload bytes + addresses", frames_out),
+        ("frames out: RtpBank datagrams, paired with addresses", frames_out),
     ]
     rows = [(name, best_us(fn, reps) / 1000) for name, fn in stages]
     # Recording: a second bank over the same rows, one block cycle at a time (each
@@ -194,16 +172,11 @@ def stage_table(eng: MediaEngine, rec_dir: Path, reps: int) -> list[tuple[str, f
 
 
 def stream_calls_ms(eng: MediaEngine, reps: int) -> float:
-    """The per-packet Python calls alone (pop_frame, next_event, packetize) for every channel."""
+    """The per-channel Python calls alone (pop_frame) for every channel."""
     streams = [s for s in eng._streams if s is not None]
-    payload = bytes(160)
 
     def calls() -> None:
-        for s in streams:
-            s.pop_frame()
-            s.next_event()
-        for s in streams:
-            s.packetize(payload)
+        [s.pop_frame() for s in streams]
 
     return best_us(calls, reps) / 1000
 
@@ -250,12 +223,9 @@ def mixing_table(calls: int, party: int, reps: int) -> list[tuple[str, float]]:
     return rows
 
 
-def rtp_packet_cost(reps: int) -> float | None:
-    try:
-        from pbx.rtp.packet import build_rtp_header
-        from pbx.rtp.stream import RtpStream
-    except ImportError:
-        return None
+def rtp_packet_cost(reps: int) -> float:
+    from pbx.rtp.packet import build_rtp_header
+
     rx = RtpStream(1, 0, initial_seq=0, initial_ts=0, cname="bench", jitter_min_depth=1)
     payload = bytes(160)
     addr = ("127.0.0.1", 40000)
@@ -265,8 +235,7 @@ def rtp_packet_cost(reps: int) -> float | None:
         seq, ts = state["seq"], state["ts"]
         data = build_rtp_header(0, seq, ts, 0x1234) + payload
         rx.receive(data, addr, ts / 8000)
-        frame = rx.pop_frame()
-        rx.packetize(frame if frame is not None else payload)
+        rx.pop_frame()
         state["seq"], state["ts"] = (seq + 1) & 0xFFFF, ts + 160
 
     return best_us(one_packet, reps)
@@ -341,7 +310,7 @@ def main() -> None:
                     f"{p50 / 0.2:>5.1f}% {p99 / 0.2:>5.1f}%"
                 )
         ms = stream_calls_ms(engines[-1], 5 if args.quick else 20)
-        print(f"{'  the fake streams own calls alone (best)':<46} {ms:>7.2f}")
+        print(f"{'  the per-channel stream calls alone (best)':<46} {ms:>7.2f}")
         for writer in writers:
             writer.wait()
         stage_dir = Path(tmp) / "stages"
@@ -369,13 +338,10 @@ def main() -> None:
         for name, us in mixing_table(n_calls, party, reps):
             print(f"{name:<44} {us:>8.0f}")
     per_packet = rtp_packet_cost(2000 if args.quick else 20000)
-    if per_packet is None:
-        print("\nRTP stream not available: per-packet cost skipped")
-    else:
-        total = per_packet * 2 * calls / 1000
-        print(f"\n{'real RtpStream per packet':<44} {'µs':>8} {'x' + str(2 * calls) + ' ms':>10}")
-        print(f"{'receive + pop_frame + packetize':<44} {per_packet:>8.2f} {total:>10.2f}")
-        print("(socket recvfrom/sendto are not included: about 5 µs per packet, see FINDINGS)")
+    total = per_packet * 2 * calls / 1000
+    print(f"\n{'real RtpStream per packet':<44} {'µs':>8} {'x' + str(2 * calls) + ' ms':>10}")
+    print(f"{'receive + pop_frame (jitter buffer)':<44} {per_packet:>8.2f} {total:>10.2f}")
+    print("(socket recvfrom/sendto are not included: about 5 µs per packet, see FINDINGS)")
 
 
 if __name__ == "__main__":

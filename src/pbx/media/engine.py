@@ -11,12 +11,16 @@ the end stays zero and stands in for "no source".  Definitions per row:
   (prompts, tones, music on hold) plus its own input when echo is on.
 
 ``tick(now)`` runs, in order, and touches each stream from Python only as
-the stream API requires (one ``pop_frame``, one ``next_event``, one read of
-``remote_addr``, one ``packetize``, each in a list comprehension):
+the stream API requires: one ``pop_frame`` (or the ``frame_source`` it
+stands for) in a list comprehension; the remote addresses are read again only
+when one changed.  Streams that can (:class:`~pbx.rtp.stream.RtpStream`)
+keep their send state in the engine's :class:`~pbx.rtp.bank.RtpBank` and flag
+their events there, so neither ``packetize`` nor ``next_event`` is called per
+channel; other streams get those calls too.
 
-1. pop one 160-byte payload per channel from its jitter buffer and drain its
-   RFC 4733 digits; the payloads are joined and copied into the ``uint8``
-   block in one assignment;
+1. pop one 160-byte payload per channel from its jitter buffer and drain the
+   RFC 4733 digits of the streams that flagged some; the payloads are joined
+   and copied into the ``uint8`` block in one assignment;
 2. conceal missing frames: the first miss repeats the previous frame at
    −6 dB, further misses are silence (RFC 3550 §6.4.1 leaves concealment to
    the receiver);
@@ -24,8 +28,10 @@ the stream API requires (one ``pop_frame``, one ``next_event``, one read of
 4. run DTMF and talk detection on the subscribed rows of the input block;
 5. mix into an ``int32`` accumulator, add player rows, saturate once;
 6. append the input rows of every recording (:mod:`pbx.media.recorder`);
-7. encode per codec group and packetize one RTP datagram per channel that
-   has a remote address.
+7. encode per codec group and build one RTP datagram per channel that has a
+   remote address: the bank writes every header and payload into one block
+   (:meth:`~pbx.rtp.bank.RtpBank.packetize`); a stream sending telephone-events
+   builds its own packet.
 
 The tick reads no clock; ``now`` only stamps events.  It returns datagrams
 (with the channel each belongs to), events and counters; the shell sends and
@@ -64,6 +70,7 @@ from pbx.media.events import (
 from pbx.media.mixer import Mixer, Role
 from pbx.media.prompts import Player, PlayItem, PromptCache, PromptItem, as_items
 from pbx.media.recorder import Format, RecorderBank
+from pbx.rtp.bank import RtpBank
 
 __all__ = ["FRAME", "MediaEngine", "MediaStream", "TickCounters", "TickOutput"]
 
@@ -71,8 +78,6 @@ log = structlog.get_logger(__name__)
 
 FRAME = 160
 Addr = tuple[str, int]
-#: One frame of codes as a numpy void scalar: ``tolist()`` of a row view gives bytes.
-_FRAME_BYTES = np.dtype((np.void, FRAME))
 #: Seconds from the NTP epoch (1900) to the Unix epoch (1970), RFC 868.
 NTP_UNIX_OFFSET = 2_208_988_800
 
@@ -129,6 +134,9 @@ class MediaEngine:
     mixer: Mixer = field(factory=Mixer)
     dtmf: DtmfDetector = field(factory=DtmfDetector)
     talk: TalkDetector = field(factory=TalkDetector)
+    #: The send state of every stream that can bind to it (``bind_bank``): the tick
+    #: builds their datagrams in one block.
+    rtp: RtpBank = field(factory=RtpBank)
     capacity: int = 64
     #: Seconds to add to ``now`` to get Unix time, for RTCP NTP timestamps; the shell
     #: sets it once (``time.time() - loop.time()``) so the core never reads a clock.
@@ -152,11 +160,17 @@ class MediaEngine:
     _missed: npt.NDArray[np.int32] = field(init=False)
     _silence: npt.NDArray[np.uint8] = field(init=False)
     _dtmf_on: npt.NDArray[np.bool_] = field(init=False)
+    #: The row's stream keeps its send state in ``rtp`` (and flags its events there).
+    _banked: npt.NDArray[np.bool_] = field(init=False)
     _talk_on: npt.NDArray[np.bool_] = field(init=False)
     _players: dict[int, Player] = field(init=False, factory=dict)
     _paused_players: dict[int, Player] = field(init=False, factory=dict)
     _pending: list[MediaEvent] = field(init=False, factory=list)
     _layout: _Layout | None = field(init=False, default=None)
+    #: The remote addresses of the layout's streams, kept while ``rtp.address_version``
+    #: stays at ``_addrs_version`` (every stream banked).
+    _addrs: list[Addr | None] | None = field(init=False, default=None)
+    _addrs_version: int = field(init=False, default=-1)
 
     def __attrs_post_init__(self) -> None:
         cap = max(1, self.capacity)
@@ -170,6 +184,7 @@ class MediaEngine:
         self._missed = np.zeros(0, dtype=np.int32)
         self._silence = np.zeros(0, dtype=np.uint8)
         self._dtmf_on = np.zeros(0, dtype=np.bool_)
+        self._banked = np.zeros(0, dtype=np.bool_)
         self._talk_on = np.zeros(0, dtype=np.bool_)
         self._grow(cap)
 
@@ -187,6 +202,10 @@ class MediaEngine:
         self._silence[ch] = chosen.silence
         self._pcm_in[ch] = self._pcm_prev[ch] = 0
         self._missed[ch] = 2
+        bind_bank = getattr(stream, "bind_bank", None)
+        if bind_bank is not None:
+            bind_bank(self.rtp, ch)
+        self._banked[ch] = bind_bank is not None
         self.dtmf.reset([ch])
         self.talk.reset([ch])
         self._layout = None
@@ -194,7 +213,10 @@ class MediaEngine:
 
     def remove_channel(self, ch: int) -> None:
         """Free the row of ``ch``: leaves its bridge, stops its player and detectors."""
-        self._stream(ch)
+        stream = self._stream(ch)
+        if self._banked[ch]:
+            cast(Any, stream).unbind_bank()
+            self._banked[ch] = False
         self.mixer.forget(ch)
         self._players.pop(ch, None)
         self._paused_players.pop(ch, None)
@@ -210,9 +232,11 @@ class MediaEngine:
 
     def set_codec(self, ch: int, codec: str) -> None:
         """Switch the codec of ``ch`` (after a re-INVITE changed the payload type)."""
-        self._stream(ch)
+        stream = self._stream(ch)
         self._codecs[ch] = chosen = codec_by_name(codec)
         self._silence[ch] = chosen.silence
+        if self._banked[ch]:
+            cast(Any, stream).bind_bank(self.rtp, ch)  # the payload type may have changed
         self._layout = None
 
     def receive(self, ch: int, data: bytes, addr: Addr, now: float) -> None:
@@ -406,7 +430,7 @@ class MediaEngine:
         #    3.11 interpreter specializes, beat map() with operator.call here).
         n = len(layout.rows_list)
         streams = layout.streams
-        frames = [stream.pop_frame() for stream in streams]
+        frames = [pop() for pop in layout.pops]
         try:
             data = b"".join(frames)  # type: ignore[arg-type]  # None: a missing frame
             all_present = len(data) == FRAME * n
@@ -431,9 +455,13 @@ class MediaEngine:
             if pairs:
                 joined = b"".join(f for _, f in pairs)
                 self._payload_in[present] = np.frombuffer(joined, np.uint8).reshape(-1, FRAME)
-        stream_events = [stream.next_event() for stream in streams]
-        if stream_events.count(None) != n:
-            self._collect_stream_events(layout, stream_events, events, now)
+        if layout.unbanked:
+            stream_events = [streams[i].next_event() for i in layout.unbanked]
+            if stream_events.count(None) != len(stream_events):
+                self._collect_stream_events(layout, stream_events, events, now)
+        flagged = self.rtp.events[:hi]
+        if flagged.any():
+            self._collect_flagged_events(np.flatnonzero(flagged), events, now)
         missed = self._missed
         self._pcm_in, self._pcm_prev = self._pcm_prev, self._pcm_in
         # 2. concealment bookkeeping: rows that got nothing keep last tick's payload
@@ -517,21 +545,15 @@ class MediaEngine:
                 block_out = self._payload_out[:n]
             else:
                 block_out = self._payload_out.take(layout.rows, axis=0)
-            # One bytes object per row, made in C (a void view's tolist).
-            payloads = cast(list[bytes], block_out.view(_FRAME_BYTES).ravel().tolist())
-            addrs = [stream.remote_addr for stream in streams]
-            if all(addrs):
-                pairs_out = zip(streams, payloads, strict=True)
-                sent = [stream.packetize(payload) for stream, payload in pairs_out]
+            addrs = self._addresses(layout)
+            if all(addrs) and layout.all_banked and not self.rtp.scalar[layout.rows].any():
+                # Every datagram in one block (the usual case).
+                rows_out = slice(0, n) if layout.contiguous else layout.rows
+                sent = self.rtp.packetize(rows_out, block_out)
                 datagrams = list(zip(sent, cast(list[Addr], addrs), strict=True))
                 channels = layout.rows_list
             else:
-                for stream, payload, addr, ch in zip(
-                    streams, payloads, addrs, layout.rows_list, strict=True
-                ):
-                    if addr is not None:
-                        datagrams.append((stream.packetize(payload), addr))
-                        channels.append(ch)
+                datagrams, channels = self._packetize_mixed(layout, block_out, addrs)
         counters = TickCounters(
             channels=len(layout.rows_list),
             frames_received=len(got_rows),
@@ -544,6 +566,34 @@ class MediaEngine:
         )
         return TickOutput(datagrams, events, counters, list(channels))
 
+    def _addresses(self, layout: _Layout) -> list[Addr | None]:
+        addrs = self._addrs
+        version = self.rtp.address_version
+        if addrs is None or not layout.all_banked or self._addrs_version != version:
+            addrs = [stream.remote_addr for stream in layout.streams]
+            self._addrs, self._addrs_version = addrs, version
+        return addrs
+
+    def _packetize_mixed(
+        self, layout: _Layout, block_out: npt.NDArray[np.uint8], addrs: list[Addr | None]
+    ) -> tuple[list[tuple[bytes, Addr]], list[int]]:
+        """Datagrams when some rows lack an address, are not banked or send DTMF."""
+        has_addr = np.fromiter((a is not None for a in addrs), dtype=np.bool_, count=len(addrs))
+        vector = has_addr & self._banked[layout.rows] & ~self.rtp.scalar[layout.rows]
+        datagrams: list[tuple[bytes, Addr]] = []
+        channels: list[int] = []
+        picked = np.flatnonzero(vector)
+        if len(picked):
+            sent = self.rtp.packetize(layout.rows[picked], block_out[picked])
+            for i, data in zip(picked.tolist(), sent, strict=True):
+                datagrams.append((data, cast(Addr, addrs[i])))
+                channels.append(layout.rows_list[i])
+        for i in np.flatnonzero(has_addr & ~vector).tolist():
+            stream = layout.streams[i]
+            datagrams.append((stream.packetize(block_out[i].tobytes()), cast(Addr, addrs[i])))
+            channels.append(layout.rows_list[i])
+        return datagrams, channels
+
     def write_recordings(self) -> int:
         """Write the recording blocks that are due (with ``RecorderBank(deferred=True)``).
 
@@ -555,17 +605,30 @@ class MediaEngine:
     def _collect_stream_events(
         self, layout: _Layout, first: list[Any], events: list[MediaEvent], now: float
     ) -> None:
-        for i, event in enumerate(first):
-            if event is None:
-                continue
-            ch, next_event = layout.rows_list[i], layout.streams[i].next_event
-            while event is not None:
-                digit = getattr(event, "digit", None)
-                if isinstance(digit, str):
-                    events.append(DtmfDetected(ch, digit, "rfc4733", now))
-                else:
-                    events.append(StreamEvent(ch, event))
-                event = next_event()
+        for i, event in zip(layout.unbanked, first, strict=True):
+            if event is not None:
+                stream = layout.streams[i]
+                self._drain_events(layout.rows_list[i], stream, event, events, now)
+
+    def _collect_flagged_events(
+        self, rows: npt.NDArray[np.intp], events: list[MediaEvent], now: float
+    ) -> None:
+        for ch in rows.tolist():
+            self.rtp.events[ch] = False
+            stream = self._streams[ch]
+            if stream is not None:
+                self._drain_events(ch, stream, stream.next_event(), events, now)
+
+    def _drain_events(
+        self, ch: int, stream: MediaStream, event: Any, events: list[MediaEvent], now: float
+    ) -> None:
+        while event is not None:
+            digit = getattr(event, "digit", None)
+            if isinstance(digit, str):
+                events.append(DtmfDetected(ch, digit, "rfc4733", now))
+            else:
+                events.append(StreamEvent(ch, event))
+            event = stream.next_event()
 
     def _play(self, acc: npt.NDArray[np.int32], events: list[MediaEvent]) -> None:
         rows = np.fromiter(self._players, dtype=np.intp, count=len(self._players))
@@ -621,6 +684,8 @@ class MediaEngine:
         self._missed = np.concatenate([self._missed, np.full(capacity - old, 2, dtype=np.int32)])
         self._silence = np.concatenate([self._silence, np.zeros(capacity - old, dtype=np.uint8)])
         self._dtmf_on = np.concatenate([self._dtmf_on, np.zeros(capacity - old, dtype=np.bool_)])
+        self._banked = np.concatenate([self._banked, np.zeros(capacity - old, dtype=np.bool_)])
+        self.rtp.grow(capacity)
         self._talk_on = np.concatenate([self._talk_on, np.zeros(capacity - old, dtype=np.bool_)])
         self._streams.extend([None] * (capacity - old))
         self._codecs.extend([None] * (capacity - old))
@@ -643,9 +708,14 @@ class MediaEngine:
         dtmf_span = None
         if len(dtmf_rows) and dtmf_rows[-1] - dtmf_rows[0] == len(dtmf_rows) - 1:
             dtmf_span = slice(int(dtmf_rows[0]), int(dtmf_rows[-1]) + 1)  # rows are sorted
+        banked = self._banked[rows] if len(rows) else np.zeros(0, dtype=np.bool_)
+        self._addrs = None
         self._layout = _Layout(
             rows_list=rows_list,
             streams=streams,
+            pops=[getattr(s, "frame_source", None) or s.pop_frame for s in streams],
+            all_banked=bool(banked.all()),
+            unbanked=np.flatnonzero(~banked).tolist(),
             contiguous=rows_list == list(range(len(rows_list))),
             rows=rows,
             by_codec=by_codec,
@@ -662,6 +732,12 @@ class _Layout:
 
     rows_list: list[int]
     streams: list[MediaStream]
+    #: What each stream's ``pop_frame`` calls (``frame_source``), or ``pop_frame``.
+    pops: list[Callable[[], bytes | None]]
+    #: Every stream keeps its send state in the engine's RtpBank.
+    all_banked: bool
+    #: Indexes (into ``streams``) of the streams that do not.
+    unbanked: list[int]
     #: Rows are exactly 0..n-1, so the output block is a slice.
     contiguous: bool
     rows: npt.NDArray[np.intp]

@@ -37,11 +37,13 @@ import math
 import random
 import struct
 from collections import deque
+from collections.abc import Callable
 
 import structlog
 from attrs import frozen
 
 from pbx.errors import ConfigError, InvalidStateError
+from pbx.rtp.bank import RtpBank
 from pbx.rtp.dtmf import (
     DtmfDigit,
     TelephoneEventPacket,
@@ -177,7 +179,10 @@ class RtpStream:
         self.payload_type = payload_type
         self.clock_rate = clock_rate
         self.telephone_event_pt = telephone_event_pt
-        self.remote_addr = remote_addr
+        self._remote_addr = remote_addr
+        # The bank row holding the send state while bound (see bind_bank).
+        self._bank: RtpBank | None = None
+        self._row = 0
         self.latching = latching
         self.cname = cname
         self.rtcp_mux = rtcp_mux
@@ -244,6 +249,23 @@ class RtpStream:
         return self._stats.ssrc if self._stats is not None else None
 
     @property
+    def remote_addr(self) -> Addr | None:
+        """Where RTP goes: from the SDP, then wherever the media comes from (latching)."""
+        return self._remote_addr
+
+    @remote_addr.setter
+    def remote_addr(self, addr: Addr | None) -> None:
+        self._remote_addr = addr
+        if self._bank is not None:
+            self._bank.address_version += 1
+
+    @property
+    def frame_source(self) -> Callable[[], bytes | None]:
+        """The callable :meth:`pop_frame` calls (the jitter buffer's ``pop``), for a
+        caller that pops every tick and wants one call less per frame."""
+        return self._jitter.pop
+
+    @property
     def rtcp_addr(self) -> Addr | None:
         """Where to send RTCP: the RTP address with rtcp-mux, else the latched or RTP port + 1."""
         if self.rtcp_mux:
@@ -277,7 +299,7 @@ class RtpStream:
             and b1 == self.payload_type
             and stats is not None
             and ssrc == stats.ssrc
-            and addr == self.remote_addr
+            and addr == self._remote_addr
             and self._latched
         ):
             tracker = stats.seq
@@ -313,7 +335,7 @@ class RtpStream:
                 self.malformed += 1
                 return
         stats = self._stats
-        if addr != self.remote_addr and self.latching:
+        if addr != self._remote_addr and self.latching:
             if self._latched and not (
                 stats is not None
                 and ssrc != stats.ssrc
@@ -349,6 +371,7 @@ class RtpStream:
             self._jitter.put(payload, ext_seq, ts, now)
         elif pt == self.telephone_event_pt:
             self._events.extend(self._dtmf_in.receive(payload, ts, b1 > 0x7F, now))
+            self._flag_events()
         else:
             self.unknown_payload_type += 1
 
@@ -357,6 +380,7 @@ class RtpStream:
             log.info("rtp_new_source", old_ssrc=self._stats.ssrc, ssrc=ssrc)
             self._events.extend(self._dtmf_in.handle_timer(math.inf))
             self._dtmf_in = TelephoneEventReceiver(self.clock_rate)
+            self._flag_events()
         stats = ReceiverStats(ssrc, seq, self.clock_rate, self.min_sequential)
         self._stats = stats
         self._generation = stats.seq.generation
@@ -376,10 +400,85 @@ class RtpStream:
         """The next DTMF digit or remote BYE, or None."""
         return self._events.popleft() if self._events else None
 
+    def _flag_events(self) -> None:
+        if self._events and self._bank is not None:
+            self._bank.events[self._row] = True
+
+    # --------------------------------------------------------------- the bank
+
+    def bind_bank(self, bank: RtpBank, row: int) -> None:
+        """Keep the send state in ``row`` of ``bank`` from now on.
+
+        The engine then builds this stream's ordinary audio packets together with every
+        other bound stream's (:meth:`RtpBank.packetize <pbx.rtp.bank.RtpBank.packetize>`);
+        :meth:`packetize`, :meth:`silence`, :meth:`send_dtmf`, RTCP and :meth:`stats`
+        read and write the same row. Binding again (to the same row) refreshes the
+        payload type after it changed.
+        """
+        self._pull()
+        self._bank = bank
+        self._row = row
+        bank.address_version += 1
+        bank.load(
+            row,
+            ssrc=self.local_ssrc,
+            payload_type=self.payload_type,
+            seq=self._seq,
+            timestamp=self._ts,
+            frame_samples=self.frame_samples,
+            marker=self._mark,
+            packets=self.packets_sent,
+            octets=self._octets_sent,
+            bytes_sent=self.bytes_sent,
+            sent_since_report=self._sent_since_report,
+            scalar=bool(self._dtmf_queue),
+            events=bool(self._events),
+        )
+
+    def unbind_bank(self) -> None:
+        """Take the send state back from the bank (the channel is going away)."""
+        self._pull()
+        self._bank = None
+
+    def _pull(self) -> None:
+        bank = self._bank
+        if bank is None:
+            return
+        row = self._row
+        self._seq = int(bank.seq[row])
+        self._ts = int(bank.timestamp[row])
+        self._mark = bool(bank.marker[row])
+        self.packets_sent = int(bank.packets[row])
+        self._octets_sent = int(bank.octets[row])
+        self.bytes_sent = int(bank.bytes[row])
+        self._sent_since_report = bool(bank.sent_since_report[row])
+
+    def _push(self) -> None:
+        bank = self._bank
+        if bank is None:
+            return
+        row = self._row
+        bank.seq[row] = self._seq
+        bank.timestamp[row] = self._ts
+        bank.marker[row] = self._mark
+        bank.packets[row] = self.packets_sent
+        bank.octets[row] = self._octets_sent
+        bank.bytes[row] = self.bytes_sent
+        bank.sent_since_report[row] = self._sent_since_report
+        bank.scalar[row] = bool(self._dtmf_queue)
+
     # --------------------------------------------------------------------- send
 
     def packetize(self, payload: bytes) -> bytes:
         """The RTP datagram for this tick: ``payload`` as audio, or a pending DTMF packet."""
+        if self._bank is None:
+            return self._packetize(payload)
+        self._pull()
+        data = self._packetize(payload)
+        self._push()
+        return data
+
+    def _packetize(self, payload: bytes) -> bytes:
         seq = self._seq
         ts = self._ts
         self._seq = (seq + 1) & 0xFFFF
@@ -416,8 +515,10 @@ class RtpStream:
 
     def silence(self, ticks: int = 1) -> None:
         """Advance the timestamp over ``ticks`` frames not sent; the next packet is marked."""
+        self._pull()
         self._ts = (self._ts + ticks * self.frame_samples) & 0xFFFFFFFF
         self._mark = True
+        self._push()
 
     def send_dtmf(self, digit: str, duration_ms: int = 100, volume: int = 10) -> None:
         """Queue one digit: the following :meth:`packetize` calls emit its RFC 4733 packets."""
@@ -427,6 +528,8 @@ class RtpStream:
         if self._dtmf_queue:
             self._dtmf_queue.extend([None] * self._inter_digit_ticks)
         self._dtmf_queue.extend(packets)
+        if self._bank is not None:
+            self._bank.scalar[self._row] = True
 
     @property
     def sending_dtmf(self) -> bool:
@@ -468,6 +571,7 @@ class RtpStream:
                     )
                     reason = packet.reason.decode("utf-8", "replace") if packet.reason else None
                     self._events.append(RemoteBye(ssrc, reason))
+                    self._flag_events()
 
     def _on_report_blocks(self, blocks: tuple[RtcpReportBlock, ...], now: float) -> None:
         for block in blocks:
@@ -484,6 +588,7 @@ class RtpStream:
                         break
 
     def _schedule_rtcp(self, now: float) -> None:
+        self._pull()
         members = 2 if self._stats is not None else 1
         remote_sending = (
             self._last_received is not None and now - self._last_received < 2 * RTCP_MIN_TIME
@@ -523,6 +628,7 @@ class RtpStream:
         RTCP reports that are due come out of :meth:`datagrams_to_send`.
         """
         self._events.extend(self._dtmf_in.handle_timer(now))
+        self._flag_events()
 
     def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
         """The RTCP report, if one is due and the remote RTCP address is known.
@@ -535,6 +641,7 @@ class RtpStream:
         return [(self.build_rtcp(now, now + self.ntp_offset), addr)]
 
     def _report_packets(self, now: float, ntp_time: float) -> list[RtcpPacket]:
+        self._pull()
         blocks: tuple[RtcpReportBlock, ...] = ()
         if self._stats is not None and self._stats.seq.valid:
             blocks = (self._stats.report_block(now),)
@@ -578,11 +685,14 @@ class RtpStream:
         self._rtcp_initial = False
         self._schedule_rtcp(now)
         self._sent_since_report = False
+        if self._bank is not None:
+            self._bank.sent_since_report[self._row] = False
 
     # ----------------------------------------------------------------- counters
 
     def stats(self) -> RtpStreamStats:
         """A snapshot of the counters."""
+        self._pull()
         receiver = self._stats
         return RtpStreamStats(
             packets_sent=self.packets_sent,
