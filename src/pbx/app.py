@@ -118,6 +118,7 @@ class Application:
             wall=self.wall,
             is_trunk=self.is_trunk,
             ring_timeout=config.ring_timeout,
+            recordings=Path(config.recordings_dir),
         )
         self.voicemail = Voicemail(
             self.calls,
@@ -140,7 +141,6 @@ class Application:
             self.calls,
             self.acd,
             users_by_ext,
-            recordings=Path(config.recordings_dir),
             store=self.store,
             wall=self.wall,
             rng=self.rng,

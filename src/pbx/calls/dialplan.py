@@ -177,6 +177,7 @@ def dialplan_from_config(entries: Sequence[Mapping[str, Any]], source: str) -> D
             "handler",
             "options",
             "extension",
+            "record",
         }
         unknown = sorted(set(entry) - known)
         if unknown:
@@ -196,6 +197,16 @@ def dialplan_from_config(entries: Sequence[Mapping[str, Any]], source: str) -> D
         options = entry.get("options", {})
         if not isinstance(options, Mapping):
             raise ConfigError(f"{where}.options: expected a table")
+        record = entry.get("record", False)
+        if not isinstance(record, bool):
+            raise ConfigError(f"{where}.record: expected true or false, got {record!r}")
+        if record:
+            if kind not in ("extension", "trunk"):
+                raise ConfigError(
+                    f"{where}.record: only extension and trunk targets record here"
+                    " (queues have their own record setting)"
+                )
+            options = {**options, "record": True}
         number = str(entry.get("number", entry.get("did", "*")))
         routes.append(
             Route(

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import enum
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -221,6 +223,8 @@ class CallManager:
     is_trunk: Callable[[Destination], bool] = field(default=lambda source: True)
     trunk_name: Callable[[Destination], str] = field(default=lambda source: "local")
     ring_timeout: float = 60.0
+    #: Where :meth:`record_call` puts recordings (``YYYYMMDD/<call id>.wav`` below it).
+    recordings: Path = Path("recordings")
     moh: tuple[PlayItem, ...] = (PromptItem("moh"),)
     """What a held party hears (music on hold)."""
     handlers: dict[str, TargetHandler] = field(factory=dict)
@@ -939,6 +943,24 @@ class CallManager:
         if inbound.state is LegState.RINGING:
             self.answer(inbound.id, now)
         self.bridge(inbound.id, out.id, now)
+        call = self.calls.get(inbound.call)
+        target = call.target if call is not None else None
+        if call is not None and target is not None and target.options.get("record"):
+            self.record_call(call, inbound, out, now)
+
+    def record_call(self, call: Call, left: Leg, right: Leg, now: float) -> None:
+        """Record ``call`` in stereo: what ``left`` says on the left channel, ``right``
+        on the right, to ``recordings/YYYYMMDD/<call id>.wav``; the CDR names the file and
+        the recording ends with the call."""
+        if call.recording_key is not None or left.channel is None or right.channel is None:
+            return
+        stamp = time.strftime("%Y%m%d", time.gmtime(self.wall(now)))
+        path = self.recordings / stamp / f"{call.id}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = f"rec:{call.id}"
+        self.engine.start_recording(key, path, left=left.channel, right=right.channel)
+        call.recording = str(path)
+        call.recording_key = key
 
     def fail_caller(self, in_id: str, status: int, now: float) -> None:
         """An outbound leg for caller ``in_id`` failed: tell the caller (486, 480 ...)."""

@@ -26,10 +26,8 @@ that makes its decisions happen to real calls and feeds the outcomes back:
 from __future__ import annotations
 
 import random
-import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -196,7 +194,6 @@ class QueueService:
     manager: CallManager
     distributor: Distributor
     users: Mapping[str, UserConfig]
-    recordings: Path = Path("recordings")
     store: Store | None = None
     wall: Callable[[float], float] = field(default=lambda now: now)
     rng: random.Random = field(factory=random.Random)
@@ -558,16 +555,7 @@ class QueueService:
         call.data["agent"] = a.agent
         call.data.pop(WAITING, None)
         if a.record:
-            caller = manager.leg(q.leg)
-            agent = manager.leg(agent_leg)
-            stamp = time.strftime("%Y%m%d", time.gmtime(self.wall(now)))
-            path = self.recordings / stamp / f"{call.id}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            key = f"rec:{call.id}"
-            assert caller.channel is not None and agent.channel is not None
-            manager.engine.start_recording(key, path, left=caller.channel, right=agent.channel)
-            call.recording = str(path)
-            call.recording_key = key
+            manager.record_call(call, manager.leg(q.leg), manager.leg(agent_leg), now)
 
     # -- leaving the queue ------------------------------------------------------------
     def _overflow(self, a: act.Overflow, now: float) -> None:
