@@ -6,9 +6,12 @@ ordered list of :class:`Route` rules on its origin, the dialled number (the DID 
 trunk calls) and the caller's number. The first rule that matches gives the
 :class:`Target`. Number patterns are exact (``600``), ranges (``2001-2010``), prefixes
 (``9*``) or regular expressions (``re:^9(\\d+)$``, whose first group becomes the number
-sent on). No rule matches → 404. A route to an outbound trunk is only ever taken for an
-authenticated user (``origin = "user"`` is forced), so a caller from outside can never
-dial out through us (toll fraud).
+sent on). No rule matches → 404. A route to an outbound trunk that sends on a number
+the caller dialled is only ever taken for an authenticated user (``origin = "user"`` is
+forced), so a caller from outside can never dial out through us (toll fraud). The one
+exception is a forward to a number the route itself fixes (``dial = "..."``, e.g. a DID
+forwarded to an answering service): the caller chooses nothing, so it may come from a
+trunk.
 """
 
 from __future__ import annotations
@@ -140,9 +143,14 @@ class Dialplan:
                 continue
             target = route.target
             if target.kind == "trunk":
-                if origin != "user":
-                    continue  # never dial out for an unauthenticated caller
-                target = Target(target.kind, target.name, rewritten, target.options)
+                fixed = target.options.get("dial")
+                if fixed:
+                    # A forward to a number the route fixes: the caller chooses nothing.
+                    target = Target(target.kind, target.name, str(fixed), target.options)
+                elif origin != "user":
+                    continue  # never dial out where an unauthenticated caller chose the number
+                else:
+                    target = Target(target.kind, target.name, rewritten, target.options)
             return Match(target, rewritten)
         return None
 
@@ -178,6 +186,7 @@ def dialplan_from_config(entries: Sequence[Mapping[str, Any]], source: str) -> D
             "options",
             "extension",
             "record",
+            "dial",
         }
         unknown = sorted(set(entry) - known)
         if unknown:
@@ -207,6 +216,13 @@ def dialplan_from_config(entries: Sequence[Mapping[str, Any]], source: str) -> D
                     " (queues have their own record setting)"
                 )
             options = {**options, "record": True}
+        dial = entry.get("dial")
+        if dial is not None:
+            if kind != "trunk":
+                raise ConfigError(f"{where}.dial: only trunk targets dial a fixed number")
+            if not isinstance(dial, str) or not dial or any(c in dial for c in "@:;<> "):
+                raise ConfigError(f"{where}.dial: expected the number to dial, got {dial!r}")
+            options = {**options, "dial": dial}
         number = str(entry.get("number", entry.get("did", "*")))
         routes.append(
             Route(

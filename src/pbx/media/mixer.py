@@ -33,7 +33,6 @@ itself, for line tests) is a diagonal entry.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -88,13 +87,24 @@ class Bridge:
 
     bridge_id: int
     members: dict[int, Member] = field(factory=dict)
+    #: ``edges()`` as computed after the last change (the mixer clears it).
+    _edges: list[tuple[int, int, float]] | None = field(default=None, eq=False, repr=False)
 
-    def edges(self) -> Iterator[tuple[int, int, float]]:
+    def edges(self) -> list[tuple[int, int, float]]:
         """The non-zero entries ``(sink, src, gain)`` of this bridge's block of G."""
-        for sink in self.members.values():
-            for src in self.members.values():
-                if _heard_by(src, sink):
-                    yield sink.channel, src.channel, src.volume
+        if self._edges is None:
+            members = list(self.members.values())
+            self._edges = [
+                (sink.channel, src.channel, src.volume)
+                for sink in members
+                for src in members
+                if _heard_by(src, sink)
+            ]
+        return self._edges
+
+    def changed(self) -> None:
+        """A member joined, left or changed: compute the edges again when asked."""
+        self._edges = None
 
 
 @frozen
@@ -133,23 +143,25 @@ class MixPlan:
     @classmethod
     def from_edges(cls, edges: list[tuple[int, int, float]]) -> MixPlan:
         """Build a plan from ``(sink, src, gain)`` triples (any order, no duplicates)."""
-        by_sink: dict[int, list[tuple[int, float]]] = {}
-        for sink, src, gain in edges:
-            by_sink.setdefault(sink, []).append((src, gain))
-        by_fan_in: dict[int, list[int]] = {}
-        for sink in sorted(by_sink):
-            by_fan_in.setdefault(len(by_sink[sink]), []).append(sink)
+        if not edges:
+            return cls(())
+        table = np.array(edges, dtype=np.float64)
+        sink_all = table[:, 0].astype(np.intp)
+        src_all = table[:, 1].astype(np.intp)
+        order = np.lexsort((src_all, sink_all))  # by sink, then by source
+        sink_all, src_all = sink_all[order], src_all[order]
+        gain_all = table[order, 2].astype(np.float32)
+        sinks, starts, fan_in = np.unique(sink_all, return_index=True, return_counts=True)
         groups = []
-        for k in sorted(by_fan_in):
-            sinks = by_fan_in[k]
-            entries = [sorted(by_sink[sink]) for sink in sinks]
-            srcs = np.array([[src for src, _ in e] for e in entries], dtype=np.intp)
-            gains = np.array([[g for _, g in e] for e in entries], dtype=np.float32)
+        for k in np.unique(fan_in).tolist():
+            chosen = fan_in == k
+            index = starts[chosen][:, None] + np.arange(k)  # (K, k) edges of each sink
+            gains = gain_all[index]
             groups.append(
                 FanIn(
-                    np.array(sinks, dtype=np.intp),
-                    srcs.reshape(len(sinks), k),
-                    None if np.all(gains == 1.0) else gains.reshape(len(sinks), k, 1),
+                    sinks[chosen],
+                    src_all[index],
+                    None if np.all(gains == 1.0) else gains.reshape(len(index), k, 1),
                 )
             )
         return cls(tuple(groups))
@@ -256,6 +268,7 @@ class Mixer:
             raise InvalidStateError(f"channel {channel} is already in bridge {current}")
         _check_role(role, whisper_to)
         bridge.members[channel] = Member(channel, role, muted, whisper_to, volume)
+        bridge.changed()
         self._bridge_of[channel] = bridge_id
         self._plan = None
 
@@ -263,7 +276,9 @@ class Mixer:
         """Take ``channel`` out of its bridge (no-op when it is in none)."""
         bridge_id = self._bridge_of.pop(channel, None)
         if bridge_id is not None:
-            del self.bridges[bridge_id].members[channel]
+            bridge = self.bridges[bridge_id]
+            del bridge.members[channel]
+            bridge.changed()
             self._plan = None
 
     def set_role(self, channel: int, role: Role, *, whisper_to: int | None = None) -> None:
@@ -272,15 +287,17 @@ class Mixer:
         member = self.member(channel)
         member.role = role
         member.whisper_to = whisper_to
-        self._plan = None
+        self._member_changed(channel)
 
     def set_muted(self, channel: int, muted: bool) -> None:
         """Mute (heard by none) or unmute ``channel`` in its bridge."""
         self.member(channel).muted = muted
-        self._plan = None
+        self._member_changed(channel)
 
     def set_echo(self, channel: int, on: bool) -> None:
         """Let ``channel`` hear itself (a line test), independent of bridges."""
+        if on == (channel in self._echo):
+            return
         if on:
             self._echo.add(channel)
         else:
@@ -291,6 +308,10 @@ class Mixer:
         """Drop every reference to ``channel`` (it is being removed from the engine)."""
         self.leave(channel)
         self.set_echo(channel, False)
+
+    def _member_changed(self, channel: int) -> None:
+        self.bridges[self._bridge_of[channel]].changed()
+        self._plan = None
 
     def bridge_of(self, channel: int) -> int | None:
         """The bridge ``channel`` is in, or None."""

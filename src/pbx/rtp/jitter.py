@@ -247,6 +247,16 @@ class JitterBuffer:
             count = min(spf - offset, remaining)
             if frame >= play:
                 index = frame & self._cap_mask
+                if count == spf and (self._frame_of[index] != frame or not self._mask[index]):
+                    # A whole frame inside the packet (ptime 30, 40 ...): keep the bytes.
+                    self._slots[index] = bytes(payload[source * bps : (source + spf) * bps])
+                    self._frame_of[index] = frame
+                    self._mask[index] = self._full
+                    wrote = True
+                    position += count
+                    source += count
+                    remaining -= count
+                    continue
                 bits = ((1 << count) - 1) << offset
                 if self._frame_of[index] != frame:
                     self._frame_of[index] = frame
