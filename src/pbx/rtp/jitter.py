@@ -293,6 +293,29 @@ class JitterBuffer:
 
     def pop(self) -> bytes | None:
         """Return the frame to play this tick, or None for a gap or while buffering."""
+        # The steady state first: playing, the next frame whole and in place, nothing
+        # to stretch, trim or adapt this tick.
+        if self._playing and not (self._stretch or self._trim):
+            play = self._play
+            index = play & self._cap_mask
+            stable = self._stable + 1
+            if (
+                self._frame_of[index] == play
+                and self._mask[index] == self._full
+                and stable < self.shrink_after
+                and self._high // self.frame_samples > play
+            ):
+                slot = self._slots[index]
+                if type(slot) is bytes:
+                    self._play = play + 1
+                    self._stable = stable
+                    self._frame_of[index] = -1
+                    self._slots[index] = None
+                    self.played += 1
+                    return slot
+        return self._pop_general()
+
+    def _pop_general(self) -> bytes | None:
         if self._origin is None:
             return None
         if self._stretch:
