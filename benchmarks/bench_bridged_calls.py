@@ -26,9 +26,10 @@ never take the pbx's core; ``--no-pin`` leaves scheduling to the kernel.
 Both directions of every call carry pcap audio through pbx; pbx re-frames the 30 ms
 packets into its 20 ms ticks. A step passes when fewer than 0.1% of the calls failed
 (SIPp's counts, caller side) and pbx added no packet loss: every packet SIPp's players
-sent was read (A.3: expected − received, summed over every leg, is zero), none arrived
-too late for its frame, no tick was late and no send failed. Every call's recording is
-checked: a readable stereo WAV of the call's length, no ``.part`` file left.
+sent was read (the pcap's packet count × 2 × answered calls = what pbx's streams
+received), none arrived too late for its frame, no tick was late and no send failed. Every call's recording is
+checked: a readable stereo WAV of the call's length, no ``.part`` file left, and in the
+first 20 both sides carry speech (at least 2 s of 20 ms frames above -50 dBFS each).
 
 Run: ``.venv/bin/python benchmarks/bench_bridged_calls.py [--quick] [--concurrent 100,200]``.
 """
@@ -42,6 +43,7 @@ import json
 import os
 import random
 import shutil
+import struct
 import sys
 import tempfile
 import time
@@ -72,12 +74,25 @@ UAS = HERE / "scenarios" / "uas_pcap.xml"
 CALL_SECONDS = 7.5
 """A caller's call: set-up, 7.3 s of media, BYE."""
 FAIL_LIMIT = 0.001
+PCAP = Path("/usr/share/sip-tester/g711a.pcap")
 UAC_MEDIA_IP = "127.0.0.2"
 UAS_MEDIA_IP = "127.0.0.3"
 """SIPp's pcap player opens a raw UDP socket per playing call, and Linux hands every UDP
 datagram to every raw UDP socket bound to its destination address: with the players on
 addresses of their own, what pbx receives on 127.0.0.1 is not copied to them (what pbx
 sends to a player's address still is, to that SIPp's sockets)."""
+
+
+def pcap_packets(path: Path) -> int:
+    """The number of packets in a libpcap file (what SIPp plays per call and direction)."""
+    data = path.read_bytes()
+    order = "<" if data[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+    count, pos = 0, 24
+    while pos + 16 <= len(data):
+        (incl,) = struct.unpack_from(order + "I", data, pos + 8)
+        pos += 16 + incl
+        count += 1
+    return count
 
 
 # ------------------------------------------------------------------ pbx
@@ -265,13 +280,22 @@ def recordings_check(directory: Path) -> dict[str, Any]:
     parts = list(directory.rglob("*.part")) if directory.exists() else []
     lengths = []
     stereo = 0
-    for path in files:
+    audible = 0
+    for i, path in enumerate(files):
         info = sf.info(str(path))
         lengths.append(info.frames / info.samplerate)
         stereo += info.channels == 2
+        if i < 20 and info.channels == 2:
+            # Both sides carry the pcap's speech: 20 ms frames with energy, per channel.
+            samples, _ = sf.read(str(path), dtype="int16")
+            frames = samples[: len(samples) // 160 * 160].reshape(-1, 160, 2).astype(float)
+            loud = (frames**2).mean(axis=1) > 100.0**2
+            audible += bool(loud[:, 0].sum() >= 100 and loud[:, 1].sum() >= 100)
     return {
         "recordings": len(files),
         "stereo": stereo,
+        "checked": min(20, len(files)),
+        "audible": audible,
         "parts": len(parts),
         "rec_min_s": min(lengths, default=0.0),
         "rec_max_s": max(lengths, default=0.0),
@@ -379,12 +403,15 @@ def step(n: int, seconds: float, root: Path, pin: bool = True) -> dict[str, Any]
     lines = [ln for ln in pbx.stdout().splitlines() if ln.startswith("{")]
     counters = json.loads(lines[-1]) if lines else {}
     recs = recordings_check(work / "recordings")
+    sent = 2 * pcap_packets(PCAP) * ok  # both players, every answered call
     errors = [ln for ln in pbx.stderr_lines() if "Traceback" in ln or "error" in ln.lower()]
     return {
         "concurrent": n,
         "calls": total,
         "ok": ok,
         "failed": max(failed, total - ok),
+        "sipp_sent": sent,
+        "unread": sent - counters.get("received", 0),
         "cpu": (cpu1 - cpu0) / wall,
         "sipp_cpu": sipp_cpu / wall,
         "load": load,
@@ -399,10 +426,12 @@ def passed(r: dict[str, Any]) -> bool:
     return (
         r["failed"] <= FAIL_LIMIT * r["calls"]
         and r.get("lost", 1) == 0
+        and r["unread"] <= 0
         and r.get("late", 1) == 0
         and r.get("late_ticks", 1) == 0
         and r.get("send_errors", 1) == 0
         and r.get("parts", 1) == 0
+        and r["audible"] == r["checked"]
     )
 
 
@@ -411,14 +440,17 @@ def describe(r: dict[str, Any]) -> str:
     verdict = "ok" if passed(r) else "NO"
     expected = r.get("expected", 0)
     lost_pct = 100 * r.get("lost", 0) / expected if expected else 0.0
+    unread_pct = 100 * max(0, r["unread"]) / r["sipp_sent"] if r["sipp_sent"] else 0.0
     return (
         f"| {r['concurrent']} | {verdict} | {r['ok']}/{r['calls']}"
         f" | {r.get('max_concurrent_legs', 0) // 2}"
-        f" | {r.get('received', 0):,} | {r.get('lost', 0):,} ({lost_pct:.3f}%)"
+        f" | {r['sipp_sent']:,} | {r.get('received', 0):,}"
+        f" | {max(0, r['unread']):,} ({unread_pct:.3f}%) | {r.get('lost', 0):,} ({lost_pct:.3f}%)"
         f" | {r.get('late', 0):,} | {r.get('packets_sent', 0):,}"
         f" | {r.get('tick_p50_ms', 0):.2f} / {r.get('tick_p99_ms', 0):.2f}"
         f" / {r.get('tick_max_ms', 0):.1f} | {r.get('late_ticks', '?')}"
         f" | {r['recordings']} ({r['stereo']} stereo, {r['rec_min_s']:.1f}–{r['rec_max_s']:.1f} s,"
+        f" {r['audible']}/{r['checked']} with both sides heard,"
         f" {r['parts']} .part) | {100 * r['cpu']:.0f}% | {100 * r['sipp_cpu']:.0f}%"
         f" | {r['load']:.2f} |" + (f" pbx stderr: {r['errors']}" if r["errors"] else "")
     )
@@ -426,10 +458,11 @@ def describe(r: dict[str, Any]) -> str:
 
 HEADER = (
     "| concurrent calls (-l) | pass | SIPp ok/calls | most calls up at once"
-    " | RTP packets pbx read | lost on the way in (A.3) | late for their frame"
+    " | RTP packets SIPp played | pbx read | not read by pbx | gaps while read (A.3)"
+    " | late for their frame"
     " | RTP packets pbx sent | tick + sends p50 / p99 / max ms | late ticks"
     " | recordings | pbx CPU | SIPp CPU (both) | load |\n"
-    "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|"
+    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---:|---:|"
 )
 
 
@@ -470,10 +503,12 @@ def main() -> None:
                 f" pcap audio both ways, at {100 * best['cpu']:.0f}% of a core"
             )
         print(
-            "\nLost on the way in: RFC 3550 A.3 (expected - received) summed over every leg"
-            " when its channel closed — packets SIPp's players sent that pbx never read. Late:"
-            " packets that came after their frame was played. A step passes with < 0.1% failed"
-            " calls, nothing lost or late, no late tick or send error, and no .part file."
+            "\nSIPp played: the pcap's packets x 2 directions x answered calls. Not read by pbx:"
+            " played minus what pbx's streams received (dropped by the kernel or still queued"
+            " when the call ended). Gaps while read: RFC 3550 A.3 (expected - received) per"
+            " leg when its channel closed. Late: packets that came after their frame was"
+            " played. A step passes with < 0.1% failed calls, every packet read, none late,"
+            " no late tick or send error, and no .part file."
         )
     finally:
         if args.keep:
