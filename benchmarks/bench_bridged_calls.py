@@ -27,9 +27,10 @@ Both directions of every call carry pcap audio through pbx; pbx re-frames the 30
 packets into its 20 ms ticks. A step passes when fewer than 0.1% of the calls failed
 (SIPp's counts, caller side) and pbx added no packet loss: every packet SIPp's players
 sent was read (the pcap's packet count × 2 × answered calls = what pbx's streams
-received), none arrived too late for its frame, no tick was late and no send failed. Every call's recording is
-checked: a readable stereo WAV of the call's length, no ``.part`` file left, and in the
-first 20 both sides carry speech (at least 2 s of 20 ms frames above -50 dBFS each).
+received), none arrived too late for its frame, no tick was late and no send failed.
+Every call's recording is checked: a readable stereo WAV of the call's length, no
+``.part`` file left, and in the first 20 both sides carry speech (at least 2 s of 20 ms
+frames above -50 dBFS each).
 
 Run: ``.venv/bin/python benchmarks/bench_bridged_calls.py [--quick] [--concurrent 100,200]``.
 """
