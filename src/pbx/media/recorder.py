@@ -290,6 +290,8 @@ class RecorderBank:
     _tick: int = field(init=False, default=0)
     _free: list[int] = field(init=False, factory=list)
     _by_slot: dict[int, Recording] = field(init=False, factory=dict)
+    #: Engine row → keys of the recordings it is a source of.
+    _by_row: dict[int, set[str]] = field(init=False, factory=dict)
     _started: int = field(init=False, default=0)
     #: The oldest tick that a submitted, not yet waited-for job reads from the ring.
     _reading_from: int | None = field(init=False, default=None)
@@ -319,6 +321,8 @@ class RecorderBank:
             raise
         self.recordings[key] = rec
         self._by_slot[slot] = rec
+        for row in {r for src in rec.sources for r in src}:
+            self._by_row.setdefault(row, set()).add(key)
         self._start[slot] = self._tick
         # Stagger the first block so recordings started together are written apart.
         self._due[slot] = self._tick + 1 + self._started % self.block_ticks
@@ -346,6 +350,12 @@ class RecorderBank:
         rec.close()
         del self.recordings[key]
         del self._by_slot[rec.slot]
+        for row in {r for src in rec.sources for r in src if r >= 0}:
+            keys = self._by_row.get(row)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_row[row]
         self._start[rec.slot] = self._due[rec.slot] = _NEVER
         self._free.append(rec.slot)
         self._index = None
@@ -354,9 +364,12 @@ class RecorderBank:
 
     def forget_row(self, row: int) -> None:
         """A channel row went away: its place in every recording becomes silence."""
-        for rec in self.recordings.values():
-            if any(row in s for s in rec.sources):
-                rec.sources = tuple(tuple(-1 if r == row else r for r in s) for s in rec.sources)
+        keys = self._by_row.pop(row, None)
+        if not keys:
+            return
+        for key in keys:
+            rec = self.recordings[key]
+            rec.sources = tuple(tuple(-1 if r == row else r for r in s) for s in rec.sources)
         self._index = None
 
     def feed(self, pcm: Pcm, zero_row: int) -> None:

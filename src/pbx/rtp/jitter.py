@@ -235,44 +235,48 @@ class JitterBuffer:
         return True
 
     def _write_split(self, payload: bytes | bytearray, rel: int, samples: int, play: int) -> bool:
-        """Write a packet that is not exactly one aligned frame; False when nothing was new."""
+        """Write a packet that is not exactly one aligned frame; False when nothing was new.
+
+        Whole frames inside the packet (ptime 30, 40 ...) are stored as bytes; a frame
+        filled in pieces is a bytearray until its last piece arrives, then bytes again.
+        """
         spf = self.frame_samples
         bps = self.bytes_per_sample
+        full = self._full
+        frame_of, masks, slots = self._frame_of, self._mask, self._slots
+        cap_mask = self._cap_mask
         wrote = False
-        position = rel
+        frame, offset = divmod(rel, spf)
         source = 0
         remaining = samples
         while remaining > 0:
-            frame, offset = divmod(position, spf)
-            count = min(spf - offset, remaining)
+            count = spf - offset if spf - offset < remaining else remaining
             if frame >= play:
-                index = frame & self._cap_mask
-                if count == spf and (self._frame_of[index] != frame or not self._mask[index]):
-                    # A whole frame inside the packet (ptime 30, 40 ...): keep the bytes.
-                    self._slots[index] = bytes(payload[source * bps : (source + spf) * bps])
-                    self._frame_of[index] = frame
-                    self._mask[index] = self._full
-                    wrote = True
-                    position += count
-                    source += count
-                    remaining -= count
-                    continue
-                bits = ((1 << count) - 1) << offset
-                if self._frame_of[index] != frame:
-                    self._frame_of[index] = frame
-                    self._mask[index] = 0
-                    self._slots[index] = bytearray(self.frame_bytes)
-                slot = self._slots[index]
-                if self._mask[index] & bits != bits:
-                    if not isinstance(slot, bytearray):
-                        slot = bytearray(slot or bytes(self.frame_bytes))
-                        self._slots[index] = slot
-                    slot[offset * bps : (offset + count) * bps] = payload[
-                        source * bps : (source + count) * bps
-                    ]
-                    self._mask[index] |= bits
-                    wrote = True
-            position += count
+                index = frame & cap_mask
+                mine = frame_of[index] == frame
+                mask = masks[index] if mine else 0
+                if count == spf:
+                    if mask != full:
+                        slots[index] = bytes(payload[source * bps : (source + spf) * bps])
+                        frame_of[index] = frame
+                        masks[index] = full
+                        wrote = True
+                else:
+                    bits = ((1 << count) - 1) << offset
+                    if mask & bits != bits:
+                        slot = slots[index] if mine else None
+                        if type(slot) is not bytearray:
+                            slot = bytearray(slot) if slot else bytearray(self.frame_bytes)
+                        slot[offset * bps : (offset + count) * bps] = payload[
+                            source * bps : (source + count) * bps
+                        ]
+                        mask |= bits
+                        slots[index] = bytes(slot) if mask == full else slot
+                        frame_of[index] = frame
+                        masks[index] = mask
+                        wrote = True
+            frame += 1
+            offset = 0
             source += count
             remaining -= count
         return wrote
