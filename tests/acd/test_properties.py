@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pbx.acd import actions as act
@@ -239,6 +239,17 @@ class Harness:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(op, max_size=80))
+# Logged out during a call and in again before it ended: the agent stays logged in.
+@example(
+    [
+        ("queue", 0, 0.0, "x"),
+        ("queue", 0, 0.0, "x"),
+        ("accept", 0, 0.0, "x"),
+        ("logout", 0, 0.0, "x"),
+    ]
+)
+# A skip after no answer, then logout and login: the new session is not blocked.
+@example([("queue", 0, 0.0, "x"), ("queue", 0, 30.0, "x"), ("logout", 0, 0.0, "x")])
 def test_invariants_hold_for_any_event_sequence(ops: list[tuple[str, int, float, str]]) -> None:
     h = Harness()
     for aid in IDS[:3]:

@@ -753,6 +753,10 @@ class Distributor:
     def _on_agent_login(self, e: ev.AgentLogin, now: float, out: Actions) -> None:
         agent = self._agent(e.agent)
         if agent.state is not S.LOGGED_OUT:
+            if agent.pending is not None and agent.pending[0] is S.LOGGED_OUT:
+                # Logged out during the call, logged in again before it ended: stay in.
+                agent.pending = None
+                return
             log.debug("acd_already_logged_in", agent=agent.id)
             return
         members = [m.queue for m in agent.config.queues]
@@ -827,6 +831,7 @@ class Distributor:
             self._queues[name].members.discard(agent.id)
         agent.queues = ()
         agent.deadlines.clear()
+        agent.blocked_until = 0.0  # a skip after no answer ends with the session
 
     def _on_agent_unpause(self, e: ev.AgentUnpause, now: float, out: Actions) -> None:
         agent = self._agent(e.agent)
