@@ -108,6 +108,24 @@ def test_listen_from_the_start(pbx_harness: Harness) -> None:
     caller.hang_up()
 
 
+@pytest.mark.parametrize("who", ["caller", "agent"])
+def test_the_supervisor_is_hung_up_when_the_monitored_call_ends(
+    pbx_harness: Harness, who: str
+) -> None:
+    h = pbx_harness
+    caller, agent = connected_call(h)
+    supervisor, monitoring = supervise(h, "*52001")
+    t = measure(h, 0.5)
+    assert share(supervisor, CALLER_HZ, t) > 0.2
+    if who == "caller":
+        caller.hang_up()
+    else:
+        agent.hang_up()
+    monitoring.wait_ended()
+    assert monitoring.ended_by == "pbx"
+    (caller if who == "agent" else agent).wait_ended()
+
+
 def test_a_non_supervisor_cannot_monitor(pbx_harness: Harness) -> None:
     h = pbx_harness
     caller, agent = connected_call(h)

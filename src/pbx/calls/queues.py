@@ -89,6 +89,8 @@ class _Monitor:
     supervisor_leg: str
     agent: str
     role: Role
+    #: The agent's leg being monitored: when it ends, so does the supervisor's call.
+    agent_leg: str = ""
 
 
 def queue_configs(tables: Mapping[str, Mapping[str, Any]], source: str) -> list[QueueConfig]:
@@ -335,6 +337,12 @@ class QueueService:
         monitor = self._monitors.pop(event.leg, None)
         if monitor is not None:
             return
+        for sup_leg, watching in list(self._monitors.items()):
+            if watching.agent_leg == event.leg:
+                # The monitored call is over: end the supervisor's call too.
+                del self._monitors[sup_leg]
+                log.info("supervise_ended", agent=watching.agent, reason="call ended")
+                self.manager.hangup(sup_leg, now)
         deferred = self._after_feature.pop(event.leg, None)
         if deferred is not None:
             self.feed(deferred, now)
@@ -747,6 +755,7 @@ class QueueService:
         if join:
             manager.engine.bridge_join(agent_leg.bridge, sup.channel, role, whisper_to=whisper_to)
             sup.bridge = agent_leg.bridge
+            monitor.agent_leg = agent_leg.id
         else:
             manager.engine.bridge_set_role(sup.channel, role, whisper_to=whisper_to)
         monitor.role = role
