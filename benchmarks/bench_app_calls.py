@@ -76,8 +76,9 @@ MAX_STEPS = 10
 
 
 # ------------------------------------------------------------------ the application
-def write_config(work: Path, sip_port: int, rtp_ports: int) -> Path:
-    """The example configuration moved to ``sip_port``, its files under ``work``."""
+def example_config(work: Path, sip_port: int, rtp_ports: int, top: int = 30000) -> str:
+    """The example configuration's text moved to ``sip_port``, its files under ``work``,
+    ``rtp_ports`` RTP ports somewhere between 20000 and ``top``."""
     text = EXAMPLE.read_text()
     text = text.replace('listen = "127.0.0.1:5060"', f'listen = "127.0.0.1:{sip_port}"')
     text = text.replace('dir = "prompts"', f'dir = "{ROOT / "examples" / "prompts"}"')
@@ -85,10 +86,15 @@ def write_config(work: Path, sip_port: int, rtp_ports: int) -> Path:
         'file = "ivr/main.toml"', f'file = "{ROOT / "examples" / "ivr" / "main.toml"}"'
     )
     text = text.replace('path = "callcenter.db"', f'path = "{work / "callcenter.db"}"')
-    low = 20000 + 2 * random.randrange(0, (30000 - 20000 - rtp_ports) // 2)
-    text = text.replace('ports = "20000-29999"', f'ports = "{low}-{low + rtp_ports}"')
+    text = text.replace('recordings = "recordings"', f'recordings = "{work / "recordings"}"')
+    low = 20000 + 2 * random.randrange(0, (top - 20000 - rtp_ports) // 2)
+    return text.replace('ports = "20000-29999"', f'ports = "{low}-{low + rtp_ports}"')
+
+
+def write_config(work: Path, sip_port: int, rtp_ports: int) -> Path:
+    """The example configuration moved to ``sip_port``, its files under ``work``."""
     path = work / "cc.toml"
-    path.write_text(text)
+    path.write_text(example_config(work, sip_port, rtp_ports))
     return path
 
 

@@ -42,7 +42,6 @@ import asyncio
 import gc
 import json
 import os
-import random
 import shutil
 import struct
 import sys
@@ -54,6 +53,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+from bench_app_calls import example_config  # noqa: E402
 from bench_sip_load import (  # noqa: E402
     RECV_TIMEOUT_MS,
     Process,
@@ -99,17 +99,7 @@ def pcap_packets(path: Path) -> int:
 # ------------------------------------------------------------------ pbx
 def write_config(work: Path, sip_port: int, uas_port: int, calls: int) -> Path:
     """The example configuration on ``sip_port`` with DID 900 → trunk ``callee``, recorded."""
-    text = EXAMPLE.read_text()
-    text = text.replace('listen = "127.0.0.1:5060"', f'listen = "127.0.0.1:{sip_port}"')
-    text = text.replace('dir = "prompts"', f'dir = "{ROOT / "examples" / "prompts"}"')
-    text = text.replace(
-        'file = "ivr/main.toml"', f'file = "{ROOT / "examples" / "ivr" / "main.toml"}"'
-    )
-    text = text.replace('path = "callcenter.db"', f'path = "{work / "callcenter.db"}"')
-    text = text.replace('recordings = "recordings"', f'recordings = "{work / "recordings"}"')
-    span = 8 * calls + 200
-    low = 20000 + 2 * random.randrange(0, (60000 - 20000 - span) // 2)
-    text = text.replace('ports = "20000-29999"', f'ports = "{low}-{low + span}"')
+    text = example_config(work, sip_port, 8 * calls + 200, top=60000)
     text += f"""
 [trunks.callee]
 host = "127.0.0.1"
@@ -141,8 +131,6 @@ def serve(config_path: str) -> None:
 
     _install_fast_loop()
     gc.set_threshold(20_000, 20, 20)
-    if os.environ.get("PBX_SWITCH_INTERVAL"):
-        sys.setswitchinterval(float(os.environ["PBX_SWITCH_INTERVAL"]))
     app = Application(load_config(config_path))
     gc.freeze()
     durations: list[float] = []
