@@ -451,6 +451,10 @@ class QueueService:
         q = self._queued.get(a.call)
         if q is None or q.connected:
             return
+        if q.announcing:
+            # The previous announcement (or the callback offer) is still playing: never
+            # cut it off; the next period brings the next one.
+            return
         lang = q.lang if q.lang in ("en", "ru") else "en"
         names = [f"{lang}/queue-position", *(f"{lang}/{n}" for n in say_number(a.position, lang))]
         minutes = int(round(a.ewt_seconds / 60))
