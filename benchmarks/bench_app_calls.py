@@ -58,6 +58,7 @@ from bench_sip_load import (  # noqa: E402
     _int,
     cpu_seconds,
     duration_ms,
+    exit_on_sigterm,
     free_port,
     last_row,
     retransmissions,
@@ -405,6 +406,7 @@ def main() -> None:
     if args.serve:
         serve(args.serve)
         return
+    exit_on_sigterm()
     root = Path(tempfile.mkdtemp(prefix="bench_app_calls_"))
     t0 = time.monotonic()
     print(f"start: {uptime()}  ({os.cpu_count()} cores)", flush=True)

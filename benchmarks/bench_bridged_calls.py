@@ -59,6 +59,7 @@ from bench_sip_load import (  # noqa: E402
     Process,
     _int,
     cpu_seconds,
+    exit_on_sigterm,
     free_port,
     last_row,
     running,
@@ -467,6 +468,7 @@ def main() -> None:
     if args.serve:
         serve(args.serve)
         return
+    exit_on_sigterm()
     seconds = args.seconds or (12.0 if args.quick else 30.0)
     default = "50,100" if args.quick else "100,200,300,400,500"
     counts = [int(c) for c in (args.concurrent or default).split(",")][:8]

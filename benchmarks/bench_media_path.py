@@ -57,6 +57,7 @@ sys.path.insert(0, str(HERE))
 from bench_sip_load import (  # noqa: E402
     Process,
     cpu_seconds,
+    exit_on_sigterm,
     print_py_spy,
     py_spy,
     running,
@@ -407,6 +408,7 @@ def main() -> None:
         ports = json.loads(Path(args.sender).read_text())
         print(json.dumps(run_sender(ports, args.duration)), flush=True)
         return
+    exit_on_sigterm()
     duration = args.duration or (5.0 if args.quick else 15.0)
     default = "200,600,1000,1400" if args.quick else "200,400,600,800,1000,1200,1400,1600,2000"
     counts = [int(c) for c in (args.channels or default).split(",")][:12]

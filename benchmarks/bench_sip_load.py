@@ -177,6 +177,17 @@ def spawn(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None 
     return Process(name, popen, workdir)
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (from ``timeout``, a CI runner) unwind like Ctrl-C, so that
+    :func:`running` stops every process the script started (they run in sessions of
+    their own and would otherwise outlive it)."""
+
+    def unwind(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, unwind)
+
+
 @contextmanager
 def running(processes: list[Process]) -> Iterator[list[Process]]:
     """Stop every process of ``processes`` (appended to inside the block) on the way out."""
@@ -796,6 +807,7 @@ def main() -> None:
     )
     parser.add_argument("--keep", action="store_true", help="keep the SIPp and SUT work files")
     args = parser.parse_args()
+    exit_on_sigterm()
     global STOCK_UAC
     STOCK_UAC = args.stock_uac
     duration = args.duration or (3.0 if args.quick else 10.0)
