@@ -80,6 +80,29 @@ RU_NUMBERS = (
 RU_TENS = "двадцать тридцать сорок пятьдесят шестьдесят семьдесят восемьдесят девяносто".split()
 RU_HUNDREDS = "сто двести триста четыреста пятьсот шестьсот семьсот восемьсот девятьсот".split()
 
+EN_ORDINALS = (
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+    "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth"
+).split()
+RU_ORDINALS = (  # genitive: "восьмого марта", "двадцать четвёртого года"
+    "первого второго третьего четвёртого пятого шестого седьмого восьмого девятого "
+    "десятого одиннадцатого двенадцатого тринадцатого четырнадцатого пятнадцатого "
+    "шестнадцатого семнадцатого восемнадцатого девятнадцатого"
+).split()
+RU_TENS_ORDINALS = (
+    "двадцатого тридцатого сорокового пятидесятого шестидесятого семидесятого "
+    "восьмидесятого девяностого"
+).split()
+for n, word in enumerate(EN_ORDINALS, start=1):
+    PHRASES["en"][f"ordinals/{n}"] = word
+PHRASES["en"]["ordinals/20"] = "twentieth"
+PHRASES["en"]["ordinals/30"] = "thirtieth"
+for n, word in enumerate(RU_ORDINALS, start=1):
+    PHRASES["ru"][f"ordinals/{n}"] = word
+for n, word in zip(range(20, 100, 10), RU_TENS_ORDINALS, strict=True):
+    PHRASES["ru"][f"ordinals/{n}"] = word
+PHRASES["ru"]["year-gen"] = "года"
+
 for n, word in enumerate(EN_NUMBERS):
     PHRASES["en"][f"digits/{n}"] = word
 for n, word in zip(range(20, 100, 10), EN_TENS, strict=True):

@@ -354,12 +354,13 @@ def test_say_digits_number_and_date() -> None:
     assert runner.handle(PlaybackDone(), 0.0) == [
         Play(
             (
-                "ru/digits/8",
-                "ru/months/march",
+                "ru/ordinals/8",  # восьмого
+                "ru/months/march",  # марта
                 "ru/digits/2f",  # две тысячи: тысяча is feminine
                 "ru/digits/thousands-i",
                 "ru/digits/20",
-                "ru/digits/4",
+                "ru/ordinals/4",  # четвёртого
+                "ru/year-gen",  # года
             ),
             True,
             3,

@@ -44,12 +44,34 @@ def test_explicit_currency_and_dates() -> None:
     assert say_value("amount", "3", "ru", currency="USD") == ["digits/3", "dollars"]
     assert say_value("date", "2024-12-01", "en") == [
         "months/december",
-        "digits/1",
+        "ordinals/1",  # first
         "digits/2",
         "digits/thousand",
         "digits/20",
         "digits/4",
     ]
+    assert say_value("date", "2026-11-28", "en")[:3] == [
+        "months/november",
+        "digits/20",
+        "ordinals/8",  # twenty eighth
+    ]
+    assert say_value("date", "2030-01-31", "ru") == [
+        "digits/30",
+        "ordinals/1",  # тридцать первого
+        "months/january",  # января
+        "digits/2f",
+        "digits/thousands-i",
+        "ordinals/30",  # две тысячи тридцатого
+        "year-gen",  # года
+    ]
+    assert say_value("date", "2000-05-09", "ru") == [
+        "ordinals/9",
+        "months/may",
+        "digits/2f",
+        "digits/thousands-i",
+        "year-gen",  # a year ending in 00 is said as a number
+    ]
+    assert say_value("date", "2019-05-20", "en")[:2] == ["months/may", "ordinals/20"]
 
 
 def test_unspeakable_values() -> None:

@@ -7,8 +7,12 @@ has three: *1 рубль, 2 рубля, 5 рублей*; *копейка* is fem
 копейки*) and month names — and lists every fragment a kind of value can produce, so
 a graph's validator can check that each of them has a prompt before a call ever hears
 silence.  Names returned here have no language prefix; the runner adds ``"{lang}/"``.
-Dates are spoken as month, day and year (English) or day, month (genitive) and year
-(Russian), the day as a cardinal number.
+Dates are spoken the way people say them: *March eighth, two thousand twenty four*
+(month, the day as an ordinal, the year as a number) and *восьмого марта две тысячи
+двадцать четвёртого года* (the day and the year's last number as genitive ordinals, the
+month in the genitive, then *года*). Ordinals above twenty are composed from the tens'
+cardinal and a unit ordinal (*twenty first*, *двадцать первого*), so a language needs
+the ordinals of 1–19 and of the tens it uses (``ordinals/N``).
 """
 
 from __future__ import annotations
@@ -109,8 +113,25 @@ def _date(value: object, lang: str) -> list[str]:
             raise LocalProtocolError(f"cannot say {value!r} as a date (YYYY-MM-DD)") from None
     month = f"months/{MONTHS[day.month - 1]}"
     if lang == "ru":
-        return [*say_number(day.day, lang, "n"), month, *say_number(day.year, lang)]
-    return [month, *say_number(day.day, lang), *say_number(day.year, lang)]
+        return [*_ordinal(day.day), month, *_year_ru(day.year)]
+    return [month, *_ordinal(day.day), *say_number(day.year, lang)]
+
+
+def _ordinal(n: int) -> list[str]:
+    """1–99 as an ordinal: one fragment up to 19 and for whole tens, else tens + unit."""
+    if n < 20 or n % 10 == 0:
+        return [f"ordinals/{n}"]
+    return [f"digits/{n - n % 10}", f"ordinals/{n % 10}"]
+
+
+def _year_ru(year: int) -> list[str]:
+    """A Russian year in the genitive: the last number ordinal, then *года* (2024 →
+    *две тысячи двадцать четвёртого года*); a year ending in 00 is said as a number."""
+    last = year % 100
+    if last == 0:
+        return [*say_number(year, "ru"), "year-gen"]
+    head = say_number(year - last, "ru") if year > last else []
+    return [*head, *_ordinal(last), "year-gen"]
 
 
 def say_value(
@@ -158,5 +179,9 @@ def say_fragments(kind: str, lang: str, currency: str | None = None) -> set[str]
         unit = CURRENCIES[currency or DEFAULT_CURRENCY.get(lang, "USD")]
         return _number_fragments(lang) | set(unit.major) | set(unit.minor)
     if kind == "date":
-        return _number_fragments(lang) | {f"months/{m}" for m in MONTHS}
+        names = _number_fragments(lang) | {f"months/{m}" for m in MONTHS}
+        names |= {f"ordinals/{n}" for n in range(1, 20)}
+        if lang == "ru":
+            return names | {f"ordinals/{n}" for n in range(20, 100, 10)} | {"year-gen"}
+        return names | {"ordinals/20", "ordinals/30"}
     raise LocalProtocolError(f"cannot say values of kind {kind!r}")
