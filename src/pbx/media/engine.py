@@ -117,12 +117,19 @@ class TickCounters:
 class TickOutput:
     """Everything a tick hands back to the shell."""
 
-    #: ``(datagram, remote address)`` to send, one per channel with a remote address.
-    datagrams: list[tuple[bytes, Addr]]
+    #: The RTP datagrams to send, one per channel with a remote address ...
+    payloads: list[bytes]
+    #: ... where each goes (same order) ...
+    addresses: list[Addr]
     events: list[MediaEvent]
     counters: TickCounters
-    #: The channel each datagram belongs to (same order): its socket sends it.
+    #: ... and the channel each belongs to (same order): its socket sends it.
     channels: list[int] = field(factory=list)
+
+    @property
+    def datagrams(self) -> list[tuple[bytes, Addr]]:
+        """``(datagram, remote address)`` pairs."""
+        return list(zip(self.payloads, self.addresses, strict=True))
 
 
 @define
@@ -171,6 +178,7 @@ class MediaEngine:
     #: stays at ``_addrs_version`` (every stream banked).
     _addrs: list[Addr | None] | None = field(init=False, default=None)
     _addrs_version: int = field(init=False, default=-1)
+    _every_addr: bool = field(init=False, default=False)
 
     def __attrs_post_init__(self) -> None:
         cap = max(1, self.capacity)
@@ -538,61 +546,66 @@ class MediaEngine:
         # 7. encode and packetize.
         if not forward:
             self._encode(layout, hi)
-        datagrams: list[tuple[bytes, Addr]] = []
+        payloads: list[bytes] = []
+        addresses: list[Addr] = []
         channels: list[int] = []
         if n:
+            rows_out = slice(0, n) if layout.contiguous else layout.rows
             if layout.contiguous:
                 block_out = self._payload_out[:n]
             else:
                 block_out = self._payload_out.take(layout.rows, axis=0)
-            addrs = self._addresses(layout)
-            if all(addrs) and layout.all_banked and not self.rtp.scalar[layout.rows].any():
+            addrs, every_addr = self._addresses(layout)
+            if every_addr and layout.all_banked and not self.rtp.scalar[rows_out].any():
                 # Every datagram in one block (the usual case).
-                rows_out = slice(0, n) if layout.contiguous else layout.rows
-                sent = self.rtp.packetize(rows_out, block_out)
-                datagrams = list(zip(sent, cast(list[Addr], addrs), strict=True))
+                payloads = self.rtp.packetize(rows_out, block_out)
+                addresses = cast(list[Addr], addrs)
                 channels = layout.rows_list
             else:
-                datagrams, channels = self._packetize_mixed(layout, block_out, addrs)
+                payloads, addresses, channels = self._packetize_mixed(layout, block_out, addrs)
         counters = TickCounters(
             channels=len(layout.rows_list),
             frames_received=len(got_rows),
             frames_concealed=len(repeat_rows),
             frames_silent=silent_count,
-            datagrams=len(datagrams),
+            datagrams=len(payloads),
             playing=playing,
             recording=recording,
             dtmf_rows=len(dtmf_rows),
         )
-        return TickOutput(datagrams, events, counters, list(channels))
+        return TickOutput(payloads, addresses, events, counters, list(channels))
 
-    def _addresses(self, layout: _Layout) -> list[Addr | None]:
+    def _addresses(self, layout: _Layout) -> tuple[list[Addr | None], bool]:
+        """Every stream's remote address, and whether all have one (kept between ticks)."""
         addrs = self._addrs
         version = self.rtp.address_version
         if addrs is None or not layout.all_banked or self._addrs_version != version:
             addrs = [stream.remote_addr for stream in layout.streams]
             self._addrs, self._addrs_version = addrs, version
-        return addrs
+            self._every_addr = all(addrs)
+        return addrs, self._every_addr
 
     def _packetize_mixed(
         self, layout: _Layout, block_out: npt.NDArray[np.uint8], addrs: list[Addr | None]
-    ) -> tuple[list[tuple[bytes, Addr]], list[int]]:
+    ) -> tuple[list[bytes], list[Addr], list[int]]:
         """Datagrams when some rows lack an address, are not banked or send DTMF."""
         has_addr = np.fromiter((a is not None for a in addrs), dtype=np.bool_, count=len(addrs))
         vector = has_addr & self._banked[layout.rows] & ~self.rtp.scalar[layout.rows]
-        datagrams: list[tuple[bytes, Addr]] = []
+        payloads: list[bytes] = []
+        addresses: list[Addr] = []
         channels: list[int] = []
         picked = np.flatnonzero(vector)
         if len(picked):
-            sent = self.rtp.packetize(layout.rows[picked], block_out[picked])
-            for i, data in zip(picked.tolist(), sent, strict=True):
-                datagrams.append((data, cast(Addr, addrs[i])))
+            payloads = self.rtp.packetize(layout.rows[picked], block_out[picked])
+            for i in picked.tolist():
+                addresses.append(cast(Addr, addrs[i]))
                 channels.append(layout.rows_list[i])
         for i in np.flatnonzero(has_addr & ~vector).tolist():
             stream = layout.streams[i]
-            datagrams.append((stream.packetize(block_out[i].tobytes()), cast(Addr, addrs[i])))
+            payloads.append(stream.packetize(block_out[i].tobytes()))
+            addresses.append(cast(Addr, addrs[i]))
             channels.append(layout.rows_list[i])
-        return datagrams, channels
+        return payloads, addresses, channels
 
     def write_recordings(self) -> int:
         """Write the recording blocks that are due (with ``RecorderBank(deferred=True)``).

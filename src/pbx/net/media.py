@@ -290,8 +290,8 @@ class MediaService:
         self.ticks += 1
         by_channel = self._by_channel
         tap = self.tap
-        self.packets_out += len(out.datagrams)
-        for (data, addr), ch in zip(out.datagrams, out.channels, strict=True):
+        self.packets_out += len(out.payloads)
+        for data, addr, ch in zip(out.payloads, out.addresses, out.channels, strict=True):
             entry = by_channel.get(ch)
             if entry is None:
                 continue
