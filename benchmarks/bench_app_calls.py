@@ -47,6 +47,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -113,8 +114,9 @@ def start_pbx(work: Path, serve: bool) -> tuple[Process, int]:
     return proc, port
 
 
-def serve(config_path: str) -> None:
-    """``pbx run`` plus a timer around the tick and a JSON line of counters at the end."""
+def application_as_pbx_run(config_path: str) -> Any:
+    """The :class:`pbx.Application` of ``config_path`` set up as ``pbx run`` does it:
+    warning logs, uvloop when installed, the collector tuned and the start-up frozen."""
     import structlog
 
     from pbx.cli import _configure_logging, _install_fast_loop
@@ -128,6 +130,12 @@ def serve(config_path: str) -> None:
     gc.set_threshold(20_000, 20, 20)
     app = Application(load_config(config_path))
     gc.freeze()
+    return app
+
+
+def serve(config_path: str) -> None:
+    """``pbx run`` plus a timer around the tick and a JSON line of counters at the end."""
+    app = application_as_pbx_run(config_path)
     durations: list[float] = []
     media = app.media
     service_tick = media._tick

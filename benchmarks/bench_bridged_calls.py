@@ -53,7 +53,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from bench_app_calls import example_config  # noqa: E402
+from bench_app_calls import application_as_pbx_run, example_config  # noqa: E402
 from bench_sip_load import (  # noqa: E402
     RECV_TIMEOUT_MS,
     Process,
@@ -121,19 +121,7 @@ record = true
 
 def serve(config_path: str) -> None:
     """``pbx run`` plus a tick timer and each removed channel's RTP counters, as JSON."""
-    import structlog
-
-    from pbx.cli import _configure_logging, _install_fast_loop
-    from pbx.config import load_config
-
-    _configure_logging("warning")
-    structlog.configure(cache_logger_on_first_use=True)
-    from pbx.app import Application
-
-    _install_fast_loop()
-    gc.set_threshold(20_000, 20, 20)
-    app = Application(load_config(config_path))
-    gc.freeze()
+    app = application_as_pbx_run(config_path)
     durations: list[float] = []
     media = app.media
     service_tick = media._tick
