@@ -4,9 +4,12 @@ recorder back its inline writer when it stops."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from pbx.media.engine import MediaEngine
@@ -14,6 +17,7 @@ from pbx.media.g711 import ulaw_decode, ulaw_encode
 from pbx.media.recorder import InlineWriter
 from pbx.net.media import MediaService, RecordingWriter
 from pbx.rtp.ports import PortPool
+from pbx.rtp.stream import RtpStream
 from tests.media.fakes import FakeStream
 
 
@@ -46,3 +50,49 @@ def test_ticker_hands_recording_blocks_to_its_writer_thread(tmp_path: Path) -> N
     assert rate == 8000 and len(data) == (last - first) * 160
     heard = data.reshape(-1, 160)
     assert np.array_equal(heard, np.tile(ulaw_decode(ulaw_encode(tone)), (len(heard), 1)))
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_rtp_through_the_epoll_reader_comes_back_from_the_same_port(host: str) -> None:
+    """Datagrams read by the service's one epoll reach the stream; the echo goes back to
+    the sender's address (symmetric RTP) from the port it was sent to, over IPv4 and IPv6."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    engine = MediaEngine()
+    frames = [bytes([k + 1]) * 160 for k in range(30)]
+
+    async def run() -> tuple[list[bytes], set[tuple[str, int]], int]:
+        service = MediaService(engine, PortPool(41000, 41100), host)
+        peer = socket.socket(family, socket.SOCK_DGRAM)
+        peer.bind((host, 0))
+        peer.setblocking(False)
+        port = service.open()
+        stream = RtpStream(0xBEEF, 0, initial_seq=1, initial_ts=1, cname="t")
+        ch = engine.add_channel(stream)
+        service.attach(port, ch)
+        engine.echo(ch, True)
+        service.start()
+        heard: list[bytes] = []
+        sources: set[tuple[str, int]] = set()
+        try:
+            for k, frame in enumerate(frames):
+                packet = struct.pack("!BBHII", 0x80, 0, k, 160 * k, 0x1234) + frame
+                peer.sendto(packet, (host, port))
+                await asyncio.sleep(0.02)
+                while True:
+                    try:
+                        data, source = peer.recvfrom(2048)
+                    except BlockingIOError:
+                        break
+                    heard.append(data[12:])
+                    sources.add((source[0], source[1]))
+        finally:
+            service.stop()
+            peer.close()
+        return heard, sources, port
+
+    heard, sources, port = asyncio.run(run())
+    assert sources == {(host, port)}
+    echoed = [p for p in heard if p in frames]
+    assert len(echoed) >= 20  # every frame but the ones in flight at the ends
+    assert echoed == sorted(echoed, key=frames.index)  # in order, none twice
+    assert len(set(echoed)) == len(echoed)
