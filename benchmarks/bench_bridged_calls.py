@@ -50,6 +50,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
@@ -156,14 +158,14 @@ def serve(config_path: str) -> None:
             pauses.append(time.perf_counter() - gc_start[0])
 
     gc.callbacks.append(gc_timer)
-    lateness: list[float] = []
+    scheduled_at: list[float] = []
     schedule = media._schedule
 
     def timed_schedule() -> None:
         schedule()
         handle = media._tick_handle
         if handle is not None:
-            lateness.append(media.loop.time())
+            scheduled_at.append(media.loop.time())
 
     media._schedule = timed_schedule  # type: ignore[method-assign]
     # The longest single callbacks of the loop (a long one delays the next tick).
@@ -219,8 +221,7 @@ def serve(config_path: str) -> None:
                 "gc_pauses": len(pauses),
                 "gc_max_ms": 1000 * max(pauses, default=0.0),
                 "gc_total_ms": 1000 * sum(pauses),
-                "max_gap_ms": 1000
-                * max((b - a for a, b in zip(lateness, lateness[1:], strict=False)), default=0),
+                "max_gap_ms": 1000 * max(np.diff(scheduled_at), default=0.0),
             }
         ),
         flush=True,

@@ -64,6 +64,18 @@ def need_module(name: str) -> object:
         pytest.skip(message)
 
 
+def need_ipv6_loopback() -> None:
+    """IPv6 on ::1 for a test that runs over it; a failure under CI=true, a skip elsewhere."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        message = "IPv6 loopback (::1) is not available on this machine"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 class Processes:
     """Processes a test started; every one is stopped by PID when the test ends."""
 

@@ -12,6 +12,7 @@ from pbx.net.pump import SipService
 from pbx.sip.endpoint import EndpointConfig, SipEndpoint
 from pbx.sip.events import CallAnswered, CallEnded, EndpointEvent, IncomingCall
 from pbx.sip.uri import SipUri
+from tests.conftest import need_ipv6_loopback
 
 SDP = (
     b"v=0\r\no=- 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\n"
@@ -27,10 +28,7 @@ def free_port6() -> int:
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_call_over_ipv6_loopback(transport: str) -> None:
-    try:
-        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
-    except OSError:
-        pytest.fail("IPv6 is not available on this machine")
+    need_ipv6_loopback()
     uas_port, uac_port = free_port6(), free_port6()
 
     async def scenario() -> list[str]:

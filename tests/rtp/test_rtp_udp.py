@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import pytest
-
 from pbx.net.rtp_udp import DEFAULT_RCVBUF, RtpTransport, bind_from_pool
 from pbx.rtp.ports import PortPool
 from pbx.rtp.stream import RtpStream
+from tests.conftest import need_ipv6_loopback
 
 Received = list[tuple[bytes, tuple[str, int], float]]
 
@@ -19,15 +18,6 @@ async def wait_for(received: Received, count: int) -> None:
         if len(received) >= count:
             return
         await asyncio.sleep(0.005)
-
-
-def has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 def test_two_streams_exchange_rtp_and_rtcp_over_loopback() -> None:
@@ -93,8 +83,9 @@ def test_bind_from_pool_skips_a_pair_in_use() -> None:
     asyncio.run(main())
 
 
-@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
 def test_ipv6_loopback_with_rtcp_mux() -> None:
+    need_ipv6_loopback()
+
     async def main() -> None:
         got: Received = []
         receiver = await RtpTransport.bind("::1", 0, lambda *x: got.append(x), rtcp=False)

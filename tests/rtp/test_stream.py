@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+import struct
 
 import pytest
 from hypothesis import given, settings
@@ -243,6 +244,16 @@ def test_rtcp_mux_routes_rtcp_arriving_on_the_rtp_port_rfc5761() -> None:
     assert s.rtcp_addr == A
     block = parse_rtcp(s.build_rtcp(1.5, NTP_EPOCH))[0].reports[0]  # type: ignore[union-attr]
     assert block.lsr == 0x7F008000 and block.dlsr == 32768
+
+
+def test_rtcp_mux_takes_a_report_shorter_than_an_rtp_header() -> None:
+    s = stream(rtcp_mux=True)
+    s.receive(rtp(1, 0, ssrc=0x12345678), A, 0.0)
+    empty_rr = struct.pack("!BBHI", 0x80, 201, 1, 0x12345678)  # RR, no report blocks: 8 bytes
+    s.receive(empty_rr, A, 1.0)
+    assert s.rtcp_received == 1 and s.malformed == 0
+    s.receive(b"\x80\x00\x00", A, 1.1)  # neither RTP nor RTCP
+    assert s.malformed == 1
 
 
 def test_malformed_rtcp_is_counted() -> None:

@@ -49,8 +49,22 @@ Pairs = tuple[tuple[str, str], ...]
 Exit = tuple[str, str | None]
 
 
+class _Step:
+    """What most nodes share: one way on (``next``) and no prompt of their own; a node
+    with more exits or with prompts says so itself."""
+
+    __slots__ = ()
+    next: str | None
+
+    def exits(self) -> list[Exit]:
+        return [("next", self.next)]
+
+    def prompts(self) -> list[Prompt]:
+        return []
+
+
 @frozen
-class PlayNode:
+class PlayNode(_Step):
     """Play a prompt, then go to ``next``."""
 
     kind: ClassVar[str] = "play"
@@ -64,9 +78,6 @@ class PlayNode:
     @property
     def waits(self) -> bool:
         return True
-
-    def exits(self) -> list[Exit]:
-        return [("next", self.next)]
 
     def prompts(self) -> list[Prompt]:
         return [self.prompt]
@@ -155,7 +166,7 @@ class CollectNode:
 
 
 @frozen
-class SayNode:
+class SayNode(_Step):
     """Speak a value (digits, number, amount, date) from prompt fragments."""
 
     kind: ClassVar[str] = "say"
@@ -176,15 +187,9 @@ class SayNode:
     def waits(self) -> bool:
         return True
 
-    def exits(self) -> list[Exit]:
-        return [("next", self.next)]
-
-    def prompts(self) -> list[Prompt]:
-        return []
-
 
 @frozen
-class SetNode:
+class SetNode(_Step):
     """Attach data to the call: literal values, expression values, counters."""
 
     kind: ClassVar[str] = "set"
@@ -201,12 +206,6 @@ class SetNode:
     @property
     def waits(self) -> bool:
         return False
-
-    def exits(self) -> list[Exit]:
-        return [("next", self.next)]
-
-    def prompts(self) -> list[Prompt]:
-        return []
 
 
 @frozen
@@ -234,7 +233,7 @@ class BranchNode:
 
 
 @frozen
-class LookupNode:
+class LookupNode(_Step):
     """Ask a Python function, an HTTP endpoint or an SQL query for data about the call."""
 
     kind: ClassVar[str] = "lookup"
@@ -268,9 +267,6 @@ class LookupNode:
         out.append(("error", self.error))
         return out
 
-    def prompts(self) -> list[Prompt]:
-        return []
-
 
 @frozen
 class TimeNode:
@@ -300,7 +296,7 @@ class TimeNode:
 
 
 @frozen
-class LanguageNode:
+class LanguageNode(_Step):
     """Let the caller pick the language: sets ``lang`` for every later prompt."""
 
     kind: ClassVar[str] = "language"
@@ -321,15 +317,12 @@ class LanguageNode:
     def waits(self) -> bool:
         return True
 
-    def exits(self) -> list[Exit]:
-        return [("next", self.next)]
-
     def prompts(self) -> list[Prompt]:
         return [self.prompt, self.no_input_prompt, self.invalid_prompt]
 
 
 @frozen
-class RecordNode:
+class RecordNode(_Step):
     """Record the caller (a message): prompt, beep, until the terminator or time limit."""
 
     kind: ClassVar[str] = "record"
@@ -347,15 +340,12 @@ class RecordNode:
     def waits(self) -> bool:
         return True
 
-    def exits(self) -> list[Exit]:
-        return [("next", self.next)]
-
     def prompts(self) -> list[Prompt]:
         return [self.prompt]
 
 
 @frozen
-class CallbackNode:
+class CallbackNode(_Step):
     """Request a callback: to the caller ID or an entered number, in a chosen time slot."""
 
     kind: ClassVar[str] = "callback"
@@ -376,9 +366,6 @@ class CallbackNode:
     @property
     def waits(self) -> bool:
         return self.number == "enter" or bool(self.slots)
-
-    def exits(self) -> list[Exit]:
-        return [("next", self.next)]
 
     def prompts(self) -> list[Prompt]:
         return [self.number_prompt, self.slot_prompt]

@@ -288,43 +288,49 @@ class RtpStream:
         # (no padding, extension, CSRC or marker) with the audio payload type, from the
         # latched address and source, carrying the next sequence number (RFC 3550 A.1's
         # in-order branch). Everything else takes the general path below.
+        header: tuple[int, int, int, int, int] | None
         try:
-            b0, b1, seq, ts, ssrc = _unpack_header(data)
+            b0, b1, seq, ts, ssrc = header = _unpack_header(data)
         except struct.error:
-            self.malformed += 1
-            return
-        stats = self._stats
-        if (
-            b0 == 0x80
-            and b1 == self.payload_type
-            and stats is not None
-            and ssrc == stats.ssrc
-            and addr == self._remote_addr
-            and self._latched
-        ):
-            tracker = stats.seq
-            if seq == (tracker.max_seq + 1) & 0xFFFF and not tracker.probation:
-                if not seq:
-                    tracker.cycles += RTP_SEQ_MOD  # the sequence number wrapped
-                tracker.max_seq = seq
-                tracker.received += 1
-                self._last_received = now
-                self.packets_received += 1
-                self.bytes_received += len(data)
-                stats.update_jitter(ts, now)  # RFC 3550 A.8
-                self._jitter.put(data[12:], tracker.cycles + seq, ts, now)
-                return
-        self._receive_general(data, addr, now)
+            header = None  # too short for RTP; with rtcp-mux it may still be RTCP
+        else:
+            stats = self._stats
+            if (
+                b0 == 0x80
+                and b1 == self.payload_type
+                and stats is not None
+                and ssrc == stats.ssrc
+                and addr == self._remote_addr
+                and self._latched
+            ):
+                tracker = stats.seq
+                if seq == (tracker.max_seq + 1) & 0xFFFF and not tracker.probation:
+                    if not seq:
+                        tracker.cycles += RTP_SEQ_MOD  # the sequence number wrapped
+                    tracker.max_seq = seq
+                    tracker.received += 1
+                    self._last_received = now
+                    self.packets_received += 1
+                    self.bytes_received += len(data)
+                    stats.update_jitter(ts, now)  # RFC 3550 A.8
+                    self._jitter.put(data[12:], tracker.cycles + seq, ts, now)
+                    return
+        self._receive_general(data, addr, now, header)
 
-    def _receive_general(self, data: bytes, addr: Addr, now: float) -> None:
+    def _receive_general(
+        self,
+        data: bytes,
+        addr: Addr,
+        now: float,
+        header: tuple[int, int, int, int, int] | None,
+    ) -> None:
         if self.rtcp_mux and len(data) > 1 and 64 <= (data[1] & 0x7F) <= 95:
             self.receive_rtcp(data, addr, now)  # RFC 5761 §4
             return
-        try:
-            b0, b1, seq, ts, ssrc = _unpack_header(data)
-        except struct.error:
+        if header is None:
             self.malformed += 1
             return
+        b0, b1, seq, ts, ssrc = header
         if b0 == 0x80:
             # The common case, parsed here without building an RtpPacket (RFC 3550 §5.1).
             payload = data[12:]

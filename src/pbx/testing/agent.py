@@ -34,7 +34,7 @@ from pbx.sip.sdp import SdpParseError, SessionDescription
 from pbx.sip.transport import Destination
 from pbx.sip.uri import SipUri
 from pbx.testing.audio import Audio
-from pbx.testing.errors import SimulationError
+from pbx.testing.errors import SimulationError, failure_status
 from pbx.testing.phone import HOST, SimPhone
 
 if TYPE_CHECKING:
@@ -456,14 +456,7 @@ class AgentCall:
     def wait_failed(self, status: int | None = None, timeout: float | None = None) -> int:
         """Wait for a final failure response; check it is ``status`` when given."""
         self.wait_ended(timeout)
-        if self.state != "failed":
-            raise SimulationError(f"{self.describe()} did not fail: {self.describe_state()}")
-        assert self.status is not None
-        if status is not None and self.status != status:
-            raise SimulationError(
-                f"{self.describe()} failed with {self.status} {self.reason}, expected {status}"
-            )
-        return self.status
+        return failure_status(self, status)
 
     # ------------------------------------------------------------------ actions
     def hang_up(self, timeout: float | None = None) -> None:
