@@ -71,6 +71,8 @@ from pbx.media.mixer import Mixer, Role
 from pbx.media.prompts import Player, PlayItem, PromptCache, PromptItem, as_items
 from pbx.media.recorder import Format, RecorderBank
 from pbx.rtp.bank import RtpBank
+from pbx.rtp.jitter import JitterBuffer
+from pbx.rtp.jitterbank import JitterBank
 
 __all__ = ["FRAME", "MediaEngine", "MediaStream", "TickCounters", "TickOutput"]
 
@@ -144,6 +146,9 @@ class MediaEngine:
     #: The send state of every stream that can bind to it (``bind_bank``): the tick
     #: builds their datagrams in one block.
     rtp: RtpBank = field(factory=RtpBank)
+    #: The jitter buffers of every stream whose frames come from one (its
+    #: ``frame_source`` is the buffer's ``pop``): the tick pops them in one step.
+    jitter: JitterBank = field(factory=JitterBank)
     capacity: int = 64
     #: Seconds to add to ``now`` to get Unix time, for RTCP NTP timestamps; the shell
     #: sets it once (``time.time() - loop.time()``) so the core never reads a clock.
@@ -169,6 +174,8 @@ class MediaEngine:
     _dtmf_on: npt.NDArray[np.bool_] = field(init=False)
     #: The row's stream keeps its send state in ``rtp`` (and flags its events there).
     _banked: npt.NDArray[np.bool_] = field(init=False)
+    #: The row's stream's jitter buffer is bound to ``jitter``.
+    _jbanked: npt.NDArray[np.bool_] = field(init=False)
     _talk_on: npt.NDArray[np.bool_] = field(init=False)
     _players: dict[int, Player] = field(init=False, factory=dict)
     _paused_players: dict[int, Player] = field(init=False, factory=dict)
@@ -193,6 +200,7 @@ class MediaEngine:
         self._silence = np.zeros(0, dtype=np.uint8)
         self._dtmf_on = np.zeros(0, dtype=np.bool_)
         self._banked = np.zeros(0, dtype=np.bool_)
+        self._jbanked = np.zeros(0, dtype=np.bool_)
         self._talk_on = np.zeros(0, dtype=np.bool_)
         self._grow(cap)
 
@@ -214,6 +222,14 @@ class MediaEngine:
         if bind_bank is not None:
             bind_bank(self.rtp, ch)
         self._banked[ch] = bind_bank is not None
+        jb = getattr(stream, "jitter_buffer", None)
+        self._jbanked[ch] = (
+            isinstance(jb, JitterBuffer)
+            and self.jitter.accepts(jb)
+            and getattr(stream, "frame_source", None) == jb.pop
+        )
+        if self._jbanked[ch]:
+            self.jitter.attach(ch, cast(JitterBuffer, jb))
         self.dtmf.reset([ch])
         self.talk.reset([ch])
         self._layout = None
@@ -225,6 +241,9 @@ class MediaEngine:
         if self._banked[ch]:
             cast(Any, stream).unbind_bank()
             self._banked[ch] = False
+        if self._jbanked[ch]:
+            self.jitter.detach(ch)
+            self._jbanked[ch] = False
         self.mixer.forget(ch)
         self._players.pop(ch, None)
         self._paused_players.pop(ch, None)
@@ -433,36 +452,49 @@ class MediaEngine:
         self._pending = []
         hi = self._high
 
-        # 1. one frame per channel, and the RFC 4733 digits (per-channel Python: the
-        #    stream calls; list comprehensions, whose calls of Python methods the
-        #    3.11 interpreter specializes, beat map() with operator.call here).
+        # 1. one frame per channel, and the RFC 4733 digits.  Streams whose jitter
+        #    buffers are bound to the bank: one vectorized pop, and the buffer's own pop
+        #    only for those not in their steady state; other streams: a call each (list
+        #    comprehensions, whose calls of Python methods the 3.11 interpreter
+        #    specializes, beat map() with operator.call here).
         n = len(layout.rows_list)
         streams = layout.streams
-        frames = [pop() for pop in layout.pops]
-        try:
-            data = b"".join(frames)  # type: ignore[arg-type]  # None: a missing frame
-            all_present = len(data) == FRAME * n
-        except TypeError:
-            all_present = False
-        got_rows: list[int] | npt.NDArray[np.intp]
-        if all_present:
-            got_rows = layout.rows
-            block_in = np.frombuffer(data, dtype=np.uint8).reshape(n, FRAME)
-            if layout.contiguous:
-                self._payload_in[:n] = block_in
-            else:
-                self._payload_in[layout.rows] = block_in
+        payload_in = self._payload_in
+        present: npt.NDArray[np.intp] = layout.rows
+        if layout.jitter_rows is not None:
+            got = self.jitter.pop_into(layout.jitter_rows, payload_in)
+            all_present = bool(got.all())
+            if not all_present:
+                for i in np.flatnonzero(~got).tolist():
+                    frame = layout.pops[i]()
+                    if frame is not None and len(frame) == FRAME:  # else: lost
+                        payload_in[layout.rows_list[i]] = np.frombuffer(frame, np.uint8)
+                        got[i] = True
+                all_present = bool(got.all())
+                present = layout.rows[got]
         else:
-            pairs = [
-                (r, f)
-                for r, f in zip(layout.rows_list, frames, strict=True)
-                if f is not None and len(f) == FRAME  # a frame of another size is lost
-            ]
-            got_rows = [r for r, _ in pairs]
-            present = np.asarray(got_rows, dtype=np.intp)
-            if pairs:
-                joined = b"".join(f for _, f in pairs)
-                self._payload_in[present] = np.frombuffer(joined, np.uint8).reshape(-1, FRAME)
+            frames = [pop() for pop in layout.pops]
+            try:
+                data = b"".join(frames)  # type: ignore[arg-type]  # None: a missing frame
+                all_present = len(data) == FRAME * n
+            except TypeError:
+                all_present = False
+            if all_present:
+                block_in = np.frombuffer(data, dtype=np.uint8).reshape(n, FRAME)
+                if layout.contiguous:
+                    payload_in[:n] = block_in
+                else:
+                    payload_in[layout.rows] = block_in
+            else:
+                pairs = [
+                    (r, f)
+                    for r, f in zip(layout.rows_list, frames, strict=True)
+                    if f is not None and len(f) == FRAME  # a frame of another size is lost
+                ]
+                present = np.array([r for r, _ in pairs], dtype=np.intp)
+                if pairs:
+                    joined = b"".join(f for _, f in pairs)
+                    payload_in[present] = np.frombuffer(joined, np.uint8).reshape(-1, FRAME)
         if layout.unbanked:
             stream_events = [streams[i].next_event() for i in layout.unbanked]
             if stream_events.count(None) != len(stream_events):
@@ -565,7 +597,7 @@ class MediaEngine:
                 payloads, addresses, channels = self._packetize_mixed(layout, block_out, addrs)
         counters = TickCounters(
             channels=len(layout.rows_list),
-            frames_received=len(got_rows),
+            frames_received=len(present),
             frames_concealed=len(repeat_rows),
             frames_silent=silent_count,
             datagrams=len(payloads),
@@ -698,7 +730,9 @@ class MediaEngine:
         self._silence = np.concatenate([self._silence, np.zeros(capacity - old, dtype=np.uint8)])
         self._dtmf_on = np.concatenate([self._dtmf_on, np.zeros(capacity - old, dtype=np.bool_)])
         self._banked = np.concatenate([self._banked, np.zeros(capacity - old, dtype=np.bool_)])
+        self._jbanked = np.concatenate([self._jbanked, np.zeros(capacity - old, dtype=np.bool_)])
         self.rtp.grow(capacity)
+        self.jitter.grow(capacity)
         self._talk_on = np.concatenate([self._talk_on, np.zeros(capacity - old, dtype=np.bool_)])
         self._streams.extend([None] * (capacity - old))
         self._codecs.extend([None] * (capacity - old))
@@ -722,6 +756,10 @@ class MediaEngine:
         if len(dtmf_rows) and dtmf_rows[-1] - dtmf_rows[0] == len(dtmf_rows) - 1:
             dtmf_span = slice(int(dtmf_rows[0]), int(dtmf_rows[-1]) + 1)  # rows are sorted
         banked = self._banked[rows] if len(rows) else np.zeros(0, dtype=np.bool_)
+        contiguous = rows_list == list(range(len(rows_list)))
+        jitter_rows: npt.NDArray[np.intp] | slice | None = None
+        if len(rows) and self._jbanked[rows].all():
+            jitter_rows = slice(0, len(rows)) if contiguous else rows
         self._addrs = None
         self._layout = _Layout(
             rows_list=rows_list,
@@ -729,7 +767,8 @@ class MediaEngine:
             pops=[getattr(s, "frame_source", None) or s.pop_frame for s in streams],
             all_banked=bool(banked.all()),
             unbanked=np.flatnonzero(~banked).tolist(),
-            contiguous=rows_list == list(range(len(rows_list))),
+            contiguous=contiguous,
+            jitter_rows=jitter_rows,
             rows=rows,
             by_codec=by_codec,
             dtmf_rows=dtmf_rows,
@@ -753,6 +792,9 @@ class _Layout:
     unbanked: list[int]
     #: Rows are exactly 0..n-1, so the output block is a slice.
     contiguous: bool
+    #: Every stream's jitter buffer is in the engine's JitterBank: its rows (a slice
+    #: when contiguous) for :meth:`JitterBank.pop_into`; else None.
+    jitter_rows: npt.NDArray[np.intp] | slice | None
     rows: npt.NDArray[np.intp]
     by_codec: list[tuple[Codec, npt.NDArray[np.intp]]]
     dtmf_rows: npt.NDArray[np.intp]

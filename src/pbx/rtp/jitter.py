@@ -30,14 +30,52 @@ one tick (a *stretch*). After ``shrink_after`` ticks without either, the depth s
 one frame and one frame is dropped from the head when more than ``depth`` are waiting.
 A timestamp jump further than the ring can hold (a restarted or switched source) resyncs
 the buffer on the new packet.
+
+State in arrays: the frames live in a ``capacity × frame_bytes`` byte ring and the
+state the steady state touches (play position, newest sample, playing/stretch/trim,
+the stable-tick count, frames played; per slot the frame it holds, and that frame's
+number again once all its samples are in)
+in small integer arrays, read and written through ``memoryview`` s (a Python int per
+access, nearly as fast as a list). A buffer owns its arrays until it is bound to a
+row of a :class:`~pbx.rtp.jitterbank.JitterBank` (:meth:`JitterBuffer.bind`); then
+they are views of the bank's, so the media engine can take the steady-state pop of
+every bound buffer as a few array operations per tick (exactly :meth:`pop`'s fast
+path) and call :meth:`pop` only for the buffers that need its other branches.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
 from pbx.errors import ConfigError
 from pbx.rtp.packet import RtpPacket
 
+if TYPE_CHECKING:
+    from pbx.rtp.jitterbank import JitterBank
+
+__all__ = ["STATE_FIELDS", "JitterBuffer"]
+
 _SEEN_SIZE = 256
+
+# Columns of a buffer's state vector (a row of JitterBank.state when bound).
+PLAY = 0
+"""The frame to play next (timeline position)."""
+STABLE = 1
+"""Ticks played since the last late packet or underrun."""
+HIGH = 2
+"""One past the newest sample received, relative to the origin."""
+PLAYING = 3
+STRETCH = 4
+"""Ticks still to hold playback (after a late packet grew the depth)."""
+TRIM = 5
+"""Drop one frame from the head at the next pop (the depth shrank)."""
+PLAYED = 6
+SHRINK = 7
+"""``shrink_after``, per buffer."""
+STATE_FIELDS = 8
 
 
 class JitterBuffer:
@@ -55,21 +93,22 @@ class JitterBuffer:
         "depth",
         "_cap_mask",
         "_full",
-        "_slots",
+        "_state_a",
+        "_frame_of_a",
+        "_done_a",
+        "_ring_a",
+        "_st",
         "_frame_of",
+        "_done",
+        "_ring",
         "_mask",
         "_seen",
         "_origin",
         "_ts_ref",
-        "_high",
-        "_play",
-        "_playing",
         "_ever_played",
-        "_stretch",
-        "_stable",
-        "_trim",
         "_underrun_at",
-        "played",
+        "_bank",
+        "_row",
         "late",
         "duplicates",
         "lost",
@@ -111,12 +150,20 @@ class JitterBuffer:
         self.fill_byte = fill_byte
         self._cap_mask = capacity - 1
         self._full = (1 << frame_samples) - 1
-        self._slots: list[bytes | bytearray | None] = [None] * capacity
-        self._frame_of = [-1] * capacity
+        self._bank: JitterBank | None = None
+        self._row = -1
+        state = np.zeros(STATE_FIELDS, dtype=np.int64)
+        state[SHRINK] = shrink_after
+        self._use(
+            state,
+            np.full(capacity, -1, dtype=np.int64),
+            np.full(capacity, -1, dtype=np.int64),
+            np.zeros(capacity * self.frame_bytes, dtype=np.uint8),
+        )
+        #: Per slot: which samples of its frame arrived (a bit per sample), meaningful
+        #: while the slot's frame number is the frame's.
         self._mask = [0] * capacity
         self._seen = [-1] * _SEEN_SIZE
-        self.played = 0
-        """Frames returned with audio."""
         self.late = 0
         """Packets dropped because their frame had already been played."""
         self.duplicates = 0
@@ -135,31 +182,83 @@ class JitterBuffer:
         """Timestamp jumps beyond the ring that restarted the timeline."""
         self.reset()
 
+    # -- the arrays -------------------------------------------------------------------
+    def _use(
+        self,
+        state: npt.NDArray[np.int64],
+        frame_of: npt.NDArray[np.int64],
+        done: npt.NDArray[np.int64],
+        ring: npt.NDArray[np.uint8],
+    ) -> None:
+        """Keep the state in these arrays (the buffer's own, or views of a bank row)."""
+        self._state_a, self._frame_of_a = state, frame_of
+        self._done_a, self._ring_a = done, ring
+        self._st = state.data
+        self._frame_of = frame_of.data
+        self._done = done.data
+        self._ring = ring.data
+
+    def bind(self, bank: JitterBank, row: int) -> None:
+        """Keep the state in ``row`` of ``bank`` from now on (see :class:`JitterBank`)."""
+        if self._bank is not None:
+            self.unbind()
+        bank.load(row, self._state_a, self._frame_of_a, self._done_a, self._ring_a)
+        self._bank, self._row = bank, row
+        self.rebind()
+
+    def rebind(self) -> None:
+        """Point at the bank's arrays again (the bank grew and moved them)."""
+        bank, row = self._bank, self._row
+        if bank is not None:
+            self._use(bank.state[:, row], bank.frame_of[row], bank.done[row], bank.ring[row])
+
+    def unbind(self) -> None:
+        """Take the state back into arrays of the buffer's own."""
+        if self._bank is None:
+            return
+        self._bank = None
+        self._row = -1
+        self._use(
+            self._state_a.copy(),
+            self._frame_of_a.copy(),
+            self._done_a.copy(),
+            self._ring_a.copy(),
+        )
+
+    @property
+    def bank_row(self) -> int:
+        """The row of the bank holding the state, or −1 when unbound."""
+        return self._row
+
+    # -- state ------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget every packet and the timeline (a new source); counters are kept."""
         self.depth = self.min_depth
-        for i in range(self.capacity):
-            self._frame_of[i] = -1
-            self._slots[i] = None
-            self._mask[i] = 0
+        self._clear_slots()
         self._seen = [-1] * _SEEN_SIZE
         self._origin: int | None = None
         self._ts_ref = 0
-        self._high = 0
-        self._play = 0
-        self._playing = False
+        st = self._st
+        st[HIGH] = st[PLAY] = st[PLAYING] = st[STRETCH] = st[STABLE] = st[TRIM] = 0
         self._ever_played = False
-        self._stretch = 0
-        self._stable = 0
-        self._trim = False
         self._underrun_at: int | None = None
+
+    def _clear_slots(self) -> None:
+        self._frame_of_a.fill(-1)
+        self._done_a.fill(-1)
+        self._mask = [0] * self.capacity
+
+    @property
+    def played(self) -> int:
+        """Frames returned with audio."""
+        return self._st[PLAYED]
 
     @property
     def buffered(self) -> int:
         """Whole frames between the play position and the newest sample received."""
         if self._origin is None:
             return 0
-        return max(0, self._high // self.frame_samples - self._play)
+        return max(0, self._st[HIGH] // self.frame_samples - self._st[PLAY])
 
     @property
     def depth_ms(self) -> float:
@@ -185,11 +284,12 @@ class JitterBuffer:
             return False
         self._seen[seen_index] = ext_seq
         spf = self.frame_samples
+        st = self._st
         origin = self._origin
         if origin is None:
             self._origin = origin = timestamp
             self._ts_ref = timestamp
-            self._play = 0
+            st[PLAY] = 0
             ext_ts = timestamp
         else:
             # Unwrap the 32-bit timestamp against the highest one seen (RFC 3550 §5.1).
@@ -204,7 +304,7 @@ class JitterBuffer:
         if samples == 0:
             return False
         last_frame = (rel + samples - 1) // spf
-        play = self._play
+        play = st[PLAY]
         if frame >= play + self.capacity or last_frame < play - self.capacity:
             # A jump the ring cannot hold: the source restarted its timeline.
             self._resync(ext_ts)
@@ -212,38 +312,41 @@ class JitterBuffer:
         elif last_frame < play:
             # RFC 3550 A.8 jitter made this packet miss its turn.
             self.late += 1
-            self._stable = 0
+            st[STABLE] = 0
             if self.depth < self.max_depth:
                 self.depth += 1
-                self._stretch += 1
+                st[STRETCH] += 1
             return False
-        if offset == 0 and samples == spf:
+        fb = self.frame_bytes
+        if offset == 0 and len(payload) == fb:
             # Fast path: one packet is exactly one frame (ptime 20).
             index = frame & self._cap_mask
             if self._frame_of[index] == frame and self._mask[index]:
                 self.duplicates += 1
                 return False
-            self._slots[index] = payload if isinstance(payload, bytes) else bytes(payload)
+            self._ring[index * fb : index * fb + fb] = payload
             self._frame_of[index] = frame
             self._mask[index] = self._full
+            self._done[index] = frame
         elif not self._write_split(payload, rel, samples, play):
             self.duplicates += 1
             return False
         end = rel + samples
-        if end > self._high:
-            self._high = end
+        if end > st[HIGH]:
+            st[HIGH] = end
         return True
 
     def _write_split(self, payload: bytes | bytearray, rel: int, samples: int, play: int) -> bool:
         """Write a packet that is not exactly one aligned frame; False when nothing was new.
 
-        Whole frames inside the packet (ptime 30, 40 ...) are stored as bytes; a frame
-        filled in pieces is a bytearray until its last piece arrives, then bytes again.
+        Each piece goes straight into its frame's slot of the ring; the slot's sample
+        mask records what arrived (the rest is filled when a partial frame plays).
         """
         spf = self.frame_samples
         bps = self.bytes_per_sample
+        fb = self.frame_bytes
         full = self._full
-        frame_of, masks, slots = self._frame_of, self._mask, self._slots
+        frame_of, masks, done, ring = self._frame_of, self._mask, self._done, self._ring
         cap_mask = self._cap_mask
         wrote = False
         frame, offset = divmod(rel, spf)
@@ -253,28 +356,16 @@ class JitterBuffer:
             count = spf - offset if spf - offset < remaining else remaining
             if frame >= play:
                 index = frame & cap_mask
-                mine = frame_of[index] == frame
-                mask = masks[index] if mine else 0
-                if count == spf:
-                    if mask != full:
-                        slots[index] = bytes(payload[source * bps : (source + spf) * bps])
-                        frame_of[index] = frame
-                        masks[index] = full
-                        wrote = True
-                else:
-                    bits = ((1 << count) - 1) << offset
-                    if mask & bits != bits:
-                        slot = slots[index] if mine else None
-                        if type(slot) is not bytearray:
-                            slot = bytearray(slot) if slot else bytearray(self.frame_bytes)
-                        slot[offset * bps : (offset + count) * bps] = payload[
-                            source * bps : (source + count) * bps
-                        ]
-                        mask |= bits
-                        slots[index] = bytes(slot) if mask == full else slot
-                        frame_of[index] = frame
-                        masks[index] = mask
-                        wrote = True
+                mask = masks[index] if frame_of[index] == frame else 0
+                bits = full if count == spf else ((1 << count) - 1) << offset
+                if mask & bits != bits:
+                    at = index * fb + offset * bps
+                    ring[at : at + count * bps] = payload[source * bps : (source + count) * bps]
+                    mask |= bits
+                    frame_of[index] = frame
+                    masks[index] = mask
+                    done[index] = frame if mask == full else -1
+                    wrote = True
             frame += 1
             offset = 0
             source += count
@@ -283,52 +374,47 @@ class JitterBuffer:
 
     def _resync(self, ext_ts: int) -> None:
         self.resyncs += 1
-        for i in range(self.capacity):
-            self._frame_of[i] = -1
-            self._mask[i] = 0
-            self._slots[i] = None
+        self._clear_slots()
         self._origin = ext_ts
         self._ts_ref = ext_ts
-        self._high = 0
-        self._play = 0
-        self._playing = False
+        st = self._st
+        st[HIGH] = st[PLAY] = st[PLAYING] = st[STRETCH] = 0
         self._underrun_at = None
-        self._stretch = 0
 
     def pop(self) -> bytes | None:
         """Return the frame to play this tick, or None for a gap or while buffering."""
         # The steady state first: playing, the next frame whole and in place, nothing
-        # to stretch, trim or adapt this tick.
-        if self._playing and not (self._stretch or self._trim):
-            play = self._play
+        # to stretch, trim or adapt this tick (JitterBank.pop_into takes the same branch
+        # for many buffers at once).
+        st = self._st
+        if st[PLAYING] and not (st[STRETCH] or st[TRIM]):
+            play = st[PLAY]
             index = play & self._cap_mask
-            stable = self._stable + 1
+            stable = st[STABLE] + 1
             if (
-                self._frame_of[index] == play
-                and self._mask[index] == self._full
-                and stable < self.shrink_after
-                and self._high // self.frame_samples > play
+                self._done[index] == play
+                and stable < st[SHRINK]
+                and st[HIGH] // self.frame_samples > play
             ):
-                slot = self._slots[index]
-                if type(slot) is bytes:
-                    self._play = play + 1
-                    self._stable = stable
-                    self._frame_of[index] = -1
-                    self._slots[index] = None
-                    self.played += 1
-                    return slot
+                st[PLAY] = play + 1
+                st[STABLE] = stable
+                st[PLAYED] += 1
+                self._frame_of[index] = self._done[index] = -1
+                fb = self.frame_bytes
+                return self._ring[index * fb : index * fb + fb].tobytes()
         return self._pop_general()
 
     def _pop_general(self) -> bytes | None:
         if self._origin is None:
             return None
-        if self._stretch:
-            self._stretch -= 1
+        st = self._st
+        if st[STRETCH]:
+            st[STRETCH] -= 1
             self.concealed += 1
             return None
-        play = self._play
-        available = self._high // self.frame_samples - play
-        if not self._playing:
+        play = st[PLAY]
+        available = st[HIGH] // self.frame_samples - play
+        if not st[PLAYING]:
             first = self._first_data_at_or_after(play)
             if first < 0:
                 if self._ever_played:
@@ -337,10 +423,10 @@ class JitterBuffer:
             if first > play:
                 # Skip a silence-suppression gap or frames lost while we waited.
                 available -= first - play
-                self._play = play = first
+                st[PLAY] = play = first
             elif self._underrun_at == play:
                 # The stream resumed exactly where it stopped: delay jitter, not silence.
-                self._stable = 0
+                st[STABLE] = 0
                 if self.depth < self.max_depth:
                     self.depth += 1
             self._underrun_at = None
@@ -348,44 +434,45 @@ class JitterBuffer:
                 if self._ever_played:
                     self.concealed += 1
                 return None
-            self._playing = True
+            st[PLAYING] = 1
         elif available <= 0:
-            self._playing = False
+            st[PLAYING] = 0
             self._underrun_at = play
             self.underruns += 1
             self.concealed += 1
             return None
-        if self._trim and available > self.depth:
+        if st[TRIM] and available > self.depth:
             # Shrink the delay by one frame.
-            self._trim = False
+            st[TRIM] = 0
             self.dropped += 1
             play += 1
-        self._play = play + 1
+        st[PLAY] = play + 1
         self._ever_played = True
-        self._stable += 1
-        if self._stable >= self.shrink_after:
-            self._stable = 0
+        stable = st[STABLE] + 1
+        if stable >= self.shrink_after:
+            stable = 0
             if self.depth > self.min_depth:
                 self.depth -= 1
-                self._trim = True
+                st[TRIM] = 1
+        st[STABLE] = stable
         index = play & self._cap_mask
         if self._frame_of[index] != play:
             self.lost += 1
             self.concealed += 1
             return None
         mask = self._mask[index]
-        slot = self._slots[index]
-        self._frame_of[index] = -1
-        self._slots[index] = None
+        self._frame_of[index] = self._done[index] = -1
+        fb = self.frame_bytes
+        frame = self._ring[index * fb : index * fb + fb].tobytes()
         if mask == self._full:
-            self.played += 1
-            return slot if isinstance(slot, bytes) else bytes(slot or b"")
-        return self._fill_partial(slot, mask)
+            st[PLAYED] += 1
+            return frame
+        return self._fill_partial(frame, mask)
 
-    def _fill_partial(self, slot: bytes | bytearray | None, mask: int) -> bytes:
+    def _fill_partial(self, slot: bytes, mask: int) -> bytes:
         self.partial += 1
-        self.played += 1
-        frame = bytearray(slot or bytes(self.frame_bytes))
+        self._st[PLAYED] += 1
+        frame = bytearray(slot)
         bps = self.bytes_per_sample
         fill = bytes((self.fill_byte,)) * bps
         for sample in range(self.frame_samples):
@@ -394,7 +481,7 @@ class JitterBuffer:
         return bytes(frame)
 
     def _first_data_at_or_after(self, play: int) -> int:
-        last = min(self._high // self.frame_samples + 1, play + self.capacity)
+        last = min(self._st[HIGH] // self.frame_samples + 1, play + self.capacity)
         frame_of = self._frame_of
         cap_mask = self._cap_mask
         for frame in range(play, last):
