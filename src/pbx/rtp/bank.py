@@ -9,9 +9,12 @@ packets and payload octets sent, and whether we sent since the last report). A
 :class:`~pbx.rtp.stream.RtpStream` bound to a row (:meth:`RtpStream.bind_bank
 <pbx.rtp.stream.RtpStream.bind_bank>`) keeps its send state here instead of in its
 own attributes, so :meth:`RtpBank.packetize` can build every ordinary datagram of a
-tick as one ``(n, 12 + payload)`` byte block — the headers written column by column
-in big-endian views — and advance every stream's sequence number and timestamp with a
-handful of array operations, with no Python call per stream.
+tick with a handful of array operations and no Python call per stream. The datagrams
+live in one ``(rows, 12 + payload)`` byte block kept from tick to tick: version and
+SSRC are written when a stream binds, and the sequence number and timestamp *are*
+big-endian views of their header columns (``seq``, ``timestamp``), so a tick writes
+the payloads and the payload-type/marker byte, takes the rows as datagrams, and adds
+one packet and one frame to the two columns in place.
 
 Rows the bank must not build are flagged ``scalar``: a stream with RFC 4733
 telephone-event packets queued sets its flag, and the engine then calls that stream's
@@ -41,16 +44,17 @@ class RtpBank:
     def __init__(self, capacity: int = 64, payload_bytes: int = 160) -> None:
         self.capacity = 0
         self.payload_bytes = payload_bytes
+        self.width = HEADER_BYTES + payload_bytes
         #: One datagram as a numpy void scalar, so ``tolist()`` of a block gives bytes.
-        self._datagram = np.dtype((np.void, HEADER_BYTES + payload_bytes))
-        self.ssrc = np.zeros((0, 4), dtype=np.uint8)
-        """The SSRC of each row, big-endian, ready to copy into headers."""
+        self._datagram = np.dtype((np.void, self.width))
+        self.block = np.zeros((0, self.width), dtype=np.uint8)
+        """Each row's next datagram: header fields kept in place, payload per tick."""
+        self.seq = self.block[:, 2:4].view(">u2")[:, 0]
+        """The sequence number of the next packet: a view of the block's header column."""
+        self.timestamp = self.block[:, 4:8].view(">u4")[:, 0]
+        """The timestamp of the next packet: a view of the block's header column."""
         self.payload_type = np.zeros(0, dtype=np.uint8)
-        self.seq = np.zeros(0, dtype=np.int64)
-        """The sequence number of the next packet (16 bits)."""
-        self.timestamp = np.zeros(0, dtype=np.int64)
-        """The timestamp of the next packet (32 bits)."""
-        self.frame_samples = np.zeros(0, dtype=np.int64)
+        self.frame_samples = np.zeros(0, dtype=np.uint32)
         self.marker = np.zeros(0, dtype=np.bool_)
         self.packets = np.zeros(0, dtype=np.int64)
         self.octets = np.zeros(0, dtype=np.int64)
@@ -72,11 +76,14 @@ class RtpBank:
         old = self.capacity
         if capacity <= old:
             return
+        block = np.zeros((capacity, self.width), dtype=np.uint8)
+        block[:old] = self.block
+        block[old:, 0] = 0x80  # version 2, no padding, no extension, no CSRC
+        self.block = block
+        self.seq = block[:, 2:4].view(">u2")[:, 0]
+        self.timestamp = block[:, 4:8].view(">u4")[:, 0]
         for name in (
-            "ssrc",
             "payload_type",
-            "seq",
-            "timestamp",
             "frame_samples",
             "marker",
             "packets",
@@ -110,7 +117,7 @@ class RtpBank:
         events: bool,
     ) -> None:
         """Set every field of ``row`` (a stream binding to it)."""
-        self.ssrc[row] = np.frombuffer((ssrc & 0xFFFFFFFF).to_bytes(4, "big"), dtype=np.uint8)
+        self.block[row, 8:12] = np.frombuffer((ssrc & 0xFFFFFFFF).to_bytes(4, "big"), np.uint8)
         self.payload_type[row] = payload_type
         self.seq[row] = seq & 0xFFFF
         self.timestamp[row] = timestamp & 0xFFFFFFFF
@@ -132,27 +139,25 @@ class RtpBank:
         of n rows. Each row's sequence number and timestamp advance by one packet and one
         frame, its marker is cleared and its counters count the packet.
         """
-        n = len(payloads)
-        block = np.empty((n, HEADER_BYTES + self.payload_bytes), dtype=np.uint8)
-        block[:, 0] = 0x80  # version 2, no padding, no extension, no CSRC
-        b1 = block[:, 1]
-        np.left_shift(self.marker[rows], 7, out=b1, dtype=np.uint8, casting="unsafe")
-        b1 |= self.payload_type[rows]
-        seq = self.seq[rows]
-        ts = self.timestamp[rows]
-        block[:, 2:4] = seq.astype(">u2").view(np.uint8).reshape(n, 2)
-        block[:, 4:8] = ts.astype(">u4").view(np.uint8).reshape(n, 4)
-        block[:, 8:12] = self.ssrc[rows]
-        block[:, HEADER_BYTES:] = payloads
-        seq += 1
-        seq &= 0xFFFF
-        ts += self.frame_samples[rows]
-        ts &= 0xFFFFFFFF
-        self.seq[rows] = seq
-        self.timestamp[rows] = ts
-        self.marker[rows] = False
+        block = self.block
+        marker = self.marker[rows]
+        b1 = self.payload_type[rows]
+        if marker.any():
+            b1 = b1 | np.left_shift(marker, 7, dtype=np.uint8)
+            self.marker[rows] = False
+        if isinstance(rows, slice):
+            out = block[rows]
+            out[:, HEADER_BYTES:] = payloads
+            out[:, 1] = b1
+        else:
+            out = block.take(rows, axis=0)
+            out[:, HEADER_BYTES:] = payloads
+            out[:, 1] = b1
+        datagrams = out.view(self._datagram).ravel().tolist()
+        self.seq[rows] += np.uint16(1)  # wraps at 16 bits
+        self.timestamp[rows] += self.frame_samples[rows]  # wraps at 32 bits
         self.packets[rows] += 1
         self.octets[rows] += self.payload_bytes
-        self.bytes[rows] += HEADER_BYTES + self.payload_bytes
+        self.bytes[rows] += self.width
         self.sent_since_report[rows] = True
-        return cast(list[bytes], block.view(self._datagram).ravel().tolist())
+        return cast(list[bytes], datagrams)

@@ -41,6 +41,10 @@ row of a :class:`~pbx.rtp.jitterbank.JitterBank` (:meth:`JitterBuffer.bind`); th
 they are views of the bank's, so the media engine can take the steady-state pop of
 every bound buffer as a few array operations per tick (exactly :meth:`pop`'s fast
 path) and call :meth:`pop` only for the buffers that need its other branches.
+
+A played frame's slot is not cleared: the play position only grows (reset and resync
+clear every slot and restart the timeline), so a slot whose frame number lies behind
+the play position can never match a frame the buffer looks for again.
 """
 
 from __future__ import annotations
@@ -60,19 +64,20 @@ __all__ = ["STATE_FIELDS", "JitterBuffer"]
 
 _SEEN_SIZE = 256
 
-# Columns of a buffer's state vector (a row of JitterBank.state when bound).
+# Columns of a buffer's state vector (a column of JitterBank.state when bound); the
+# first three are what a steady-state pop advances by one.
 PLAY = 0
 """The frame to play next (timeline position)."""
 STABLE = 1
 """Ticks played since the last late packet or underrun."""
-HIGH = 2
+PLAYED = 2
+HIGH = 3
 """One past the newest sample received, relative to the origin."""
-PLAYING = 3
-STRETCH = 4
+PLAYING = 4
+STRETCH = 5
 """Ticks still to hold playback (after a late packet grew the depth)."""
-TRIM = 5
+TRIM = 6
 """Drop one frame from the head at the next pop (the depth shrank)."""
-PLAYED = 6
 SHRINK = 7
 """``shrink_after``, per buffer."""
 STATE_FIELDS = 8
@@ -399,7 +404,6 @@ class JitterBuffer:
                 st[PLAY] = play + 1
                 st[STABLE] = stable
                 st[PLAYED] += 1
-                self._frame_of[index] = self._done[index] = -1
                 fb = self.frame_bytes
                 return self._ring[index * fb : index * fb + fb].tobytes()
         return self._pop_general()
@@ -461,7 +465,6 @@ class JitterBuffer:
             self.concealed += 1
             return None
         mask = self._mask[index]
-        self._frame_of[index] = self._done[index] = -1
         fb = self.frame_bytes
         frame = self._ring[index * fb : index * fb + fb].tobytes()
         if mask == self._full:

@@ -39,6 +39,8 @@ from pbx.rtp.jitter import (
     JitterBuffer,
 )
 
+assert (PLAY, STABLE, PLAYED) == (0, 1, 2)  # advanced together as one slice
+
 __all__ = ["JitterBank"]
 
 
@@ -131,7 +133,7 @@ class JitterBank:
         ok &= state[PLAYING] != 0
         ok &= (state[STRETCH] | state[TRIM]) == 0
         ok &= state[STABLE] + 1 < state[SHRINK]
-        ok &= state[HIGH] >= (play + 1) * self.frame_samples
+        ok &= state[HIGH] > play * self.frame_samples + (self.frame_samples - 1)
         ring = self.ring.reshape(-1, self.frame_bytes)
         if ok.all():
             taken = flat
@@ -139,9 +141,7 @@ class JitterBank:
                 ring.take(taken, axis=0, out=out[rows], mode="wrap")
             else:
                 out[rows] = ring.take(taken, axis=0, mode="wrap")
-            state[PLAY] += 1
-            state[STABLE] += 1
-            state[PLAYED] += 1
+            state[PLAY : PLAYED + 1] += 1  # play position, stable count, frames played
             if not isinstance(rows, slice):
                 self.state[:, rows] = state
         else:
@@ -151,10 +151,6 @@ class JitterBank:
             )
             out[took] = ring.take(taken, axis=0, mode="wrap")
             moved = self.state[:, took]
-            moved[PLAY] += 1
-            moved[STABLE] += 1
-            moved[PLAYED] += 1
+            moved[PLAY : PLAYED + 1] += 1
             self.state[:, took] = moved
-        self.frame_of.reshape(-1)[taken] = -1
-        self.done.reshape(-1)[taken] = -1
         return ok
