@@ -333,6 +333,33 @@ def test_recording_on_a_lagging_writer_through_the_engine(
     assert np.array_equal(data[:, 1], ulaw_decode(np.frombuffer(b"".join(fb), np.uint8)))
 
 
+def test_recording_a_channel_that_leaves_keeps_silence_not_its_rows_next_call(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    """The engine decodes into the recorder's history; a recorded channel removed mid-call
+    is silence from then on, though a new channel takes its row at once."""
+    eng = MediaEngine(recorder=RecorderBank(block_ticks=4, deferred=True))
+    a, b, c = FakeStream(), FakeStream(), FakeStream()
+    ca, cb = eng.add_channel(a), eng.add_channel(b)
+    fa, fb, fc = _ulaw_frames(rng, 8), _ulaw_frames(rng, 20), _ulaw_frames(rng, 12)
+    a.frames.extend(fa)
+    b.frames.extend(fb)
+    c.frames.extend(fc)
+    eng.start_recording("call", tmp_path / "call.wav", left=ca, right=cb)
+    for i in range(20):
+        if i == 8:
+            eng.remove_channel(ca)
+            assert eng.add_channel(c) == ca  # the same row, another call
+        eng.tick(i * 0.02)
+        eng.write_recordings()
+    eng.stop_recording("call")
+    data, _ = sf.read(str(tmp_path / "call.wav"), dtype="int16")
+    said_a = ulaw_decode(np.frombuffer(b"".join(fa), np.uint8))
+    assert np.array_equal(data[: 8 * 160, 0], said_a)
+    assert not data[8 * 160 :, 0].any()
+    assert np.array_equal(data[:, 1], ulaw_decode(np.frombuffer(b"".join(fb), np.uint8)))
+
+
 def test_inband_dtmf_through_the_engine_equals_each_channel_alone() -> None:
     rng = np.random.default_rng(21)
     digits = ["".join(rng.choice(list("0123456789*#"), 8)) for _ in range(5)]

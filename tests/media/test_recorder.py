@@ -18,12 +18,10 @@ import soundfile as sf
 from pbx.errors import InvalidStateError, LocalProtocolError
 from pbx.media.recorder import RecorderBank, recover_recordings, repair_wav, wav_header
 
-ZERO_ROW = 8
-
 
 def _tick_block(tick: int) -> np.ndarray:
-    """Rows 0..7 with recognisable content per tick; row 8 is the zero row."""
-    pcm = np.zeros((9, 160), dtype=np.int16)
+    """Rows 0..7 with recognisable content per tick."""
+    pcm = np.zeros((8, 160), dtype=np.int16)
     for row in range(8):
         pcm[row] = (row + 1) * 1000 + tick % 500
     return pcm
@@ -34,7 +32,7 @@ def test_stereo_and_mono_recordings(tmp_path: Path) -> None:
     bank.start("call-1", tmp_path / "stereo.wav", [(0,), (1,)])
     bank.start("call-2", tmp_path / "mono.flac", [(2, 3)], fmt="flac")
     for tick in range(23):
-        bank.feed(_tick_block(tick), ZERO_ROW)
+        bank.feed(_tick_block(tick))
     stereo = bank.stop("call-1")
     mono = bank.stop("call-2")
     assert stereo.seconds == pytest.approx(23 * 0.02)
@@ -58,7 +56,7 @@ def test_pause_writes_silence_so_timing_stays_aligned(tmp_path: Path) -> None:
             bank.pause("k")
         if tick == 6:
             bank.resume("k")
-        bank.feed(_tick_block(tick), ZERO_ROW)
+        bank.feed(_tick_block(tick))
     bank.stop("k")
     data, _ = sf.read(str(tmp_path / "p.wav"), dtype="int16")
     assert data.shape == (1600, 2)
@@ -71,7 +69,7 @@ def test_mono_mix_saturates(tmp_path: Path) -> None:
     bank.start("k", tmp_path / "m.wav", [(0, 1)])
     pcm = np.zeros((3, 160), dtype=np.int16)
     pcm[0], pcm[1] = 30000, 30000
-    bank.feed(pcm, 2)
+    bank.feed(pcm)
     bank.stop("k")
     data, _ = sf.read(str(tmp_path / "m.wav"), dtype="int16")
     assert data.tolist() == [32767] * 160
@@ -83,7 +81,7 @@ def test_first_blocks_are_staggered(tmp_path: Path) -> None:
         bank.start(f"r{i}", tmp_path / f"r{i}.wav", [(0,)])
     sizes = []
     for tick in range(3):
-        bank.feed(_tick_block(tick), ZERO_ROW)
+        bank.feed(_tick_block(tick))
         sizes.append([bank.recordings[f"r{i}"].frames_written for i in range(4)])
     assert sizes[0] == [160, 0, 0, 0]
     assert sizes[1] == [160, 320, 0, 0]
@@ -128,7 +126,7 @@ CHILD = textwrap.dedent(
     for tick in range(10_000):
         pcm[0] = tick
         pcm[1] = -tick
-        bank.feed(pcm, 2)
+        bank.feed(pcm)
         if tick == 52:
             print("ready", flush=True)
             time.sleep(60)
@@ -174,11 +172,11 @@ def test_recording_survives_sigkill(tmp_path: Path, fmt: str) -> None:
 def test_deferred_writes_wait_for_write_due(tmp_path: Path) -> None:
     bank = RecorderBank(block_ticks=3, deferred=True, slack_ticks=2)
     rec = bank.start("k", tmp_path / "d.wav", [(0,), (1,)])
-    bank.feed(_tick_block(0), ZERO_ROW)
+    bank.feed(_tick_block(0))
     assert rec.frames_written == 0  # due (first block is 1 tick) but deferred
     assert bank.write_due() == 1 and rec.frames_written == 160
     for tick in range(1, 6):
-        bank.feed(_tick_block(tick), ZERO_ROW)
+        bank.feed(_tick_block(tick))
     assert rec.frames_written == 160 + 5 * 160  # the buffer filled up: written anyway
     bank.stop("k")
     data, _ = sf.read(str(tmp_path / "d.wav"), dtype="int16")
@@ -217,7 +215,7 @@ def test_a_lagging_writer_is_waited_for_before_its_ring_rows_are_reused(tmp_path
     bank = RecorderBank(block_ticks=4, slack_ticks=3, writer=writer)  # a 7-tick ring
     rec = bank.start("k", tmp_path / "lag.wav", [(0,), (1,)])
     for tick in range(30):
-        bank.feed(_tick_block(tick), ZERO_ROW)
+        bank.feed(_tick_block(tick))
         assert len(writer.jobs) <= 2  # never more than the ring can hold unread
     assert writer.waits >= 3 and rec.frames_written == 29 * 160
     bank.stop("k")
@@ -242,7 +240,7 @@ def test_the_shell_writer_thread_writes_the_same_files(tmp_path: Path) -> None:
             if tick == 17:  # more recordings than the first slots: the ring grows
                 for i in range(5):
                     bank.start(f"x{i}", tmp_path / f"{name}-x{i}.wav", [(i,), (7 - i,)])
-            bank.feed(_tick_block(tick), ZERO_ROW)
+            bank.feed(_tick_block(tick))
             bank.write_due()
     for bank in banks.values():
         bank.close_all()
@@ -255,3 +253,40 @@ def test_the_shell_writer_thread_writes_the_same_files(tmp_path: Path) -> None:
     x4, _ = sf.read(str(tmp_path / "thread-x4.wav"), dtype="int16")
     assert x4[::160, 0].tolist() == [5000 + t for t in range(17, 40)]
     assert x4[::160, 1].tolist() == [4000 + t for t in range(17, 40)]
+
+
+def test_a_source_that_goes_away_is_silence_even_when_its_row_is_reused(tmp_path: Path) -> None:
+    bank = RecorderBank(block_ticks=4, slack_ticks=2)
+    bank.start("stereo", tmp_path / "s.wav", [(0,), (1,)])
+    bank.start("mono", tmp_path / "m.wav", [(0, 2)])
+    for tick in range(11):
+        if tick == 6:
+            bank.forget_row(0)  # the caller hung up; row 0 carries another call from now
+        bank.feed(_tick_block(tick))
+    bank.close_all()
+    stereo, _ = sf.read(str(tmp_path / "s.wav"), dtype="int16")
+    mono, _ = sf.read(str(tmp_path / "m.wav"), dtype="int16")
+    left = stereo[::160, 0].tolist()
+    assert left == [1000 + t for t in range(6)] + [0] * 5
+    assert stereo[::160, 1].tolist() == [2000 + t for t in range(11)]
+    assert mono[::160].tolist() == [4000 + 2 * t for t in range(6)] + [
+        3000 + t for t in range(6, 11)
+    ]
+
+
+def test_recording_across_a_growing_engine_keeps_every_tick(tmp_path: Path) -> None:
+    """The engine grows (more rows) mid-recording: the history is rebuilt after every
+    pending block is written, and the file has every tick in order."""
+    bank = RecorderBank(block_ticks=5, deferred=True)
+    rec = bank.start("k", tmp_path / "g.wav", [(0,), (1,)])
+    for tick in range(23):
+        pcm = _tick_block(tick)
+        if tick >= 9:
+            pcm = np.concatenate([pcm, np.full((8, 160), 7, dtype=np.int16)])
+        bank.feed(pcm)
+        bank.write_due()
+    bank.stop("k")
+    assert rec.frames_written == 23 * 160
+    data, _ = sf.read(str(tmp_path / "g.wav"), dtype="int16")
+    assert data[::160, 0].tolist() == [1000 + t for t in range(23)]
+    assert data[::160, 1].tolist() == [2000 + t for t in range(23)]

@@ -16,9 +16,10 @@ per-sample recurrence).  A frame carries a digit when
 * the two tones carry at least 45% of the frame's energy (a frame only half
   covered by the tone still passes; speech and music spread their energy).
 
-The level and energy-share tests run first on every row as a cheap screen;
-only the few rows that pass (frames that look like two pure tones) go through
-the twist and relative-peak checks.  With 160-sample frames the rectangular
+The level test runs first on every row as a cheap screen; the frame energy
+for the share test is computed only for rows loud enough at a row and a column
+frequency, and only the few rows that pass both (frames that look like two pure
+tones) go through the twist and relative-peak checks.  With 160-sample frames the rectangular
 window leaks at most −13 dB into the neighbouring DTMF frequency (697/770 Hz),
 below the relative-peak limit.
 
@@ -106,6 +107,9 @@ def frame_dbov(frames: npt.NDArray[np.int16]) -> npt.NDArray[np.float64]:
         return 10 * np.log10(energy)
 
 
+_NONE = np.zeros(0, dtype=np.intp)
+
+
 def _grow(arr: npt.NDArray[np.generic], n: int, fill: object) -> npt.NDArray[np.generic]:
     if len(arr) >= n:
         return arr
@@ -142,12 +146,15 @@ class DtmfDetector:
     _first: int = -1
     #: Skipped frames of the last call are in ``_held`` (else in the caller's ``previous``).
     _held_here: bool = True
+    #: Some row had a digit in its last frame (``_last`` ≥ 0 somewhere).
+    _any_live: bool = False
 
     def reset(self, rows: npt.ArrayLike) -> None:
         """Forget the debounce state of ``rows`` (a channel was added or removed)."""
         idx = np.asarray(rows, dtype=np.intp)
         self._ensure(int(idx.max()) + 1 if idx.size else 0)
         self._last[idx] = -1
+        self._any_live = bool((self._last >= 0).any())
         self._strong[idx] = False
         self._reported[idx] = False
         self._stamp[idx] = -1
@@ -175,10 +182,11 @@ class DtmfDetector:
         spec = np.matmul(x, BASIS, out=self._spec[:m])
         np.multiply(spec, spec, out=spec)
         powers = spec[:, :8] + spec[:, 8:]
-        energy = np.einsum("ij,ij->i", x, x)
         digit = np.full(m, -1, dtype=np.int8)
         strong = np.zeros(m, dtype=np.bool_)
-        # Cheap screen first: level and energy share of the strongest row and column.
+        # Cheap screen first: the level of the strongest row and column tone, then the
+        # energy share of the two — the frame's energy computed only for the frames
+        # loud enough at two DTMF frequencies (most speech and noise frames are not).
         # Each tone's power P is (A·N/2)², its energy in the frame A²·N/2 = 2P/N.
         # Pairwise maxima over columns: much faster than max(axis=1) over 4 columns.
         pr = np.maximum(powers[:, 0], powers[:, 1])
@@ -187,15 +195,21 @@ class DtmfDetector:
         pc = np.maximum(powers[:, 4], powers[:, 5])
         np.maximum(pc, powers[:, 6], out=pc)
         np.maximum(pc, powers[:, 7], out=pc)
-        tone_energy = pr + pc
-        # tone energy (pr + pc)·2/N against min_fraction·energy, without scaling pr + pc
-        cand = np.flatnonzero(
-            (np.minimum(pr, pc) > self._min_power)
-            & (tone_energy >= (self.min_fraction * FRAME / 2.0) * energy)
-        )
+        cand = np.flatnonzero(np.minimum(pr, pc) > self._min_power)
         if not len(cand):
             return digit, strong
-        tone_energy = tone_energy[cand] * (2.0 / FRAME)
+        if 2 * len(cand) > m:
+            energy = np.einsum("ij,ij->i", x, x)[cand]
+        else:
+            xc = x[cand]
+            energy = np.einsum("ij,ij->i", xc, xc)
+        tone_energy = pr[cand] + pc[cand]
+        # tone energy (pr + pc)·2/N against min_fraction·energy, without scaling pr + pc
+        share = tone_energy >= (self.min_fraction * FRAME / 2.0) * energy
+        cand, energy, tone_energy = cand[share], energy[share], tone_energy[share]
+        if not len(cand):
+            return digit, strong
+        tone_energy = tone_energy * (2.0 / FRAME)
         rows_p, cols_p = powers[cand, :4], powers[cand, 4:]
         pr, pc = pr[cand], pc[cand]
         r = rows_p.argmax(axis=1)
@@ -209,7 +223,7 @@ class DtmfDetector:
         ok &= rows_p.max(axis=1) <= pr * rel
         ok &= cols_p.max(axis=1) <= pc * rel
         digit[cand] = np.where(ok, r * 4 + c, -1)
-        fraction = tone_energy / np.maximum(energy[cand], 1.0)
+        fraction = tone_energy / np.maximum(energy, 1.0)
         strong[cand] = ok & (fraction >= self.strong_fraction)
         return digit, strong
 
@@ -236,20 +250,20 @@ class DtmfDetector:
         """
         if len(rows) == 0:
             return []
-        self._ensure(int(rows.max()) + 1)
+        same_rows = rows is self._rows or (
+            len(rows) == len(self._rows) and bool(np.array_equal(rows, self._rows))
+        )
+        if not same_rows:
+            self._ensure(int(rows.max()) + 1)
+            self._rows = rows
+            consecutive = len(rows) > 1 and bool(np.all(np.diff(rows) == 1))
+            self._first = int(rows[0]) if consecutive else -1
         if frames is None:
             frames = pcm.take(rows, axis=0)
         tick = self._tick
         self._tick += 1
         held = self._held if self._held_here else previous
         self._held_here = previous is None
-        same_rows = rows is self._rows or (
-            len(rows) == len(self._rows) and bool(np.array_equal(rows, self._rows))
-        )
-        if not same_rows:
-            self._rows = rows
-            consecutive = len(rows) > 1 and bool(np.all(np.diff(rows) == 1))
-            self._first = int(rows[0]) if consecutive else -1
         if not self.alternate or not same_rows or len(rows) < 2:
             digit, strong = self.classify(frames)
             late = self._held_rows(rows, digit, tick, held)
@@ -267,8 +281,10 @@ class DtmfDetector:
         digit = np.full(len(rows), -1, dtype=np.int8)
         strong = np.zeros(len(rows), dtype=np.bool_)
         digit[lo:hi], strong[lo:hi] = self.classify(frames[lo:hi])
-        live = np.flatnonzero(self._last[rows] >= 0)
-        extra = live[(live < lo) | (live >= hi)]
+        extra = _NONE
+        if self._any_live:
+            live = np.flatnonzero(self._last[rows] >= 0)
+            extra = live[(live < lo) | (live >= hi)]
         skipped: slice | npt.NDArray[np.intp]
         if self._first >= 0:  # consecutive rows: a slice, no index array
             skipped = slice(self._first + off_lo, self._first + off_hi)
@@ -280,6 +296,8 @@ class DtmfDetector:
         if len(extra):
             digit[extra], strong[extra] = self.classify(frames[extra])
             self._stamp[rows[extra]] = -1
+        if not self._any_live and digit.max() < 0:
+            return []  # no digit now or in any row's last frame: nothing changes
         late = self._held_rows(rows[lo:hi], digit[lo:hi], tick, held)
         if len(late[0]):
             self._update(*late)
@@ -306,16 +324,20 @@ class DtmfDetector:
     ) -> list[tuple[int, str]]:
         """Advance the debounce of ``rows`` by one frame each; the digits that fire."""
         # Only rows with a digit now or last frame can change state.
-        last = self._last[rows]
-        live = np.flatnonzero((digit >= 0) | (last >= 0))
+        if self._any_live:
+            live = np.flatnonzero((digit >= 0) | (self._last[rows] >= 0))
+        else:
+            live = np.flatnonzero(digit >= 0)
         if not len(live):
             return []
-        rows, digit, strong, prev = rows[live], digit[live], strong[live], last[live]
+        rows, digit, strong = rows[live], digit[live], strong[live]
+        prev = self._last[rows]
         same = (digit >= 0) & (digit == prev)
         fire = same & (strong | self._strong[rows]) & ~self._reported[rows]
         self._reported[rows] = same & (self._reported[rows] | fire)
         self._strong[rows] = strong | (same & self._strong[rows])
         self._last[rows] = digit
+        self._any_live = bool((self._last >= 0).any())
         if not fire.any():
             return []
         fired = np.flatnonzero(fire)

@@ -18,16 +18,21 @@ keep their send state in the engine's :class:`~pbx.rtp.bank.RtpBank` and flag
 their events there, so neither ``packetize`` nor ``next_event`` is called per
 channel; other streams get those calls too.
 
-1. pop one 160-byte payload per channel from its jitter buffer and drain the
-   RFC 4733 digits of the streams that flagged some; the payloads are joined
-   and copied into the ``uint8`` block in one assignment;
+1. pop one 160-byte payload per channel from its jitter buffer into the
+   ``uint8`` payload block — for the streams whose jitter buffers are in the
+   engine's :class:`~pbx.rtp.jitterbank.JitterBank`, one vectorized pop of
+   every buffer in its steady state, a ``pop()`` call for the rest — and drain
+   the RFC 4733 digits of the streams that flagged some;
 2. conceal missing frames: the first miss repeats the previous frame at
    −6 dB, further misses are silence (RFC 3550 §6.4.1 leaves concealment to
    the receiver);
-3. decode per codec group in one table lookup (:mod:`pbx.media.g711`);
+3. decode per codec group in one table lookup (:mod:`pbx.media.g711`) into
+   the input pcm block — while anything records, the recorder's next history
+   block, so recording costs the tick nothing more;
 4. run DTMF and talk detection on the subscribed rows of the input block;
 5. mix into an ``int32`` accumulator, add player rows, saturate once;
-6. append the input rows of every recording (:mod:`pbx.media.recorder`);
+6. count the tick in the recorder, which takes the recordings that are due
+   from its history (:mod:`pbx.media.recorder`);
 7. encode per codec group and build one RTP datagram per channel that has a
    remote address: the bank writes every header and payload into one block
    (:meth:`~pbx.rtp.bank.RtpBank.packetize`); a stream sending telephone-events
@@ -163,9 +168,12 @@ class MediaEngine:
     _high: int = field(init=False, default=0)
     _payload_in: npt.NDArray[np.uint8] = field(init=False)
     _pcm_in: npt.NDArray[np.int16] = field(init=False)
-    #: Last tick's input pcm (the two blocks swap each tick): DTMF reads frames it
-    #: skipped last tick from here instead of copying them.
+    #: Last tick's input pcm: DTMF reads frames it skipped last tick from here
+    #: instead of copying them.
     _pcm_prev: npt.NDArray[np.int16] = field(init=False)
+    #: The engine's own two input pcm blocks, used in turn while nothing records.
+    _pcm_a: npt.NDArray[np.int16] = field(init=False)
+    _pcm_b: npt.NDArray[np.int16] = field(init=False)
     _acc: npt.NDArray[np.int32] = field(init=False)
     _pcm_out: npt.NDArray[np.int16] = field(init=False)
     _payload_out: npt.NDArray[np.uint8] = field(init=False)
@@ -191,8 +199,8 @@ class MediaEngine:
         cap = max(1, self.capacity)
         self.capacity = 0
         self._payload_in = np.zeros((1, FRAME), dtype=np.uint8)
-        self._pcm_in = np.zeros((1, FRAME), dtype=np.int16)
-        self._pcm_prev = np.zeros((1, FRAME), dtype=np.int16)
+        self._pcm_in = self._pcm_a = np.zeros((1, FRAME), dtype=np.int16)
+        self._pcm_prev = self._pcm_b = np.zeros((1, FRAME), dtype=np.int16)
         self._acc = np.zeros((1, FRAME), dtype=np.int32)
         self._pcm_out = np.zeros((1, FRAME), dtype=np.int16)
         self._payload_out = np.zeros((1, FRAME), dtype=np.uint8)
@@ -216,7 +224,7 @@ class MediaEngine:
         self._high = max(self._high, ch + 1)
         self._payload_in[ch] = chosen.silence
         self._silence[ch] = chosen.silence
-        self._pcm_in[ch] = self._pcm_prev[ch] = 0
+        self._pcm_a[ch] = self._pcm_b[ch] = 0
         self._missed[ch] = 2
         bind_bank = getattr(stream, "bind_bank", None)
         if bind_bank is not None:
@@ -251,7 +259,7 @@ class MediaEngine:
         self._dtmf_on[ch] = self._talk_on[ch] = False
         self._streams[ch] = None
         self._codecs[ch] = None
-        self._pcm_in[ch] = self._pcm_prev[ch] = 0
+        self._pcm_a[ch] = self._pcm_b[ch] = 0
         heapq.heappush(self._free, ch)
         while self._high and self._streams[self._high - 1] is None:
             self._high -= 1
@@ -503,7 +511,15 @@ class MediaEngine:
         if flagged.any():
             self._collect_flagged_events(np.flatnonzero(flagged), events, now)
         missed = self._missed
-        self._pcm_in, self._pcm_prev = self._pcm_prev, self._pcm_in
+        # This tick's input pcm: the recorder's next history block while anything
+        # records, else the engine's block that does not hold last tick's pcm.
+        recording = len(self.recorder.recordings)
+        prev = self._pcm_in
+        if recording:
+            self._pcm_in = self.recorder.block(self.capacity + 1)
+        else:
+            self._pcm_in = self._pcm_b if prev is self._pcm_a else self._pcm_a
+        self._pcm_prev = prev
         # 2. concealment bookkeeping: rows that got nothing keep last tick's payload
         #    (and the 3. decode per codec group, on each branch).
         if all_present:
@@ -570,10 +586,9 @@ class MediaEngine:
             np.clip(acc[:hi], -32768, 32767, out=acc[:hi])
             self._pcm_out[:hi] = acc[:hi]
 
-        # 6. recordings take what each party says.
-        recording = len(self.recorder.recordings)
+        # 6. recordings have what each party says (the block decoded into).
         if recording:
-            self.recorder.feed(pcm_in, self.capacity)
+            self.recorder.advance()
 
         # 7. encode and packetize.
         if not forward:
@@ -721,8 +736,8 @@ class MediaEngine:
             return out
 
         self._payload_in = grown(self._payload_in)
-        self._pcm_in = grown(self._pcm_in)
-        self._pcm_prev = grown(self._pcm_prev)
+        self._pcm_in = self._pcm_a = grown(self._pcm_in)
+        self._pcm_prev = self._pcm_b = grown(self._pcm_prev)
         self._acc = grown(self._acc)
         self._pcm_out = grown(self._pcm_out)
         self._payload_out = grown(self._payload_out)

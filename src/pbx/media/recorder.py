@@ -2,28 +2,29 @@
 
 Theory of operation: a recording has one or two output channels (mono mix, or
 stereo with the caller left and the agent right); each output channel is the
-saturated sum of what some engine rows *say* (their input pcm).  A
-:class:`RecorderBank` gives every recording a slot of two *lines* in one ring
-of ``(ticks, 2 · slots, 160)`` ``int16`` samples.  Each tick is one row-gather
-of the engine's pcm block straight into the ring (``take(..., out=)``: every
-line whose output channel has a single source — the stereo call recording),
-plus one saturating sum for the lines that mix several sources; no
-per-recording Python runs in a tick.
+saturated sum of what some engine rows *say* (their input pcm).  The bank keeps
+a *history* of the engine's whole input pcm blocks, ``(ticks, rows, 160)``
+``int16``: each tick the engine decodes its payloads straight into the next
+history row (:meth:`RecorderBank.block`, then :meth:`RecorderBank.advance`), so
+recording costs a tick no copy at all and no per-recording Python.
 
 Writing every tick costs more than the whole tick budget (one system call per
 write, see FINDINGS), so a recording is written in blocks of about one second:
-its lines of the ring since its last block are interleaved into sample frames
-and appended to the file.  The first block of each recording is shortened by a
-per-recording offset, so recordings started in the same tick are written in
-different ticks afterwards.  The ring holds ``block_ticks + slack_ticks``
-ticks, so a block can wait a few ticks for its write (``deferred``) or be
-written by a worker thread while the ring moves on: the bank hands each block
-to a :class:`BlockWriter` as a job, and before a ring row is reused it waits
-for the jobs that still read it (:meth:`BlockWriter.wait`, immediate when the
-writer keeps up).  The default writer runs jobs at once; the shell's
-(:mod:`pbx.net.media`) runs them on a thread.  A job only interleaves and
-makes system calls (numpy copies and ``os.write`` release the GIL); the frame
-count and header values are computed when it is submitted.
+when its block is due, its channels are taken from the history (a view of one
+row across the block's ticks for a single source; a saturating sum for a mix;
+silence where it was paused or its source had gone), interleaved into sample
+frames and appended to the file.  The first block of each recording is
+shortened by a per-recording offset, so recordings started in the same tick are
+written in different ticks afterwards.  The history holds ``block_ticks +
+slack_ticks`` ticks, so a block can wait a few ticks for its write
+(``deferred``) or be written by a worker thread while the history moves on: the
+bank hands each block to a :class:`BlockWriter` as a job, and before a history
+row is reused it waits for the jobs that still read it
+(:meth:`BlockWriter.wait`, immediate when the writer keeps up).  The default
+writer runs jobs at once; the shell's (:mod:`pbx.net.media`) runs them on a
+thread.  A job only interleaves and makes system calls (numpy copies and
+``os.write`` release the GIL); the frame count and header values are computed
+when it is submitted.
 
 Pause writes silence rather than skipping, so the two channels and the call's
 timeline stay aligned (what contact-center QA tools expect); the paused span
@@ -134,17 +135,18 @@ class InlineWriter:
         """Nothing is ever pending."""
 
 
-def interleave(segments: Sequence[Pcm], channels: int) -> Pcm:
-    """Sample frames ``(ticks · 160, channels)`` from ring segments ``(ticks, lines, 160)``."""
-    ticks = sum(len(seg) for seg in segments)
-    out = np.empty((ticks, FRAME, channels), dtype=np.int16)
-    pos = 0
-    for seg in segments:
-        end = pos + len(seg)
-        for c in range(channels):
-            out[pos:end, :, c] = seg[:, c]  # one strided copy per channel
-        pos = end
-    return out.reshape(ticks * FRAME, channels)
+def interleave(channels: Sequence[Sequence[Pcm]]) -> Pcm:
+    """Sample frames ``(ticks · 160, len(channels))`` from each channel's ``(ticks, 160)``
+    pieces (the same tick counts, in order, for every channel)."""
+    ticks = sum(len(piece) for piece in channels[0])
+    out = np.empty((ticks, FRAME, len(channels)), dtype=np.int16)
+    for c, pieces in enumerate(channels):
+        pos = 0
+        for piece in pieces:
+            end = pos + len(piece)
+            out[pos:end, :, c] = piece  # one strided copy per piece
+            pos = end
+    return out.reshape(ticks * FRAME, len(channels))
 
 
 @define
@@ -157,9 +159,19 @@ class Recording:
     fmt: Format
     #: Engine rows summed into each output channel (1 or 2 channels).
     sources: tuple[tuple[int, ...], ...]
-    #: The bank's slot: ring lines ``2·slot`` and ``2·slot + 1``.
+    #: The bank's slot (its block schedule).
     slot: int
     paused: bool = False
+    #: Tick spans ``[start, end)`` recorded as silence (``end`` open while paused).
+    pauses: list[list[int]] = field(factory=list)
+    #: Source rows that went away, and the first tick they no longer speak for the call.
+    gone: dict[int, int] = field(factory=dict)
+
+    @property
+    def simple(self) -> bool:
+        """Each output channel is one engine row (a stereo call, or mono of one row)."""
+        return all(len(src) == 1 for src in self.sources)
+
     #: Sample frames handed to the writer so far (written once it has caught up).
     frames_written: int = 0
     _fd: int | None = None
@@ -191,23 +203,28 @@ class Recording:
             self._close_quietly()
             raise RecordingError(f"recording file '{part}' cannot be created: {exc}") from None
 
-    def append_job(self, segments: Sequence[Pcm], ready: bool = False) -> Callable[[], None]:
-        """The job that appends ``segments`` (ring views ``(ticks, lines, 160)``) to the file.
+    def append_job(
+        self, pieces: Sequence[Sequence[Pcm]], ready: bool = False, ticks: int | None = None
+    ) -> Callable[[], None]:
+        """The job that appends ``pieces`` (per channel, ``(ticks, 160)`` arrays) to the file.
 
         The frames are counted now; the job interleaves them (unless ``ready``:
-        then they are interleaved now, for ring rows about to be reused) and
+        then they are interleaved now, for history rows about to be reused) and
         writes them.  For WAV it then rewrites the header with the new sizes,
-        so the file on disk is always a valid WAV up to its last block.
+        so the file on disk is always a valid WAV up to its last block.  ``ticks``:
+        how many ticks the pieces hold, when the caller knows.
         """
-        frames = FRAME * sum(len(seg) for seg in segments)
+        if ticks is None:
+            ticks = sum(len(piece) for piece in pieces[0])
+        frames = FRAME * ticks
         self.frames_written += frames
         channels, key, path = len(self.sources), self.key, self.path
-        block = interleave(segments, channels) if ready else None
+        block = interleave(pieces) if ready else None
         fd, file = self._fd, self._file
         header = wav_header(channels, self.frames_written * channels * 2) if fd is not None else b""
 
         def job() -> None:
-            data = block if block is not None else interleave(segments, channels)
+            data = block if block is not None else interleave(pieces)
             try:
                 if fd is not None:
                     _write_all(fd, data if _LITTLE_ENDIAN else data.byteswap())
@@ -269,21 +286,21 @@ def _write_all(fd: int, data: Any) -> None:
 
 @define
 class RecorderBank:
-    """Every active recording's pending audio in one ring, appended per tick in one gather."""
+    """Every active recording over one history of the engine's pcm blocks."""
 
     #: Ticks buffered before a file write (50 ticks = 1 s).
     block_ticks: int = 50
     #: Leave writing to :meth:`write_due` (the shell calls it after sending the
-    #: tick's datagrams); :meth:`feed` then writes only a block whose ring rows
-    #: are about to be reused.
+    #: tick's datagrams); :meth:`advance` then writes only a block whose history
+    #: rows are about to be reused.
     deferred: bool = False
-    #: Extra ticks of ring beyond a block: room for deferred and threaded writes.
+    #: Extra ticks of history beyond a block: room for deferred and threaded writes.
     slack_ticks: int = 10
     #: Runs the file writes (inline by default; the shell may give a worker thread).
     writer: BlockWriter = field(factory=InlineWriter)
     recordings: dict[str, Recording] = field(factory=dict)
-    #: ``(ticks, 2·slots, 160)``: tick ``k`` of the bank lives in ring row ``k % ticks``.
-    _ring: Pcm = field(init=False)
+    #: ``(ticks, rows, 160)``: tick ``k`` of the bank lives in history row ``k % ticks``.
+    _history: Pcm = field(init=False)
     #: Per slot: the first tick not yet handed to the writer, and the tick its block is due.
     _start: npt.NDArray[np.int64] = field(init=False)
     _due: npt.NDArray[np.int64] = field(init=False)
@@ -293,12 +310,12 @@ class RecorderBank:
     #: Engine row → keys of the recordings it is a source of.
     _by_row: dict[int, set[str]] = field(init=False, factory=dict)
     _started: int = field(init=False, default=0)
-    #: The oldest tick that a submitted, not yet waited-for job reads from the ring.
+    #: The oldest tick that a submitted, not yet waited-for job reads from the history.
     _reading_from: int | None = field(init=False, default=None)
-    _index: _GatherIndex | None = field(init=False, default=None)
+    _slots: npt.NDArray[np.intp] | None = field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
-        self._ring = np.zeros((self.block_ticks + self.slack_ticks, 0, FRAME), dtype=np.int16)
+        self._history = np.zeros((self.block_ticks + self.slack_ticks, 0, FRAME), dtype=np.int16)
         self._start = np.zeros(0, dtype=np.int64)
         self._due = np.zeros(0, dtype=np.int64)
 
@@ -327,19 +344,23 @@ class RecorderBank:
         # Stagger the first block so recordings started together are written apart.
         self._due[slot] = self._tick + 1 + self._started % self.block_ticks
         self._started += 1
-        self._index = None
+        self._slots = None
         log.info("recording_started", key=key, path=str(rec.path), channels=rec.channels)
         return rec
 
     def pause(self, key: str) -> None:
         """Write silence instead of audio until :meth:`resume`."""
-        self._get(key).paused = True
-        self._index = None
+        rec = self._get(key)
+        if not rec.paused:
+            rec.paused = True
+            rec.pauses.append([self._tick, _NEVER])
 
     def resume(self, key: str) -> None:
         """Write audio again after :meth:`pause`."""
-        self._get(key).paused = False
-        self._index = None
+        rec = self._get(key)
+        if rec.paused:
+            rec.paused = False
+            rec.pauses[-1][1] = self._tick
 
     def stop(self, key: str) -> Recording:
         """Write what is buffered, finalise the file and forget the recording."""
@@ -350,7 +371,7 @@ class RecorderBank:
         rec.close()
         del self.recordings[key]
         del self._by_slot[rec.slot]
-        for row in {r for src in rec.sources for r in src if r >= 0}:
+        for row in {r for src in rec.sources for r in src}:
             keys = self._by_row.get(row)
             if keys is not None:
                 keys.discard(key)
@@ -358,58 +379,61 @@ class RecorderBank:
                     del self._by_row[row]
         self._start[rec.slot] = self._due[rec.slot] = _NEVER
         self._free.append(rec.slot)
-        self._index = None
+        self._slots = None
         log.info("recording_finished", key=key, path=str(rec.path), seconds=rec.seconds)
         return rec
 
     def forget_row(self, row: int) -> None:
-        """A channel row went away: its place in every recording becomes silence."""
+        """A channel row went away: from this tick on its place in every recording is
+        silence (the row may carry another channel later)."""
         keys = self._by_row.pop(row, None)
-        if not keys:
-            return
-        for key in keys:
-            rec = self.recordings[key]
-            rec.sources = tuple(tuple(-1 if r == row else r for r in s) for s in rec.sources)
-        self._index = None
+        for key in keys or ():
+            self.recordings[key].gone.setdefault(row, self._tick)
 
-    def feed(self, pcm: Pcm, zero_row: int) -> None:
-        """Append this tick's samples of every recording from the ``(N, 160)`` block.
+    def block(self, rows: int) -> Pcm:
+        """The ``(rows, 160)`` block where this tick's pcm goes (then :meth:`advance`).
 
-        ``pcm[zero_row]`` must be all zeros: it stands in for missing sources and
-        for paused recordings.
+        The engine decodes its payloads straight into it; the block stays as written
+        until ``block_ticks + slack_ticks`` ticks later.  A change of ``rows`` (the
+        engine grew) writes every pending block first.
         """
+        history = self._history
+        if history.shape[1] != rows:
+            history = self._resize(rows)
+        ticks = len(history)
+        if self._reading_from is not None and self._tick - ticks >= self._reading_from:
+            self.writer.wait()  # a job still reads the history row this tick reuses
+            self._reading_from = None
+        return history[self._tick % ticks]
+
+    def advance(self) -> None:
+        """This tick's block is written: count the tick and hand over the blocks due."""
+        self._tick += 1
         if not self.recordings:
             return
-        ring = self._ring
-        ticks = len(ring)
-        if self._reading_from is not None and self._tick - ticks >= self._reading_from:
-            self.writer.wait()  # a job still reads the ring row this tick reuses
-            self._reading_from = None
-        index = self._index
-        if index is None or index.zero_row != zero_row:
-            index = self._index = self._build_index(zero_row)
-        row = ring[self._tick % ticks]
-        pcm.take(index.lines, axis=0, out=row[: len(index.lines)], mode="wrap")
-        if len(index.mix_lines):
-            mixed = pcm.take(index.mix_rows, axis=0).sum(axis=1, dtype=np.int32)
-            np.clip(mixed, -32768, 32767, out=mixed)
-            row[index.mix_lines] = mixed
-        self._tick += 1
-        slots = index.slots
-        if self.deferred:  # only blocks whose oldest ring row the next tick reuses
-            due = slots[self._start[slots] <= self._tick - ticks]
+        slots = self._slots
+        if slots is None:
+            slots = self._slots = np.array(sorted(self._by_slot), dtype=np.intp)
+        if self.deferred:  # only blocks whose oldest history row the next tick reuses
+            due = slots[self._start[slots] <= self._tick - len(self._history)]
         else:
             due = slots[self._due[slots] <= self._tick]
-        if len(due):
-            for slot in due.tolist():
-                self._flush(self._by_slot[slot], ready=self.deferred)
+        for slot in due.tolist():
+            self._flush(self._by_slot[slot], ready=self.deferred)
+
+    def feed(self, pcm: Pcm) -> None:
+        """Append a tick of ``pcm`` (every row's input, ``(rows, 160)``): a copy into
+        :meth:`block` and :meth:`advance`, for a caller that does not decode in place."""
+        self.block(len(pcm))[:] = pcm
+        self.advance()
 
     def write_due(self) -> int:
         """Hand every block that is due to the writer; returns how many."""
         if not self.recordings:
             return 0
-        index = self._index
-        slots = index.slots if index is not None else np.array(list(self._by_slot), np.intp)
+        slots = self._slots
+        if slots is None:
+            slots = self._slots = np.array(sorted(self._by_slot), dtype=np.intp)
         due = slots[self._due[slots] <= self._tick]
         for slot in due.tolist():
             self._flush(self._by_slot[slot])
@@ -424,50 +448,62 @@ class RecorderBank:
         start = int(self._start[slot])
         count = self._tick - start
         if count > 0:
-            ring = self._ring
-            ticks = len(ring)
+            ticks = len(self._history)
             first = start % ticks
-            lines = slice(2 * slot, 2 * slot + rec.channels)
-            if first + count <= ticks:
-                segments = [ring[first : first + count, lines]]
+            spans = [(first, min(first + count, ticks), start)]
+            if first + count > ticks:
+                spans.append((0, first + count - ticks, start + ticks - first))
+            history = self._history
+            if rec.simple and not rec.gone and not rec.pauses:  # views: nothing copied yet
+                pieces = [[history[a:b, src[0]] for a, b, _ in spans] for src in rec.sources]
             else:
-                segments = [ring[first:, lines], ring[: first + count - ticks, lines]]
-            self.writer.submit(rec.append_job(segments, ready))
+                pieces = [
+                    [self._channel(rec, src, a, b, tick0) for a, b, tick0 in spans]
+                    for src in rec.sources
+                ]
+            self.writer.submit(rec.append_job(pieces, ready, count))
             if not ready and (self._reading_from is None or start < self._reading_from):
                 self._reading_from = start
+            # Pause spans that ended before this block are done with.
+            rec.pauses = [p for p in rec.pauses if p[1] > self._tick]
         self._start[slot] = self._tick
         self._due[slot] = self._tick + self.block_ticks
 
-    def _build_index(self, zero_row: int) -> _GatherIndex:
-        top = max(self._by_slot) + 1
-        lines = np.full(2 * top, zero_row, dtype=np.intp)
-        mix_lines: list[int] = []
-        mixes: list[tuple[int, ...]] = []
-        for slot, rec in self._by_slot.items():
-            if rec.paused:
-                continue
-            for c, src in enumerate(rec.sources):
-                rows = tuple(zero_row if r < 0 else r for r in src)
-                if len(rows) == 1:
-                    lines[2 * slot + c] = rows[0]
-                else:
-                    mix_lines.append(2 * slot + c)
-                    mixes.append(rows)
-        width = max((len(m) for m in mixes), default=0)
-        mix_rows = np.full((len(mixes), width), zero_row, dtype=np.intp)
-        for i, rows in enumerate(mixes):
-            mix_rows[i, : len(rows)] = rows
-        slots = np.array(sorted(self._by_slot), dtype=np.intp)
-        return _GatherIndex(zero_row, lines, np.array(mix_lines, dtype=np.intp), mix_rows, slots)
+    def _channel(self, rec: Recording, src: tuple[int, ...], a: int, b: int, tick0: int) -> Pcm:
+        """One output channel over history rows ``a:b`` (bank ticks from ``tick0``)."""
+        history = self._history
+        tick1 = tick0 + (b - a)
+        live = [r for r in src if rec.gone.get(r, _NEVER) > tick0]
+        clean = len(live) == len(src) and all(rec.gone.get(r, _NEVER) >= tick1 for r in src)
+        if len(src) == 1 and clean and not rec.pauses:
+            return history[a:b, src[0]]  # a view: no copy until the job interleaves it
+        out = np.zeros((b - a, FRAME), dtype=np.int32)
+        for row in live:
+            end = min(rec.gone.get(row, _NEVER), tick1) - tick0
+            out[:end] += history[a : a + end, row]
+        for p0, p1 in rec.pauses:
+            lo, hi = max(p0, tick0) - tick0, min(p1, tick1) - tick0
+            if lo < hi:
+                out[lo:hi] = 0
+        np.clip(out, -32768, 32767, out=out)
+        return out.astype(np.int16)
+
+    def _resize(self, rows: int) -> Pcm:
+        """A history of ``rows`` rows: every pending block is written from the old one."""
+        due = self._due.copy()
+        for rec in list(self.recordings.values()):
+            self._flush(rec)
+        self.writer.wait()
+        self._reading_from = None
+        self._due[:] = np.maximum(due, self._due - self.block_ticks + 1)  # keep the stagger
+        self._history = np.zeros((len(self._history), rows, FRAME), dtype=np.int16)
+        return self._history
 
     def _allocate_slot(self) -> int:
         if self._free:
             return self._free.pop()
         slot = len(self._start)
         grow = max(4, slot)
-        ring = np.zeros((len(self._ring), 2 * (slot + grow), FRAME), dtype=np.int16)
-        ring[:, : 2 * slot] = self._ring  # jobs in flight keep reading the old ring
-        self._ring = ring
         self._start = np.concatenate([self._start, np.full(grow, _NEVER, dtype=np.int64)])
         self._due = np.concatenate([self._due, np.full(grow, _NEVER, dtype=np.int64)])
         self._free.extend(range(slot + grow - 1, slot, -1))
@@ -478,20 +514,6 @@ class RecorderBank:
             return self.recordings[key]
         except KeyError:
             raise InvalidStateError(f"recording '{key}' is not running") from None
-
-
-@define
-class _GatherIndex:
-    """What one tick gathers: derived from the recordings, rebuilt when they change."""
-
-    zero_row: int
-    #: Engine row for each ring line of the used slots (the zero row when silent or mixed).
-    lines: npt.NDArray[np.intp]
-    #: Lines that sum several rows, and those rows (padded with the zero row).
-    mix_lines: npt.NDArray[np.intp]
-    mix_rows: npt.NDArray[np.intp]
-    #: The slots in use.
-    slots: npt.NDArray[np.intp]
 
 
 def _wav_data_offset(header: bytes, path: Path) -> int:
