@@ -122,7 +122,7 @@ def test_unbound_buffer_keeps_its_state_and_rows_are_independent() -> None:
     assert out[0].tobytes() == frame(1) and out[1].tobytes() == frame(101)
     bank.detach(0)
     assert a.bank_row == -1
-    bank.state[:, 0] = 0  # the row is reused: the buffer no longer sees it
+    bank.state[0] = 0  # the row is reused: the buffer no longer sees it
     assert a.pop() == frame(2) and a.played == 3
     assert b.pop() == frame(102) and b.played == 3
 

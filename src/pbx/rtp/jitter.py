@@ -32,15 +32,17 @@ A timestamp jump further than the ring can hold (a restarted or switched source)
 the buffer on the new packet.
 
 State in arrays: the frames live in a ``capacity × frame_bytes`` byte ring and the
-state the steady state touches (play position, newest sample, playing/stretch/trim,
-the stable-tick count, frames played; per slot the frame it holds, and that frame's
-number again once all its samples are in)
-in small integer arrays, read and written through ``memoryview`` s (a Python int per
-access, nearly as fast as a list). A buffer owns its arrays until it is bound to a
-row of a :class:`~pbx.rtp.jitterbank.JitterBank` (:meth:`JitterBuffer.bind`); then
-they are views of the bank's, so the media engine can take the steady-state pop of
-every bound buffer as a few array operations per tick (exactly :meth:`pop`'s fast
-path) and call :meth:`pop` only for the buffers that need its other branches.
+state a steady-state pop reads or advances (play position, newest sample,
+playing/stretch/trim, the stable-tick count, frames played, and per slot the number of
+the whole frame it holds) in small integer arrays, read and written through
+``memoryview`` s (a Python int per access, nearly as fast as a list); what only packets
+change (which frame each slot holds, the sample masks, the newest sample) is kept in
+Python lists and attributes too, for the per-packet path. A buffer owns its arrays
+until it is bound to a row of a :class:`~pbx.rtp.jitterbank.JitterBank`
+(:meth:`JitterBuffer.bind`); then they are views of the bank's, so the media engine can
+take the steady-state pop of every bound buffer as a few array operations per tick
+(exactly :meth:`pop`'s fast path) and call :meth:`pop` only for the buffers that need
+its other branches.
 
 A played frame's slot is not cleared: the play position only grows (reset and resync
 clear every slot and restart the timeline), so a slot whose frame number lies behind
@@ -99,11 +101,11 @@ class JitterBuffer:
         "_cap_mask",
         "_full",
         "_state_a",
-        "_frame_of_a",
         "_done_a",
         "_ring_a",
         "_st",
         "_frame_of",
+        "_high",
         "_done",
         "_ring",
         "_mask",
@@ -162,9 +164,10 @@ class JitterBuffer:
         self._use(
             state,
             np.full(capacity, -1, dtype=np.int64),
-            np.full(capacity, -1, dtype=np.int64),
             np.zeros(capacity * self.frame_bytes, dtype=np.uint8),
         )
+        #: Per slot: the frame it holds (a list: only packets write it, never a pop).
+        self._frame_of = [-1] * capacity
         #: Per slot: which samples of its frame arrived (a bit per sample), meaningful
         #: while the slot's frame number is the frame's.
         self._mask = [0] * capacity
@@ -191,15 +194,12 @@ class JitterBuffer:
     def _use(
         self,
         state: npt.NDArray[np.int64],
-        frame_of: npt.NDArray[np.int64],
         done: npt.NDArray[np.int64],
         ring: npt.NDArray[np.uint8],
     ) -> None:
         """Keep the state in these arrays (the buffer's own, or views of a bank row)."""
-        self._state_a, self._frame_of_a = state, frame_of
-        self._done_a, self._ring_a = done, ring
+        self._state_a, self._done_a, self._ring_a = state, done, ring
         self._st = state.data
-        self._frame_of = frame_of.data
         self._done = done.data
         self._ring = ring.data
 
@@ -207,7 +207,7 @@ class JitterBuffer:
         """Keep the state in ``row`` of ``bank`` from now on (see :class:`JitterBank`)."""
         if self._bank is not None:
             self.unbind()
-        bank.load(row, self._state_a, self._frame_of_a, self._done_a, self._ring_a)
+        bank.load(row, self._state_a, self._done_a, self._ring_a)
         self._bank, self._row = bank, row
         self.rebind()
 
@@ -215,7 +215,7 @@ class JitterBuffer:
         """Point at the bank's arrays again (the bank grew and moved them)."""
         bank, row = self._bank, self._row
         if bank is not None:
-            self._use(bank.state[:, row], bank.frame_of[row], bank.done[row], bank.ring[row])
+            self._use(bank.state[row], bank.done[row], bank.ring[row])
 
     def unbind(self) -> None:
         """Take the state back into arrays of the buffer's own."""
@@ -225,7 +225,6 @@ class JitterBuffer:
         self._row = -1
         self._use(
             self._state_a.copy(),
-            self._frame_of_a.copy(),
             self._done_a.copy(),
             self._ring_a.copy(),
         )
@@ -245,11 +244,12 @@ class JitterBuffer:
         self._ts_ref = 0
         st = self._st
         st[HIGH] = st[PLAY] = st[PLAYING] = st[STRETCH] = st[STABLE] = st[TRIM] = 0
+        self._high = 0
         self._ever_played = False
         self._underrun_at: int | None = None
 
     def _clear_slots(self) -> None:
-        self._frame_of_a.fill(-1)
+        self._frame_of = [-1] * self.capacity
         self._done_a.fill(-1)
         self._mask = [0] * self.capacity
 
@@ -263,7 +263,7 @@ class JitterBuffer:
         """Whole frames between the play position and the newest sample received."""
         if self._origin is None:
             return 0
-        return max(0, self._st[HIGH] // self.frame_samples - self._st[PLAY])
+        return max(0, self._high // self.frame_samples - self._st[PLAY])
 
     @property
     def depth_ms(self) -> float:
@@ -337,8 +337,8 @@ class JitterBuffer:
             self.duplicates += 1
             return False
         end = rel + samples
-        if end > st[HIGH]:
-            st[HIGH] = end
+        if end > self._high:
+            self._high = st[HIGH] = end
         return True
 
     def _write_split(self, payload: bytes | bytearray, rel: int, samples: int, play: int) -> bool:
@@ -384,6 +384,7 @@ class JitterBuffer:
         self._ts_ref = ext_ts
         st = self._st
         st[HIGH] = st[PLAY] = st[PLAYING] = st[STRETCH] = 0
+        self._high = 0
         self._underrun_at = None
 
     def pop(self) -> bytes | None:
@@ -399,7 +400,7 @@ class JitterBuffer:
             if (
                 self._done[index] == play
                 and stable < st[SHRINK]
-                and st[HIGH] // self.frame_samples > play
+                and self._high // self.frame_samples > play
             ):
                 st[PLAY] = play + 1
                 st[STABLE] = stable
@@ -417,7 +418,7 @@ class JitterBuffer:
             self.concealed += 1
             return None
         play = st[PLAY]
-        available = st[HIGH] // self.frame_samples - play
+        available = self._high // self.frame_samples - play
         if not st[PLAYING]:
             first = self._first_data_at_or_after(play)
             if first < 0:
@@ -484,7 +485,7 @@ class JitterBuffer:
         return bytes(frame)
 
     def _first_data_at_or_after(self, play: int) -> int:
-        last = min(self._st[HIGH] // self.frame_samples + 1, play + self.capacity)
+        last = min(self._high // self.frame_samples + 1, play + self.capacity)
         frame_of = self._frame_of
         cap_mask = self._cap_mask
         for frame in range(play, last):

@@ -5,10 +5,10 @@ Theory of operation
 A :class:`~pbx.rtp.jitter.JitterBuffer` keeps its frames in a byte ring and the state
 its steady state touches in small integer arrays. Bound to a row of a
 :class:`JitterBank` (:meth:`JitterBuffer.bind <pbx.rtp.jitter.JitterBuffer.bind>`),
-those arrays are views of the bank's: ``state`` ``(8, rows)`` (a field per line, so
-the tick reads each field of every row as one contiguous line), ``frame_of`` and
-``done`` ``(rows, capacity)`` (the frame a slot holds; the same once it is whole,
-else −1), ``ring`` ``(rows, capacity · frame_bytes)``. Packets
+those arrays are views of the bank's: ``state`` ``(rows, 8)`` (one cache line per
+buffer, for the packets that write it one by one), ``done`` ``(rows, capacity)`` (per
+slot the number of the whole frame it holds, else −1), ``ring``
+``(rows, capacity · frame_bytes)``. Packets
 still enter one at a time (:meth:`JitterBuffer.put`, on the shell's read path), but the
 media engine takes one frame of every bound buffer per tick with
 :meth:`JitterBank.pop_into`: the steady-state branch of :meth:`JitterBuffer.pop`
@@ -55,8 +55,7 @@ class JitterBank:
         """Ring slots per buffer: only buffers of this ``capacity`` bind."""
         self.frame_samples = frame_samples
         self.frame_bytes = frame_bytes
-        self.state = np.zeros((STATE_FIELDS, 0), dtype=np.int64)
-        self.frame_of = np.zeros((0, slots), dtype=np.int64)
+        self.state = np.zeros((0, STATE_FIELDS), dtype=np.int64)
         self.done = np.zeros((0, slots), dtype=np.int64)
         self.ring = np.zeros((0, slots * frame_bytes), dtype=np.uint8)
         self._bound: dict[int, JitterBuffer] = {}
@@ -76,10 +75,10 @@ class JitterBank:
         old = self.rows
         if rows <= old:
             return
-        state = np.zeros((STATE_FIELDS, rows), dtype=np.int64)
-        state[:, :old] = self.state
+        state = np.zeros((rows, STATE_FIELDS), dtype=np.int64)
+        state[:old] = self.state
         self.state = state
-        for name, fill in (("frame_of", -1), ("done", -1), ("ring", 0)):
+        for name, fill in (("done", -1), ("ring", 0)):
             arr = getattr(self, name)
             grown = np.full((rows,) + arr.shape[1:], fill, dtype=arr.dtype)
             grown[:old] = arr
@@ -93,13 +92,11 @@ class JitterBank:
         self,
         row: int,
         state: npt.NDArray[np.int64],
-        frame_of: npt.NDArray[np.int64],
         done: npt.NDArray[np.int64],
         ring: npt.NDArray[np.uint8],
     ) -> None:
         """Copy a buffer's arrays into ``row`` (the buffer is binding to it)."""
-        self.state[:, row] = state
-        self.frame_of[row] = frame_of
+        self.state[row] = state
         self.done[row] = done
         self.ring[row] = ring
 
@@ -126,14 +123,14 @@ class JitterBank:
         ``out`` (``(≥ rows, frame_bytes)`` uint8). The others are untouched: call their
         buffer's :meth:`~pbx.rtp.jitter.JitterBuffer.pop`.
         """
-        state = self.state[:, rows]  # a view for a slice, a copy for an index array
-        play = state[PLAY]
+        state = self.state[rows]  # a view for a slice, a copy for an index array
+        play = state[:, PLAY]
         flat = self._base[rows] + (play & (self.slots - 1))
         ok = self.done.reshape(-1).take(flat) == play
-        ok &= state[PLAYING] != 0
-        ok &= (state[STRETCH] | state[TRIM]) == 0
-        ok &= state[STABLE] + 1 < state[SHRINK]
-        ok &= state[HIGH] > play * self.frame_samples + (self.frame_samples - 1)
+        ok &= state[:, PLAYING] != 0
+        ok &= (state[:, STRETCH] | state[:, TRIM]) == 0
+        ok &= state[:, STABLE] + 1 < state[:, SHRINK]
+        ok &= state[:, HIGH] > play * self.frame_samples + (self.frame_samples - 1)
         ring = self.ring.reshape(-1, self.frame_bytes)
         if ok.all():
             taken = flat
@@ -141,16 +138,16 @@ class JitterBank:
                 ring.take(taken, axis=0, out=out[rows], mode="wrap")
             else:
                 out[rows] = ring.take(taken, axis=0, mode="wrap")
-            state[PLAY : PLAYED + 1] += 1  # play position, stable count, frames played
+            state[:, PLAY : PLAYED + 1] += 1  # play position, stable count, frames played
             if not isinstance(rows, slice):
-                self.state[:, rows] = state
+                self.state[rows] = state
         else:
             taken = flat[ok]
             took = (
                 rows[ok] if not isinstance(rows, slice) else np.flatnonzero(ok) + (rows.start or 0)
             )
             out[took] = ring.take(taken, axis=0, mode="wrap")
-            moved = self.state[:, took]
-            moved[PLAY : PLAYED + 1] += 1
-            self.state[:, took] = moved
+            moved = self.state[took]
+            moved[:, PLAY : PLAYED + 1] += 1
+            self.state[took] = moved
         return ok
