@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pbx.rtp.dtmf import DtmfDigit, TelephoneEventReceiver, TelephoneEventSender
 from pbx.rtp.jitter import JitterBuffer
+from pbx.rtp.jitterbank import JitterBank
 from pbx.rtp.packet import RtpError, RtpPacket, build_rtp_header
 from pbx.rtp.ports import PortPool, PortsExhaustedError
 from pbx.rtp.rtcp import RtcpError, is_rtcp, parse_rtcp
@@ -11,6 +12,7 @@ from pbx.rtp.stream import RemoteBye, RtpStream, RtpStreamStats
 
 __all__ = [
     "DtmfDigit",
+    "JitterBank",
     "JitterBuffer",
     "PortPool",
     "PortsExhaustedError",
