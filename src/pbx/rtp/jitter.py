@@ -32,12 +32,12 @@ A timestamp jump further than the ring can hold (a restarted or switched source)
 the buffer on the new packet.
 
 State in arrays: the frames live in a ``capacity × frame_bytes`` byte ring and the
-state a steady-state pop reads or advances (play position, newest sample,
-playing/stretch/trim, the stable-tick count, frames played, and per slot the number of
-the whole frame it holds) in small integer arrays, read and written through
-``memoryview`` s (a Python int per access, nearly as fast as a list); what only packets
-change (which frame each slot holds, the sample masks, the newest sample) is kept in
-Python lists and attributes too, for the per-packet path. A buffer owns its arrays
+state a steady-state pop reads or advances (play position, playing/stretch/trim, the
+stable-tick count, frames played, and per slot the number of the whole frame it holds)
+in small integer arrays, read and written through ``memoryview`` s (a Python int per
+access, nearly as fast as a list); what only packets change (which frame each slot
+holds, the sample masks, the newest sample) is kept in Python lists and attributes, for
+the per-packet path. A buffer owns its arrays
 until it is bound to a row of a :class:`~pbx.rtp.jitterbank.JitterBank`
 (:meth:`JitterBuffer.bind`); then they are views of the bank's, so the media engine can
 take the steady-state pop of every bound buffer as a few array operations per tick
@@ -66,23 +66,21 @@ __all__ = ["STATE_FIELDS", "JitterBuffer"]
 
 _SEEN_SIZE = 256
 
-# Columns of a buffer's state vector (a column of JitterBank.state when bound); the
-# first three are what a steady-state pop advances by one.
+# Fields of a buffer's state vector (a row of JitterBank.state when bound); the first
+# three are what a steady-state pop advances by one.
 PLAY = 0
 """The frame to play next (timeline position)."""
 STABLE = 1
 """Ticks played since the last late packet or underrun."""
 PLAYED = 2
-HIGH = 3
-"""One past the newest sample received, relative to the origin."""
-PLAYING = 4
-STRETCH = 5
+PLAYING = 3
+STRETCH = 4
 """Ticks still to hold playback (after a late packet grew the depth)."""
-TRIM = 6
+TRIM = 5
 """Drop one frame from the head at the next pop (the depth shrank)."""
-SHRINK = 7
+SHRINK = 6
 """``shrink_after``, per buffer."""
-STATE_FIELDS = 8
+STATE_FIELDS = 8  # one spare: a row is one 64-byte cache line
 
 
 class JitterBuffer:
@@ -243,7 +241,7 @@ class JitterBuffer:
         self._origin: int | None = None
         self._ts_ref = 0
         st = self._st
-        st[HIGH] = st[PLAY] = st[PLAYING] = st[STRETCH] = st[STABLE] = st[TRIM] = 0
+        st[PLAY] = st[PLAYING] = st[STRETCH] = st[STABLE] = st[TRIM] = 0
         self._high = 0
         self._ever_played = False
         self._underrun_at: int | None = None
@@ -338,7 +336,7 @@ class JitterBuffer:
             return False
         end = rel + samples
         if end > self._high:
-            self._high = st[HIGH] = end
+            self._high = end
         return True
 
     def _write_split(self, payload: bytes | bytearray, rel: int, samples: int, play: int) -> bool:
@@ -383,7 +381,7 @@ class JitterBuffer:
         self._origin = ext_ts
         self._ts_ref = ext_ts
         st = self._st
-        st[HIGH] = st[PLAY] = st[PLAYING] = st[STRETCH] = 0
+        st[PLAY] = st[PLAYING] = st[STRETCH] = 0
         self._high = 0
         self._underrun_at = None
 
@@ -391,17 +389,14 @@ class JitterBuffer:
         """Return the frame to play this tick, or None for a gap or while buffering."""
         # The steady state first: playing, the next frame whole and in place, nothing
         # to stretch, trim or adapt this tick (JitterBank.pop_into takes the same branch
-        # for many buffers at once).
+        # for many buffers at once). A whole frame at the play position means newer
+        # samples than the play position have arrived: not an underrun.
         st = self._st
         if st[PLAYING] and not (st[STRETCH] or st[TRIM]):
             play = st[PLAY]
             index = play & self._cap_mask
             stable = st[STABLE] + 1
-            if (
-                self._done[index] == play
-                and stable < st[SHRINK]
-                and self._high // self.frame_samples > play
-            ):
+            if self._done[index] == play and stable < st[SHRINK]:
                 st[PLAY] = play + 1
                 st[STABLE] = stable
                 st[PLAYED] += 1

@@ -12,8 +12,8 @@ slot the number of the whole frame it holds, else −1), ``ring``
 still enter one at a time (:meth:`JitterBuffer.put`, on the shell's read path), but the
 media engine takes one frame of every bound buffer per tick with
 :meth:`JitterBank.pop_into`: the steady-state branch of :meth:`JitterBuffer.pop`
-(playing, nothing to stretch or trim, the next frame whole and in place, newer data
-behind it, no depth change due) evaluated for all rows as array comparisons, the frames
+(playing, nothing to stretch or trim, the next frame whole and in place, no depth
+change due) evaluated for all rows as array comparisons, the frames
 of the rows that take it gathered straight into the engine's payload block, and their
 play position, stable count and played counter advanced together. The rows that do
 not take it are returned for the engine to call their buffer's :meth:`pop`, which runs
@@ -27,7 +27,6 @@ import numpy as np
 import numpy.typing as npt
 
 from pbx.rtp.jitter import (
-    HIGH,
     PLAY,
     PLAYED,
     PLAYING,
@@ -130,7 +129,6 @@ class JitterBank:
         ok &= state[:, PLAYING] != 0
         ok &= (state[:, STRETCH] | state[:, TRIM]) == 0
         ok &= state[:, STABLE] + 1 < state[:, SHRINK]
-        ok &= state[:, HIGH] > play * self.frame_samples + (self.frame_samples - 1)
         ring = self.ring.reshape(-1, self.frame_bytes)
         if ok.all():
             taken = flat
