@@ -133,3 +133,19 @@ def test_only_buffers_of_the_banks_shape_bind() -> None:
     assert not bank.accepts(JitterBuffer(capacity=128))
     assert not bank.accepts(JitterBuffer(frame_samples=320))
     assert not bank.accepts(JitterBuffer(bytes_per_sample=2))
+
+
+def test_a_buffer_moves_between_banks_and_rows_cleanly() -> None:
+    first, second = JitterBank(capacity=2), JitterBank(capacity=2)
+    a, b = JitterBuffer(), JitterBuffer()
+    first.attach(0, a)
+    for n in range(3):
+        a.put(frame(n), n, 160 * n, 0.0)
+    assert a.pop() == frame(0)
+    second.attach(1, a)  # moved: the first bank lets it go
+    assert a.bank is second and a.bank_row == 1
+    first.grow(64)  # no longer rebinds ``a``
+    assert a.bank is second and a.pop() == frame(1)
+    second.attach(1, b)  # the row is given to another buffer: ``a`` keeps its own state
+    assert a.bank is None and b.bank is second
+    assert a.pop() == frame(2) and a.played == 3

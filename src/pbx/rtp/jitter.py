@@ -202,7 +202,12 @@ class JitterBuffer:
         self._ring = ring.data
 
     def bind(self, bank: JitterBank, row: int) -> None:
-        """Keep the state in ``row`` of ``bank`` from now on (see :class:`JitterBank`)."""
+        """Keep the state in ``row`` of ``bank`` from now on.
+
+        :meth:`JitterBank.attach <pbx.rtp.jitterbank.JitterBank.attach>` calls it (and
+        keeps the buffer pointed at the bank's arrays when they grow): attach, do not
+        call this directly.
+        """
         if self._bank is not None:
             self.unbind()
         bank.load(row, self._state_a, self._done_a, self._ring_a)
@@ -226,6 +231,11 @@ class JitterBuffer:
             self._done_a.copy(),
             self._ring_a.copy(),
         )
+
+    @property
+    def bank(self) -> JitterBank | None:
+        """The bank holding the state, or None."""
+        return self._bank
 
     @property
     def bank_row(self) -> int:

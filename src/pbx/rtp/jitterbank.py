@@ -100,7 +100,15 @@ class JitterBank:
         self.ring[row] = ring
 
     def attach(self, row: int, buffer: JitterBuffer) -> None:
-        """Bind ``buffer`` to ``row`` (its state moves into the bank; the bank grows)."""
+        """Bind ``buffer`` to ``row`` (its state moves into the bank; the bank grows).
+
+        A buffer bound elsewhere is detached there first, and a buffer bound to ``row``
+        before is detached from it.
+        """
+        if buffer.bank is not None:
+            buffer.bank.detach(buffer.bank_row)
+        if row in self._bound:
+            self.detach(row)
         if row >= self.rows:
             self.grow(max(row + 1, 2 * self.rows))
         buffer.bind(self, row)
@@ -109,7 +117,7 @@ class JitterBank:
     def detach(self, row: int) -> None:
         """Unbind the buffer of ``row`` (its state moves back into the buffer)."""
         buffer = self._bound.pop(row, None)
-        if buffer is not None and buffer.bank_row == row:
+        if buffer is not None and buffer.bank is self and buffer.bank_row == row:
             buffer.unbind()
 
     def pop_into(
