@@ -107,10 +107,16 @@ def test_jitter_bank_pops_give_what_each_streams_pop_gives() -> None:
     jitter buffers are in its JitterBank sends exactly what the per-stream engine sends,
     and the buffers count the same."""
     rng = np.random.default_rng(11)
-    engines = (MediaEngine(), MediaEngine())
-    streams: tuple[list[RtpStream], list[RtpStream]] = ([], [])
-    for eng, kind, out in zip(engines, (RtpStream, _UnbankedStream), streams, strict=True):
-        for call in range(6):
+    engines = (MediaEngine(), MediaEngine(), MediaEngine())
+    # Every stream's buffer in the bank; none; every other call's (a mixed tick).
+    kinds = (
+        [RtpStream] * 6,
+        [_UnbankedStream] * 6,
+        [RtpStream, _UnbankedStream] * 3,
+    )
+    streams: tuple[list[RtpStream], ...] = ([], [], [])
+    for eng, kinds_of, out in zip(engines, kinds, streams, strict=True):
+        for call, kind in enumerate(kinds_of):
             pair = [
                 kind(k, 0, remote_addr=PHONE_A, initial_seq=k, initial_ts=k, cname="x")
                 for k in (2 * call, 2 * call + 1)
@@ -122,7 +128,9 @@ def test_jitter_bank_pops_give_what_each_streams_pop_gives() -> None:
             out.extend(pair)
     assert engines[0]._layout is None and engines[0].tick(0).counters.channels == 12
     assert engines[0]._jbanked[:12].all() and not engines[1]._jbanked[:12].any()
+    assert engines[2]._jbanked[:12].tolist() == [True, True, False, False] * 3
     engines[1].tick(0)
+    engines[2].tick(0)
     frames = [rng.integers(0, 256, 160, dtype=np.uint8).tobytes() for _ in range(64)]
     pending: list[list[tuple[int, bytes]]] = [[] for _ in range(12)]
     sent = [0] * 12
@@ -136,12 +144,20 @@ def test_jitter_bank_pops_give_what_each_streams_pop_gives() -> None:
             pending[i] = [p for p in pending[i] if p not in delivered]
             for seq, payload in delivered:
                 packet = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, 160 * seq, 0x4000 + i)
-                for s in (streams[0][i], streams[1][i]):
+                for s in (streams[0][i], streams[1][i], streams[2][i]):
                     s.receive(packet + payload, PHONE_A, tick * 0.02)
         out = [eng.tick(tick * 0.02) for eng in engines]
-        assert out[0].payloads == out[1].payloads, tick
-        assert out[0].counters == out[1].counters, tick
-    for a, b in zip(*streams, strict=True):
+        for other in out[1:]:
+            assert other.payloads == out[0].payloads, tick
+            assert other.counters == out[0].counters, tick
+    for a, b, c in zip(*streams, strict=True):
+        jc = c.jitter_buffer
+        assert (jc.played, jc.lost, jc.late, jc.concealed) == (
+            a.jitter_buffer.played,
+            a.jitter_buffer.lost,
+            a.jitter_buffer.late,
+            a.jitter_buffer.concealed,
+        )
         ja, jb = a.jitter_buffer, b.jitter_buffer
         assert (ja.played, ja.lost, ja.late, ja.concealed, ja.underruns, ja.depth) == (
             jb.played,

@@ -460,49 +460,41 @@ class MediaEngine:
         self._pending = []
         hi = self._high
 
-        # 1. one frame per channel, and the RFC 4733 digits.  Streams whose jitter
-        #    buffers are bound to the bank: one vectorized pop, and the buffer's own pop
-        #    only for those not in their steady state; other streams: a call each (list
-        #    comprehensions, whose calls of Python methods the 3.11 interpreter
-        #    specializes, beat map() with operator.call here).
+        # 1. one frame per channel, and the RFC 4733 digits.  Jitter buffers in the
+        #    bank: one vectorized pop of every buffer in its steady state.  The rest
+        #    (other branches, other streams): a call each, their frames joined and
+        #    copied in one assignment (list comprehensions, whose calls of Python
+        #    methods the 3.11 interpreter specializes, beat map() with operator.call).
         n = len(layout.rows_list)
         streams = layout.streams
         payload_in = self._payload_in
-        present: npt.NDArray[np.intp] = layout.rows
-        if layout.jitter_rows is not None:
+        if layout.jitter_at is None:
+            got = np.zeros(n, dtype=np.bool_)
+        elif len(layout.jitter_at) == n:
             got = self.jitter.pop_into(layout.jitter_rows, payload_in)
-            all_present = bool(got.all())
-            if not all_present:
-                for i in np.flatnonzero(~got).tolist():
-                    frame = layout.pops[i]()
-                    if frame is not None and len(frame) == FRAME:  # else: lost
-                        payload_in[layout.rows_list[i]] = np.frombuffer(frame, np.uint8)
-                        got[i] = True
-                all_present = bool(got.all())
-                present = layout.rows[got]
         else:
-            frames = [pop() for pop in layout.pops]
-            try:
-                data = b"".join(frames)  # type: ignore[arg-type]  # None: a missing frame
-                all_present = len(data) == FRAME * n
-            except TypeError:
-                all_present = False
-            if all_present:
-                block_in = np.frombuffer(data, dtype=np.uint8).reshape(n, FRAME)
+            got = np.zeros(n, dtype=np.bool_)
+            got[layout.jitter_at] = self.jitter.pop_into(layout.jitter_rows, payload_in)
+        all_present = bool(got.all())
+        present: npt.NDArray[np.intp] = layout.rows
+        if not all_present:
+            pops = layout.pops
+            pairs = [
+                (i, frame)
+                for i in np.flatnonzero(~got).tolist()
+                if (frame := pops[i]()) is not None and len(frame) == FRAME  # else: lost
+            ]
+            if pairs:
+                at = np.array([i for i, _ in pairs], dtype=np.intp)
+                joined = b"".join([frame for _, frame in pairs])
+                block = np.frombuffer(joined, np.uint8).reshape(-1, FRAME)
                 if layout.contiguous:
-                    payload_in[:n] = block_in
+                    payload_in[at] = block
                 else:
-                    payload_in[layout.rows] = block_in
-            else:
-                pairs = [
-                    (r, f)
-                    for r, f in zip(layout.rows_list, frames, strict=True)
-                    if f is not None and len(f) == FRAME  # a frame of another size is lost
-                ]
-                present = np.array([r for r, _ in pairs], dtype=np.intp)
-                if pairs:
-                    joined = b"".join(f for _, f in pairs)
-                    payload_in[present] = np.frombuffer(joined, np.uint8).reshape(-1, FRAME)
+                    payload_in[layout.rows[at]] = block
+                got[at] = True
+                all_present = bool(got.all())
+            present = layout.rows[got]
         if layout.unbanked:
             stream_events = [streams[i].next_event() for i in layout.unbanked]
             if stream_events.count(None) != len(stream_events):
@@ -772,9 +764,13 @@ class MediaEngine:
             dtmf_span = slice(int(dtmf_rows[0]), int(dtmf_rows[-1]) + 1)  # rows are sorted
         banked = self._banked[rows] if len(rows) else np.zeros(0, dtype=np.bool_)
         contiguous = rows_list == list(range(len(rows_list)))
-        jitter_rows: npt.NDArray[np.intp] | slice | None = None
-        if len(rows) and self._jbanked[rows].all():
-            jitter_rows = slice(0, len(rows)) if contiguous else rows
+        jbanked = self._jbanked[rows] if len(rows) else np.zeros(0, dtype=np.bool_)
+        jitter_at: npt.NDArray[np.intp] | None = None
+        jitter_rows: npt.NDArray[np.intp] | slice = rows[:0]
+        if jbanked.any():
+            jitter_at = np.flatnonzero(jbanked)
+            every = len(jitter_at) == len(rows)
+            jitter_rows = slice(0, len(rows)) if every and contiguous else rows[jitter_at]
         self._addrs = None
         self._layout = _Layout(
             rows_list=rows_list,
@@ -783,6 +779,7 @@ class MediaEngine:
             all_banked=bool(banked.all()),
             unbanked=np.flatnonzero(~banked).tolist(),
             contiguous=contiguous,
+            jitter_at=jitter_at,
             jitter_rows=jitter_rows,
             rows=rows,
             by_codec=by_codec,
@@ -807,9 +804,11 @@ class _Layout:
     unbanked: list[int]
     #: Rows are exactly 0..n-1, so the output block is a slice.
     contiguous: bool
-    #: Every stream's jitter buffer is in the engine's JitterBank: its rows (a slice
-    #: when contiguous) for :meth:`JitterBank.pop_into`; else None.
-    jitter_rows: npt.NDArray[np.intp] | slice | None
+    #: Indexes (into ``streams``) of the streams whose jitter buffers are in the
+    #: engine's JitterBank (None: none are), and their rows for
+    #: :meth:`JitterBank.pop_into` (a slice when they are all the rows, 0..n-1).
+    jitter_at: npt.NDArray[np.intp] | None
+    jitter_rows: npt.NDArray[np.intp] | slice
     rows: npt.NDArray[np.intp]
     by_codec: list[tuple[Codec, npt.NDArray[np.intp]]]
     dtmf_rows: npt.NDArray[np.intp]

@@ -138,22 +138,12 @@ class JitterBank:
         ok &= (state[:, STRETCH] | state[:, TRIM]) == 0
         ok &= state[:, STABLE] + 1 < state[:, SHRINK]
         ring = self.ring.reshape(-1, self.frame_bytes)
-        if ok.all():
-            taken = flat
-            if isinstance(rows, slice):
-                ring.take(taken, axis=0, out=out[rows], mode="wrap")
-            else:
-                out[rows] = ring.take(taken, axis=0, mode="wrap")
+        if isinstance(rows, slice) and ok.all():  # the usual tick: views, no index arrays
+            ring.take(flat, axis=0, out=out[rows], mode="wrap")
             state[:, PLAY : PLAYED + 1] += 1  # play position, stable count, frames played
-            if not isinstance(rows, slice):
-                self.state[rows] = state
         else:
-            taken = flat[ok]
-            took = (
-                rows[ok] if not isinstance(rows, slice) else np.flatnonzero(ok) + (rows.start or 0)
-            )
-            out[took] = ring.take(taken, axis=0, mode="wrap")
-            moved = self.state[took]
-            moved[:, PLAY : PLAYED + 1] += 1
-            self.state[took] = moved
+            every = np.arange(rows.start or 0, rows.stop) if isinstance(rows, slice) else rows
+            took = every[ok]
+            out[took] = ring.take(flat[ok], axis=0, mode="wrap")
+            self.state[took, PLAY : PLAYED + 1] += 1
         return ok
