@@ -45,6 +45,7 @@ from pbx.media.engine import MediaEngine
 from pbx.media.recorder import recover_recordings
 from pbx.net.media import MediaService
 from pbx.net.pump import SipService
+from pbx.net.sip_stream import TcpLimits
 from pbx.rtp.ports import PortPool
 from pbx.sip import auth
 from pbx.sip.endpoint import EndpointConfig, SipEndpoint
@@ -118,6 +119,7 @@ class Application:
             wall=self.wall,
             is_trunk=self.is_trunk,
             ring_timeout=config.ring_timeout,
+            media_timeout=config.rtp.inactivity_timeout,
             recordings=Path(config.recordings_dir),
         )
         self.voicemail = Voicemail(
@@ -168,6 +170,7 @@ class Application:
             self.endpoint,
             self._on_sip_event,
             timers=[self.calls, self.voicemail, self.queues, self.ivr, self.callbacks],
+            tcp_limits=TcpLimits.from_config(config.sip),
         )
         self.ivr.clock = self.sip.now
         self._call_handlers: list[CallEventHandler] = [
@@ -321,7 +324,7 @@ class Application:
                 try:
                     handler(event, now)
                 except Exception:
-                    log.exception("call_event_handler_failed", event=type(event).__name__)
+                    log.exception("call_event_handler_failed", call_event=type(event).__name__)
 
     # -- life cycle --------------------------------------------------------------------
     async def start(self) -> None:

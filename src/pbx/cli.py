@@ -16,6 +16,11 @@ from pbx.errors import ConfigError
 
 
 def _configure_logging(level: str) -> None:
+    # Received bytes that are not UTF-8 travel as surrogate escapes; print them escaped
+    # rather than let one caller's malformed header make a log line raise.
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
         processors=[

@@ -9,6 +9,7 @@ example's contract says.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,14 +40,26 @@ class SipConfig:
     MD5 alone by default: deployed phones (baresip 1.0, many desk phones) fail on a
     challenge whose algorithm they do not know even when an MD5 one follows, and SIPp
     answers only the first. Add ``SHA-256`` first where every phone supports RFC 8760."""
+    tcp_max_connections: int = 4096
+    """SIP/TCP connections open at once; a connection accepted beyond it is closed."""
+    tcp_max_per_source: int = 64
+    """SIP/TCP connections accepted from one IP address at once (a NAT of phones shares one)."""
+    tcp_idle_timeout: float = 300.0
+    """Seconds an accepted connection may go without a complete message or an RFC 5626
+    keep-alive ping before it is closed (0: never); a registration over it keeps it open."""
+    tcp_header_timeout: float = 10.0
+    """Seconds a connection may hold part of a message before it is closed (0: never)."""
 
 
 @frozen
 class RtpConfig:
-    """The RTP port range."""
+    """The RTP port range, and when a silent call is ended."""
 
     port_min: int = 20000
     port_max: int = 29999
+    inactivity_timeout: float = 60.0
+    """Seconds without an RTP or RTCP packet from an answered leg that should be sending
+    before its call is ended (0: never). Held legs are not watched."""
 
 
 @frozen
@@ -156,6 +169,22 @@ class _Reader:
             raise ConfigError(f"{self.where(unknown[0])}: unknown key")
 
 
+def _count(table: _Reader, key: str, default: int) -> int:
+    """A whole number of at least 1, or ConfigError naming the key."""
+    value = table.get(key, int, default)
+    if value < 1:
+        raise ConfigError(f"{table.where(key)}: expected an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _seconds(table: _Reader, key: str, default: float) -> float:
+    """A duration in seconds, at least 0 (0: never), or ConfigError naming the key."""
+    value = table.get(key, (int, float), default)
+    if isinstance(value, bool) or not 0 <= value < math.inf:
+        raise ConfigError(f"{table.where(key)}: expected seconds >= 0, got {value!r}")
+    return float(value)
+
+
 def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConfig:
     """Build an :class:`AppConfig` from parsed TOML (or any nested mapping)."""
     root = _Reader(source, data)
@@ -176,7 +205,16 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConf
         trace=sip_t.get("trace", bool, False),
         trusted_networks=tuple(str(n) for n in trusted),
         auth_algorithms=tuple(str(a) for a in sip_t.get("auth_algorithms", list, ["MD5"])),
+        tcp_max_connections=_count(sip_t, "tcp_max_connections", 4096),
+        tcp_max_per_source=_count(sip_t, "tcp_max_per_source", 64),
+        tcp_idle_timeout=_seconds(sip_t, "tcp_idle_timeout", 300.0),
+        tcp_header_timeout=_seconds(sip_t, "tcp_header_timeout", 10.0),
     )
+    if sip.tcp_max_per_source > sip.tcp_max_connections:
+        raise ConfigError(
+            f"{sip_t.where('tcp_max_per_source')}: expected at most tcp_max_connections "
+            f"({sip.tcp_max_connections}), got {sip.tcp_max_per_source}"
+        )
     for algorithm in sip.auth_algorithms:
         if algorithm not in ("MD5", "SHA-256"):
             raise ConfigError(f"{sip_t.where('auth_algorithms')}: unknown algorithm {algorithm!r}")
@@ -188,7 +226,12 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConf
         raise ConfigError(
             f"{rtp_t.where('ports')}: expected LOW-HIGH within 1024-65535, got {ports!r}"
         )
-    rtp = RtpConfig(int(lo), int(hi))
+    inactivity = rtp_t.get("inactivity_timeout", (int, float), 60)
+    if isinstance(inactivity, bool) or inactivity < 0:
+        raise ConfigError(
+            f"{rtp_t.where('inactivity_timeout')}: expected seconds >= 0, got {inactivity!r}"
+        )
+    rtp = RtpConfig(int(lo), int(hi), float(inactivity))
     rtp_t.done()
     store_t = root.table("store")
     store_path = store_t.get("path", str, "callcenter.db")

@@ -7,6 +7,8 @@ Errors say whose fault it is and what to answer (see each subclass):
 * :class:`LocalProtocolError` and :class:`InvalidStateError` go to API callers that
   asked for something the protocol does not allow.
 * :class:`ConfigError` names the file, key and problem of a bad configuration.
+* :class:`ResourceExhausted` means this process ran out of something (descriptors,
+  buffers, ports): nobody's fault; answer 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -30,3 +32,16 @@ class InvalidStateError(LocalProtocolError):
 
 class ConfigError(PbxError):
     """A configuration is invalid; the message names the file, key and problem."""
+
+
+class ResourceExhausted(PbxError):
+    """A local resource ran out (file descriptors, socket buffers, RTP ports).
+
+    Not the peer's fault and not the caller's: a request that needs the resource is
+    answered 503 with ``Retry-After: retry_after`` (RFC 3261 §21.5.4) and nothing is kept.
+    """
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        #: Seconds after which a retry may find the resource free again.
+        self.retry_after = retry_after

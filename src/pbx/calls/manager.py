@@ -48,7 +48,7 @@ from pbx.calls.events import (
     TransferRequested,
 )
 from pbx.calls.identity import CallerIdentity, caller_identity, dialled_number
-from pbx.errors import InvalidStateError, PbxError
+from pbx.errors import InvalidStateError, PbxError, ResourceExhausted
 from pbx.media.engine import MediaEngine
 from pbx.media.events import (
     DtmfDetected,
@@ -68,6 +68,7 @@ from pbx.sip.offer_answer import (
     OfferAnswerError,
     accept_answer,
     build_offer,
+    is_ip_literal,
     negotiate_answer,
 )
 from pbx.sip.registration import LocationService
@@ -163,6 +164,10 @@ class Leg:
     hold_started: float | None = None
     hold_seconds: float = 0.0
     ring_timeout_at: float | None = None
+    media_seen: int = -1
+    """Packets (RTP + RTCP) received when the media watchdog last looked."""
+    media_seen_at: float = 0.0
+    """When the watchdog last saw media arrive (or stopped expecting none)."""
     on_answer: Callable[[Leg, float], None] | None = None
     on_failure: Callable[[Leg, int, str, float], None] | None = None
     end_cause: str = ""
@@ -223,6 +228,9 @@ class CallManager:
     is_trunk: Callable[[Destination], bool] = field(default=lambda source: True)
     trunk_name: Callable[[Destination], str] = field(default=lambda source: "local")
     ring_timeout: float = 60.0
+    media_timeout: float = 60.0
+    """Seconds without RTP or RTCP from an answered leg that should be sending before its
+    call is ended (0: never); see :meth:`handle_timer`."""
     #: Where :meth:`record_call` puts recordings (``YYYYMMDD/<call id>.wav`` below it).
     recordings: Path = Path("recordings")
     moh: tuple[PlayItem, ...] = (PromptItem("moh"),)
@@ -234,6 +242,8 @@ class CallManager:
     _by_channel: dict[int, str] = field(init=False, factory=dict)
     _events: deque[CallEvent] = field(init=False, factory=deque)
     _digit_listeners: dict[str, Callable[[str, float], None]] = field(init=False, factory=dict)
+    store_errors: int = field(init=False, default=0)
+    """Store writes that failed (logged; the calls went on)."""
 
     # ============================================================ queries
     def next_event(self) -> CallEvent | None:
@@ -298,6 +308,10 @@ class CallManager:
         return LocalMedia(self.transport.host, leg.port)
 
     def _apply(self, leg: Leg, media: NegotiatedMedia) -> None:
+        if not is_ip_literal(media.remote_address):
+            # A host name is refused, not resolved: resolving would block the loop (or,
+            # handed to sendto, every packet), and a name a caller chose can point anywhere.
+            raise OfferAnswerError("the SDP connection address is a host name; pbx needs an IP")
         leg.media = media
         stream = leg.stream
         if stream is None or leg.channel is None:
@@ -419,7 +433,12 @@ class CallManager:
             self._open_media(leg)
         except PbxError as exc:
             log.warning("call_no_media_port", error=str(exc))
-            self.endpoint.reject(ev.leg, 503, now)
+            retry = (
+                [("Retry-After", str(exc.retry_after))]
+                if isinstance(exc, ResourceExhausted)
+                else None
+            )
+            self.endpoint.reject(ev.leg, 503, now, extra=retry)
             return
         if ev.sdp is not None:
             try:
@@ -508,7 +527,9 @@ class CallManager:
             leg.offer = None
         leg.state = LegState.ANSWERED
         leg.answered = now
+        leg.media_seen_at = now
         leg.ring_timeout_at = None
+        self._arm_media_check(now)
         self._events.append(LegAnswered(leg.call, leg.id))
         if leg.on_answer is not None:
             callback, leg.on_answer = leg.on_answer, None
@@ -642,6 +663,8 @@ class CallManager:
         self.endpoint.answer(leg.id, sdp, now)
         leg.state = LegState.ANSWERED
         leg.answered = now
+        leg.media_seen_at = now
+        self._arm_media_check(now)
         call = self.calls[leg.call]
         if call.answered is None:
             call.answered = now
@@ -793,6 +816,7 @@ class CallManager:
         return leg.id
 
     _timers: list[tuple[float, str]] = field(init=False, factory=list)
+    _media_check_at: float | None = field(init=False, default=None)
 
     def originate(
         self,
@@ -811,15 +835,65 @@ class CallManager:
         return call.id
 
     def get_timer(self) -> float | None:
-        """The earliest ring timeout, or None."""
+        """The earliest ring timeout or media check, or None."""
         live = [
             (t, i) for t, i in self._timers if i in self.legs and self.legs[i].ring_timeout_at == t
         ]
         self._timers = live
-        return min((t for t, _ in live), default=None)
+        ring = min((t for t, _ in live), default=None)
+        check = self._media_check_at
+        if check is not None and (ring is None or check < ring):
+            return check
+        return ring
 
     def handle_timer(self, now: float) -> None:
-        """Give up on outbound legs whose ring timeout passed (CANCEL, then 408 upward)."""
+        """Give up on outbound legs whose ring timeout passed (CANCEL, then 408 upward),
+        and end calls whose media stopped (the watchdog)."""
+        if self._media_check_at is not None and self._media_check_at <= now:
+            self._check_media(now)
+        self._ring_timeouts(now)
+
+    def _arm_media_check(self, now: float) -> None:
+        if self.media_timeout > 0 and self._media_check_at is None:
+            self._media_check_at = now + min(5.0, self.media_timeout / 4)
+
+    def _check_media(self, now: float) -> None:
+        """The media watchdog: a zombie call (its BYE lost, its phone gone) ends.
+
+        Every few seconds each answered leg's received packet count (RTP and RTCP) is
+        compared with the last look; a leg that should be sending (it did not put the call
+        on hold, we did not either, RFC 3264 §8.4) and has sent nothing for
+        ``media_timeout`` seconds is hung up with a BYE, and its peer with it.
+        """
+        self._media_check_at = None
+        answered = False
+        for leg in list(self.legs.values()):
+            stream = leg.stream
+            if leg.state is not LegState.ANSWERED or stream is None:
+                continue
+            answered = True
+            seen = stream.packets_received + stream.rtcp_received
+            media = leg.media
+            expected = not (
+                leg.held
+                or leg.on_hold_by_us
+                or media is None
+                or media.direction not in ("sendrecv", "recvonly")
+            )
+            if seen != leg.media_seen or not expected:
+                leg.media_seen = seen
+                leg.media_seen_at = now
+                continue
+            if now - max(leg.media_seen_at, leg.answered or 0.0) >= self.media_timeout:
+                log.info(
+                    "call_media_timeout", call=leg.call, leg=leg.id, seconds=self.media_timeout
+                )
+                leg.end_cause = "media timeout"
+                self.hangup(leg.id, now)
+        if answered:
+            self._arm_media_check(now)
+
+    def _ring_timeouts(self, now: float) -> None:
         for t, leg_id in list(self._timers):
             leg = self.legs.get(leg_id)
             if leg is None or leg.ring_timeout_at != t or t > now:
@@ -1208,7 +1282,9 @@ class CallManager:
         if self.store is None:
             return
         caller = call.caller
-        call.cdr_row = self.store.cdr_insert(
+        call.cdr_row = self._store_write(
+            call,
+            self.store.cdr_insert,
             {
                 "call_id": call.id,
                 "sip_call_id": sip_call_id,
@@ -1221,19 +1297,30 @@ class CallManager:
                 "start_time": self.wall(call.created),
                 "disposition": "in_progress",
                 "data": call.data,
-            }
+            },
         )
 
     def _cdr_update(self, call: Call, **values: Any) -> None:
         if self.store is not None and call.cdr_row is not None:
-            self.store.cdr_update(call.cdr_row, values)
+            self._store_write(call, self.store.cdr_update, call.cdr_row, values)
+
+    def _store_write(self, call: Call, write: Callable[..., Any], *args: Any) -> Any:
+        """Run one store write; a failure is logged and counted, never stops the call."""
+        try:
+            return write(*args)
+        except Exception:
+            self.store_errors += 1
+            log.exception("cdr_write_failed", call=call.id)
+            return None
 
     def _cdr_close(self, call: Call, now: float) -> None:
         if self.store is None or call.cdr_row is None:
             return
         answered = call.answered
         ring = (answered if answered is not None else now) - call.created
-        self.store.cdr_update(
+        self._store_write(
+            call,
+            self.store.cdr_update,
             call.cdr_row,
             {
                 "end_time": self.wall(now),

@@ -37,9 +37,10 @@ from typing import Any
 
 import structlog
 
+from pbx.errors import ResourceExhausted
 from pbx.media.engine import MediaEngine
 from pbx.media.recorder import BlockWriter
-from pbx.rtp.ports import PortPool
+from pbx.rtp.ports import PortPool, PortsExhaustedError
 
 log = structlog.get_logger(__name__)
 
@@ -125,6 +126,8 @@ class MediaService:
         self.ticks = 0
         self.late_ticks = 0
         self.send_errors = 0
+        #: Channels whose remote address no socket accepted (they stop sending).
+        self.dropped_channels = 0
         self.packets_in = 0
         self.packets_out = 0
         self.tap: Callable[[str, int, bytes], None] | None = None
@@ -146,39 +149,66 @@ class MediaService:
         return self._loop
 
     def open(self) -> int:
-        """Bind an RTP/RTCP socket pair from the pool; return the RTP port."""
+        """Bind an RTP/RTCP socket pair from the pool; return the RTP port.
+
+        Raises :class:`~pbx.errors.ResourceExhausted` when no pair can be had: the pool is
+        used up, every free pair is bound by another program, or the system refuses a
+        socket (``EMFILE``, ``ENFILE``, ``ENOBUFS``, ``ENOMEM`` ...). Nothing is kept then,
+        and the call manager answers the INVITE with 503.
+        """
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        for _ in range(self.pool.size):
-            port = self.pool.allocate()
-            socks: list[socket.socket] = []
-            try:
-                for p in (port, port + 1):
-                    s = socket.socket(family, socket.SOCK_DGRAM)
-                    socks.append(s)
-                    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-                    s.setblocking(False)
-                    s.bind((self.host, p))
-            except OSError as exc:
-                for s in socks:
-                    s.close()
-                if exc.errno != errno.EADDRINUSE:
+        busy: list[int] = []  # bound by someone else: skipped now, retried by later calls
+        try:
+            for _ in range(self.pool.size):
+                try:
+                    port = self.pool.allocate()
+                except PortsExhaustedError as exc:
+                    raise ResourceExhausted(str(exc)) from exc
+                socks: list[socket.socket] = []
+                try:
+                    for p in (port, port + 1):
+                        s = socket.socket(family, socket.SOCK_DGRAM)
+                        socks.append(s)
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+                        s.setblocking(False)
+                        s.bind((self.host, p))
+                    entry = _Port(socks[0], socks[1])
+                    self._watch(entry)
+                except OSError as exc:
+                    for s in socks:
+                        s.close()
+                    if exc.errno == errno.EADDRINUSE:
+                        busy.append(port)
+                        continue
                     self.pool.release(port)
-                    raise
-                continue  # leave the busy port allocated so we do not try it again
-            entry = _Port(socks[0], socks[1])
-            self._ports[port] = entry
-            if self._epoll is not None:
-                for sock, rtcp in ((entry.rtp, False), (entry.rtcp, True)):
-                    self._by_fd[sock.fileno()] = (entry, rtcp)
-                    self._epoll.register(sock.fileno(), select.EPOLLIN)
-                if not self._epoll_watched:
-                    self.loop.add_reader(self._epoll.fileno(), self._drain)
-                    self._epoll_watched = True
-            else:
-                self.loop.add_reader(entry.rtp, self._readable, entry, False)
-                self.loop.add_reader(entry.rtcp, self._readable, entry, True)
-            return port
-        raise OSError(errno.EADDRINUSE, "no free RTP port in the configured range")
+                    raise ResourceExhausted(f"cannot open an RTP socket: {exc}") from exc
+                self._ports[port] = entry
+                return port
+            raise ResourceExhausted("no free RTP port in the configured range")
+        finally:
+            for port in busy:
+                self.pool.release(port)
+
+    def _watch(self, entry: _Port) -> None:
+        """Have the loop deliver what arrives on ``entry``'s sockets; all or nothing."""
+        if self._epoll is None:
+            self.loop.add_reader(entry.rtp, self._readable, entry, False)
+            self.loop.add_reader(entry.rtcp, self._readable, entry, True)
+            return
+        registered: list[int] = []
+        try:
+            for sock, rtcp in ((entry.rtp, False), (entry.rtcp, True)):
+                self._epoll.register(sock.fileno(), select.EPOLLIN)
+                registered.append(sock.fileno())
+                self._by_fd[sock.fileno()] = (entry, rtcp)
+        except OSError:
+            for fd in registered:
+                self._by_fd.pop(fd, None)
+                self._epoll.unregister(fd)
+            raise
+        if not self._epoll_watched:
+            self.loop.add_reader(self._epoll.fileno(), self._drain)
+            self._epoll_watched = True
 
     def attach(self, port: int, channel: int) -> None:
         """Deliver what arrives on ``port`` to ``channel``."""
@@ -280,13 +310,18 @@ class MediaService:
         self._tick_handle = self.loop.call_at(deadline, self._tick)
 
     def _tick(self) -> None:
-        now = self.loop.time()
+        # Whatever one tick or one channel does, the next tick is scheduled: an
+        # exception here must never stop the audio of every other call.
         try:
-            out = self.engine.tick(now)
+            self._run_tick()
         except Exception:
             log.exception("media_tick_failed")
+        finally:
             self._schedule()
-            return
+
+    def _run_tick(self) -> None:
+        now = self.loop.time()
+        out = self.engine.tick(now)
         self.ticks += 1
         by_channel = self._by_channel
         tap = self.tap
@@ -299,10 +334,10 @@ class MediaService:
                 tap("out", ch, data)
             try:
                 entry.rtp.sendto(data, addr)
-            except (BlockingIOError, InterruptedError):
+            except OSError:  # a full buffer, an ICMP error, a family mismatch
                 self.send_errors += 1
-            except OSError:
-                self.send_errors += 1
+            except Exception:  # an address no socket can take: this channel only
+                self._drop_channel(ch, addr)
         for ch, data, addr in self.engine.rtcp_to_send(now):
             entry = by_channel.get(ch)
             if entry is not None:
@@ -310,6 +345,8 @@ class MediaService:
                     entry.rtcp.sendto(data, addr)
                 except OSError:
                     self.send_errors += 1
+                except Exception:
+                    self._drop_channel(ch, addr)
         if out.events and self.on_events is not None:
             try:
                 self.on_events(list(out.events), now)
@@ -319,7 +356,16 @@ class MediaService:
             self.engine.write_recordings()  # hands due blocks to the writer thread
         except Exception:
             log.exception("media_recording_writes_failed")
-        self._schedule()
+
+    def _drop_channel(self, ch: int, addr: object) -> None:
+        """Stop sending for ``ch``, whose destination no socket accepts; keep the rest."""
+        self.send_errors += 1
+        self.dropped_channels += 1
+        entry = self._by_channel.pop(ch, None)
+        if entry is not None:
+            entry.channel = None
+            entry.receive = None
+        log.warning("media_channel_dropped", channel=ch, address=repr(addr)[:80])
 
     def stop(self) -> None:
         """Stop ticking and close every port."""

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import structlog
 
-from pbx.net.sip_stream import SipTcpTransport
+from pbx.net.sip_stream import SipTcpTransport, TcpLimits
 from pbx.net.sip_udp import SipUdpTransport
 from pbx.sip.endpoint import SipEndpoint
 from pbx.sip.events import EndpointEvent
@@ -41,12 +41,13 @@ class SipService:
         endpoint: SipEndpoint,
         on_event: EventHandler | None = None,
         timers: Sequence[TimedCore] = (),
+        tcp_limits: TcpLimits | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.timers: list[TimedCore] = list(timers)
         self.on_event = on_event
         self.udp = SipUdpTransport(self._receive)
-        self.tcp = SipTcpTransport(self._receive)
+        self.tcp = SipTcpTransport(self._receive, limits=tcp_limits)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -81,7 +82,10 @@ class SipService:
         self._timer = None
         self._timer_at = None
         now = self.now()
-        self.endpoint.handle_timer(now)
+        try:
+            self.endpoint.handle_timer(now)
+        except Exception:
+            log.exception("timer_handler_failed", core=type(self.endpoint).__name__)
         for core in self.timers:
             deadline = core.get_timer()
             if deadline is not None and deadline <= now:
@@ -112,10 +116,10 @@ class SipService:
                     try:
                         self.on_event(event, self.now())
                     except Exception:
-                        log.exception("sip_event_handler_failed", event=type(event).__name__)
+                        log.exception("sip_event_handler_failed", sip_event=type(event).__name__)
         finally:
             self._flushing = False
-        self._rearm()
+            self._rearm()
 
     def _rearm(self) -> None:
         deadline = self.endpoint.get_timer()

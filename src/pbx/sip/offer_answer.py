@@ -19,6 +19,8 @@ re-INVITE carries (RFC 3264 §8). Failures raise :class:`OfferAnswerError`, whic
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Sequence
 
 from attrs import frozen
@@ -337,6 +339,7 @@ def negotiate_answer(
     event = _event_codec(supported)
     answer = _session(local, session_id, session_version)
     negotiated: NegotiatedMedia | None = None
+    bad_address = False
     for offered in offer.media:
         accepted: MediaDescription | None = None
         address = offered.connection_address(offer)
@@ -347,13 +350,46 @@ def negotiate_answer(
             and offered.port != 0
             and address is not None
         ):
-            choice = _pick(offered, audio, by_offerer=order is None)
-            if choice is not None:
-                accepted, negotiated = _accept(offered, offer, address, local, choice, event, hold)
+            if not is_connection_address(address):
+                bad_address = True
+            else:
+                choice = _pick(offered, audio, by_offerer=order is None)
+                if choice is not None:
+                    accepted, negotiated = _accept(
+                        offered, offer, address, local, choice, event, hold
+                    )
         answer.media.append(accepted if accepted is not None else _rejected(offered))
     if negotiated is None:
+        if bad_address:
+            raise OfferAnswerError("the offer's connection address is invalid")
         raise OfferAnswerError("no common codec in the offer")
     return answer, negotiated
+
+
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+def is_connection_address(address: str) -> bool:
+    """Whether ``address`` can be a ``c=`` unicast address: an IP address or a host name
+    (RFC 4566 §5.7, §9 ``unicast-address``; RFC 1035 labels). Bytes that were not UTF-8
+    (kept as surrogate escapes by the SDP parser) never are."""
+    if is_ip_literal(address):
+        return True
+    if not address.isascii() or len(address) > 253:
+        return False
+    labels = address.rstrip(".").split(".")
+    return all(_LABEL.match(label) for label in labels) and not labels[-1].isdigit()
+
+
+def is_ip_literal(address: str) -> bool:
+    """Whether ``address`` is an IPv4 or IPv6 address written out (RFC 4566 §5.7)."""
+    if not address.isascii():
+        return False
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
 
 
 def _accept(
@@ -431,6 +467,8 @@ def accept_answer(
         address = theirs.connection_address(answer)
         if address is None:
             raise OfferAnswerError("the answer has no connection address")
+        if not is_connection_address(address):
+            raise OfferAnswerError("the answer's connection address is invalid")
         pt, codec = choice
         offer_direction = ours.direction(offer)
         answer_direction = theirs.direction(answer)

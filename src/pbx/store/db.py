@@ -162,7 +162,7 @@ class Store:
         marks = ", ".join("?" for _ in values)
         with self._lock:
             cur = self.db.execute(
-                f"INSERT INTO {table} ({cols}) VALUES ({marks})", tuple(values.values())
+                f"INSERT INTO {table} ({cols}) VALUES ({marks})", _params(values.values())
             )
         return int(cur.lastrowid or 0)
 
@@ -177,7 +177,7 @@ class Store:
             return
         sets = ", ".join(f"{k}=?" for k in clean)
         with self._lock:
-            self.db.execute(f"UPDATE cdr SET {sets} WHERE id=?", (*clean.values(), row))
+            self.db.execute(f"UPDATE cdr SET {sets} WHERE id=?", (*_params(clean.values()), row))
 
     def queue_log(
         self,
@@ -216,7 +216,7 @@ class Store:
     def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         """Run one statement (for updates by modules that own their table)."""
         with self._lock:
-            return self.db.execute(sql, tuple(params))
+            return self.db.execute(sql, _params(params))
 
     # -- reads -------------------------------------------------------------------------
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
@@ -250,6 +250,29 @@ class Store:
     def close(self) -> None:
         """Close the database (every write is already committed)."""
         self.db.close()
+
+
+def store_text(text: str) -> str:
+    """``text`` as SQLite can hold it: unchanged when it is valid Unicode, else escaped.
+
+    Received bytes that were not UTF-8 reach us as surrogate escapes (``\\udcff`` for the
+    byte 0xff); they are written as ``\\xff`` so a row always keeps what arrived, and a
+    caller's malformed From or Call-ID can never make a write fail.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _params(values: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(store_text(v) if isinstance(v, str) else v for v in values)
 
 
 def _cdr_values(values: Mapping[str, Any]) -> dict[str, Any]:
