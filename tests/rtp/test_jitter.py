@@ -99,16 +99,41 @@ def test_sequence_and_timestamp_wrap() -> None:
     assert out == [frame(n) for n in range(6)]
 
 
-def test_timestamp_jump_beyond_the_ring_resyncs() -> None:
+def test_timestamp_jump_beyond_the_ring_resyncs_once_the_next_packet_confirms_it() -> None:
     jb = JitterBuffer()
     jb.put(frame(0), 0, 0, 0.0)
     assert jb.pop() == frame(0)
-    jb.put(frame(1), 1, 8000 * 3600, 0.02)  # a new timeline an hour away
-    assert jb.resyncs == 1
-    assert jb.pop() == frame(1)
-    jb.put(frame(2), 2, 160, 0.04)  # and the timestamp going back is a resync too
+    hour = 8000 * 3600
+    assert not jb.put(frame(1), 1, hour, 0.02)  # a new timeline an hour away: kept aside
+    assert jb.resyncs == 0 and jb.strays == 1
+    assert jb.put(frame(2), 2, hour + 160, 0.04)  # the next packet continues it
+    assert jb.resyncs == 1 and jb.strays == 0
+    assert [jb.pop(), jb.pop()] == [frame(1), frame(2)]
+    assert not jb.put(frame(3), 3, 480, 0.06)  # the timestamp going back is a jump too
+    assert jb.put(frame(4), 4, 640, 0.08)
     assert jb.resyncs == 2
-    assert jb.pop() == frame(2)
+    assert [jb.pop(), jb.pop()] == [frame(3), frame(4)]
+
+
+def test_a_lone_packet_beyond_the_ring_neither_flushes_nor_moves_the_timeline() -> None:
+    jb = JitterBuffer(min_depth=3)
+    rng = random.Random(5)
+    for n in range(40):
+        jb.put(frame(n), n, 160 * n, 0.02 * n)
+        # A stray with a random timestamp (and an in-window sequence number) each tick.
+        assert not jb.put(frame(9999), n + 1000, rng.getrandbits(32) | 1 << 31, 0.02 * n)
+    assert jb.resyncs == 0 and jb.strays == 40
+    assert [jb.pop() for _ in range(40)] == [frame(n) for n in range(40)]
+    assert jb.lost == 0 and jb.duplicates == 0
+
+
+def test_a_dropped_duplicate_does_not_claim_its_sequence_number() -> None:
+    jb = JitterBuffer(min_depth=2)
+    assert jb.put(frame(0), 10, 0, 0.0)
+    assert not jb.put(frame(7), 12, 0, 0.0)  # same samples as frame 0: dropped
+    assert jb.put(frame(1), 11, 160, 0.0)
+    assert jb.put(frame(2), 12, 320, 0.0)  # 12 was never stored: not a duplicate
+    assert [jb.pop() for _ in range(3)] == [frame(0), frame(1), frame(2)]
 
 
 @pytest.mark.parametrize("ptime_samples", [80, 240])

@@ -79,7 +79,28 @@ def test_large_jump_needs_two_sequential_packets_to_restart_a_1() -> None:
     assert tracker.update(jump) < 0
     assert tracker.update(jump + 1) == jump + 1
     assert tracker.generation == generation + 1
-    assert tracker.base_seq == jump + 1 and tracker.received == 1
+    # The jump's own packet opens the new sequence (its extended number is one less).
+    assert tracker.base_seq == jump and tracker.received == 2 and tracker.expected == 2
+
+
+def test_jump_is_confirmed_only_by_the_very_next_packet_a_1() -> None:
+    tracker = SequenceTracker(1000, min_sequential=1)
+    tracker.update(1000)
+    generation = tracker.generation
+    stray = 40000
+    assert tracker.update(stray) < 0
+    assert tracker.update(1001) == 1001  # the real stream in between
+    assert tracker.update(stray + 1) < 0  # continues the stray, but not right after it
+    assert tracker.update(1002) == 1002
+    assert tracker.generation == generation and tracker.max_seq == 1002
+
+
+def test_restart_across_the_wrap_keeps_the_jump_packet_one_before() -> None:
+    tracker = SequenceTracker(30000, min_sequential=1)
+    tracker.update(30000)
+    assert tracker.update(65535) < 0
+    assert tracker.update(0) == 65536  # the jump's packet is 65535, one before
+    assert tracker.base_seq == 65535 and tracker.expected == 2
 
 
 def test_misordered_beyond_max_misorder_is_a_jump() -> None:

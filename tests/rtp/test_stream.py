@@ -61,9 +61,11 @@ def test_new_ssrc_from_new_address_relatches_only_after_idle() -> None:
     s.receive(rtp(2, 160, ssrc=1), B, 2.0)  # idle enough but the same SSRC
     assert s.remote_addr == A and s.wrong_source == 2
     s.receive(rtp(500, 0, audio(7), ssrc=2), B, 2.1)
+    assert s.remote_addr == A  # on probation (RFC 3550 §8.2)
+    s.receive(rtp(501, 160, audio(8), ssrc=2), B, 2.12)
     assert s.remote_addr == B
     assert s.remote_ssrc == 2
-    assert s.pop_frame() == audio(7)
+    assert [s.pop_frame(), s.pop_frame()] == [audio(7), audio(8)]
 
 
 def test_latching_off_accepts_any_source_and_keeps_the_sdp_address() -> None:
@@ -104,13 +106,15 @@ def test_random_bytes_never_raise(datagrams: list[bytes]) -> None:
         pass
 
 
-def test_new_ssrc_on_same_address_resets_the_receive_state() -> None:
+def test_new_ssrc_on_same_address_resets_the_receive_state_after_probation_8_2() -> None:
     s = stream()
     s.receive(rtp(1000, 5000, audio(1), ssrc=1), A, 0.0)
     assert s.pop_frame() == audio(1)
     s.receive(rtp(7, 99, audio(2), ssrc=2), A, 0.02)
+    assert s.remote_ssrc == 1
+    s.receive(rtp(8, 259, audio(3), ssrc=2), A, 0.04)
     assert s.remote_ssrc == 2
-    assert s.pop_frame() == audio(2)
+    assert [s.pop_frame(), s.pop_frame()] == [audio(2), audio(3)]
 
 
 def test_packetize_increments_sequence_and_timestamp_and_marks_the_first() -> None:

@@ -28,8 +28,14 @@ was played (``late``) and an underrun the stream resumes from without a gap both
 depth by one frame, up to ``max_depth``; growth after a late packet also holds playback
 one tick (a *stretch*). After ``shrink_after`` ticks without either, the depth shrinks by
 one frame and one frame is dropped from the head when more than ``depth`` are waiting.
-A timestamp jump further than the ring can hold (a restarted or switched source) resyncs
-the buffer on the new packet.
+A timestamp jump further than the ring can hold (a restarted timeline, or a talkspurt
+after a long silence) resyncs the buffer once the next packet confirms it: the packet
+beyond the ring is kept aside, and when the packet after it follows it in sequence and
+lies within a ring of it, the buffer restarts its timeline on the kept packet and stores
+both. A lone packet beyond the ring (a stray or injected one) is dropped without touching
+the timeline or the unwrap reference, so it cannot flush the frames waiting to play
+(the same rule as RFC 3550 A.1's ``bad_seq`` for sequence numbers). A sequence number
+is remembered for duplicate detection only once its packet is stored.
 
 State in arrays: the frames live in a ``capacity × frame_bytes`` byte ring and the
 state a steady-state pop reads or advances (play position, playing/stretch/trim, the
@@ -112,6 +118,7 @@ class JitterBuffer:
         "_ts_ref",
         "_ever_played",
         "_underrun_at",
+        "_pending",
         "_bank",
         "_row",
         "late",
@@ -122,6 +129,7 @@ class JitterBuffer:
         "partial",
         "dropped",
         "resyncs",
+        "strays",
     )
 
     def __init__(
@@ -186,6 +194,9 @@ class JitterBuffer:
         """Frames dropped from the head to shrink the delay."""
         self.resyncs = 0
         """Timestamp jumps beyond the ring that restarted the timeline."""
+        self.strays = 0
+        """Packets beyond the ring that no next packet confirmed (dropped), or that wait
+        for the next packet to confirm them."""
         self.reset()
 
     # -- the arrays -------------------------------------------------------------------
@@ -255,6 +266,11 @@ class JitterBuffer:
         self._high = 0
         self._ever_played = False
         self._underrun_at: int | None = None
+        self._pending: tuple[int, int, bytes | bytearray, int, float] | None = None
+
+    def restart_sequence(self) -> None:
+        """Forget the sequence numbers seen (the source restarted them); frames stay."""
+        self._seen = [-1] * _SEEN_SIZE
 
     def _clear_slots(self) -> None:
         self._frame_of = [-1] * self.capacity
@@ -279,7 +295,11 @@ class JitterBuffer:
         return self.depth * self.frame_samples / 8.0
 
     def put(
-        self, packet_or_payload: RtpPacket | bytes, ext_seq: int, timestamp: int, now: float
+        self,
+        packet_or_payload: RtpPacket | bytes | bytearray,
+        ext_seq: int,
+        timestamp: int,
+        now: float,
     ) -> bool:
         """Store one packet's payload; return False when it is dropped (duplicate or late).
 
@@ -291,16 +311,16 @@ class JitterBuffer:
             payload: bytes | bytearray = packet_or_payload.payload
         else:
             payload = packet_or_payload
+        seen = self._seen
         seen_index = ext_seq & (_SEEN_SIZE - 1)
-        if self._seen[seen_index] == ext_seq:
+        if seen[seen_index] == ext_seq:
             self.duplicates += 1
             return False
-        self._seen[seen_index] = ext_seq
         spf = self.frame_samples
         st = self._st
         origin = self._origin
         if origin is None:
-            self._origin = origin = timestamp
+            self._origin = origin = ref = timestamp
             self._ts_ref = timestamp
             st[PLAY] = 0
             ext_ts = timestamp
@@ -308,8 +328,6 @@ class JitterBuffer:
             # Unwrap the 32-bit timestamp against the highest one seen (RFC 3550 §5.1).
             ref = self._ts_ref
             ext_ts = ref + (((timestamp - ref + 0x80000000) & 0xFFFFFFFF) - 0x80000000)
-            if ext_ts > ref:
-                self._ts_ref = ext_ts
         rel = ext_ts - origin
         frame = rel // spf
         offset = rel - frame * spf
@@ -319,10 +337,11 @@ class JitterBuffer:
         last_frame = (rel + samples - 1) // spf
         play = st[PLAY]
         if frame >= play + self.capacity or last_frame < play - self.capacity:
-            # A jump the ring cannot hold: the source restarted its timeline.
-            self._resync(ext_ts)
-            rel, frame, offset, last_frame, play = 0, 0, 0, (samples - 1) // spf, 0
-        elif last_frame < play:
+            # A jump the ring cannot hold: a restarted timeline once confirmed.
+            return self._jump(payload, ext_seq, timestamp, ext_ts, now)
+        if ext_ts > ref:
+            self._ts_ref = ext_ts
+        if last_frame < play:
             # RFC 3550 A.8 jitter made this packet miss its turn.
             self.late += 1
             st[STABLE] = 0
@@ -344,6 +363,7 @@ class JitterBuffer:
         elif not self._write_split(payload, rel, samples, play):
             self.duplicates += 1
             return False
+        seen[seen_index] = ext_seq
         end = rel + samples
         if end > self._high:
             self._high = end
@@ -385,8 +405,36 @@ class JitterBuffer:
             remaining -= count
         return wrote
 
+    def _jump(
+        self, payload: bytes | bytearray, ext_seq: int, timestamp: int, ext_ts: int, now: float
+    ) -> bool:
+        """A packet beyond the ring: keep it, or restart the timeline on the one kept.
+
+        The kept packet is confirmed by the next one that follows it in sequence (by at
+        most a ring's worth of packets) and lies at most a ring's worth of samples after
+        it; anything else replaces it. Returns whether the packet was stored.
+        """
+        pending = self._pending
+        self._pending = (ext_seq, ext_ts, payload, timestamp, now)
+        if pending is None:
+            self.strays += 1
+            return False
+        kept_seq, kept_ts, kept_payload, kept_timestamp, kept_now = pending
+        if not (
+            0 < ext_seq - kept_seq <= self.capacity
+            and 0 <= ext_ts - kept_ts < self.capacity * self.frame_samples
+        ):
+            self.strays += 1
+            return False
+        # The source really moved its timeline: restart it on the kept packet.
+        self.strays -= 1
+        self._resync(kept_ts)
+        self.put(kept_payload, kept_seq, kept_timestamp, kept_now)
+        return self.put(payload, ext_seq, timestamp, now)
+
     def _resync(self, ext_ts: int) -> None:
         self.resyncs += 1
+        self._pending = None
         self._clear_slots()
         self._origin = ext_ts
         self._ts_ref = ext_ts

@@ -14,6 +14,24 @@ else is a jump: the tracker waits for the next packet to confirm it (``bad_seq``
 restarts, incrementing :attr:`SequenceTracker.generation` so the caller knows extended
 sequence numbers started over. :meth:`SequenceTracker.update` returns the packet's
 *extended* sequence number (cycles · 2**16 + seq), or -1 when the packet is not valid yet.
+
+Departures from A.1's reference code, all against packets injected into a stream from
+its own source address (a stray must never be able to push the real packets out):
+
+* a *leap* ahead by more than ``MAX_MISORDER`` (but less than ``MAX_DROPOUT``) is valid
+  and returned, but moves the highest sequence number only when the packet right after
+  it continues from it (a burst of loss, not a stray): otherwise a single stray would
+  make every real packet after it look like a jump back;
+* a jump is confirmed only by the packet that arrives *right after* it (A.1 keeps
+  ``bad_seq`` armed while the old sequence goes on, so a stray and a later stray that
+  happens to continue it would restart the sequence);
+* the packet that made a confirmed jump becomes the first of the new sequence, extended
+  number ``ext − 1`` of the confirming packet's ``ext``, so a caller that kept it can
+  still play it.
+
+"Right after" means that no valid packet came in between: the tracker notes
+:attr:`SequenceTracker.received` at the leap or jump, so the in-order path (which only
+advances ``max_seq`` and ``received``, and which a caller may inline) costs nothing more.
 """
 
 from __future__ import annotations
@@ -52,6 +70,9 @@ class SequenceTracker:
         "base_seq",
         "max_seq",
         "bad_seq",
+        "bad_received",
+        "leap",
+        "leap_received",
         "cycles",
         "received",
         "probation",
@@ -72,6 +93,9 @@ class SequenceTracker:
         self.base_seq = seq
         self.max_seq = seq
         self.bad_seq = RTP_SEQ_MOD + 1  # so seq == bad_seq is false
+        self.bad_received = -1
+        self.leap = -1  # no leap waiting for its next packet
+        self.leap_received = -1
         self.cycles = 0
         self.received = 0
         self.probation = 0
@@ -109,7 +133,27 @@ class SequenceTracker:
                 self.probation = self.min_sequential - 1
                 self.max_seq = seq
             return -1
+        leap = self.leap
+        if (
+            leap >= 0
+            and self.received == self.leap_received
+            and 0 < (seq - leap) & 0xFFFF < MAX_DROPOUT
+        ):
+            # The packet right after a leap continues it: packets were lost, the highest
+            # sequence number moves on (at most 2·MAX_DROPOUT ahead: still ahead).
+            self.leap = -1
+            if seq < max_seq:
+                self.cycles += RTP_SEQ_MOD
+            self.max_seq = seq
+            self.received += 1
+            return self.cycles + seq
         if udelta < MAX_DROPOUT:
+            if udelta > MAX_MISORDER:
+                # A leap: valid, but the highest sequence number waits for the next packet.
+                self.received += 1
+                self.leap = seq
+                self.leap_received = self.received
+                return self.cycles + seq + (RTP_SEQ_MOD if seq < max_seq else 0)
             # In order, with a permissible gap.
             if seq < max_seq:
                 self.cycles += RTP_SEQ_MOD  # sequence number wrapped: count another cycle
@@ -118,12 +162,19 @@ class SequenceTracker:
             return self.cycles + seq
         if udelta <= RTP_SEQ_MOD - MAX_MISORDER:
             # The sequence number made a very large jump.
-            if seq == self.bad_seq:
-                # Two sequential packets: assume the other side restarted without telling us.
-                self._init_seq(seq)
-                self.received += 1
+            if seq == self.bad_seq and self.received == self.bad_received:
+                # Two sequential packets, nothing received between them: assume the other
+                # side restarted without telling us. The jump's packet opens the new
+                # sequence, one before this one.
+                self._init_seq((seq - 1) & 0xFFFF)
+                if seq < self.max_seq:
+                    self.cycles += RTP_SEQ_MOD  # the restart crossed a wrap
+                self.max_seq = seq
+                self.received += 2
                 return self.cycles + seq
+            # RFC 3550 A.1 bad_seq: only the very next packet can confirm this jump.
             self.bad_seq = (seq + 1) & 0xFFFF
+            self.bad_received = self.received
             return -1
         # Duplicate or reordered packet, within MAX_MISORDER behind.
         self.received += 1

@@ -13,10 +13,32 @@ and dropped.
 Receive path: parse → symmetric-RTP latching (RFC 4961 style: with ``latching`` on, the
 first valid packet fixes ``remote_addr``; later packets from another address are dropped
 as ``wrong_source`` unless they bring a new SSRC after ``relatch_idle`` seconds of
-silence from the latched source) → a new SSRC resets the receive state → RFC 3550 A.1
-sequence validation → the audio payload type goes to the A.8 jitter estimate and the
+silence from the latched source) → source validation → RFC 3550 A.1 sequence validation
+→ the audio payload type goes to the A.8 jitter estimate and the
 :class:`~pbx.rtp.jitter.JitterBuffer`, the telephone-event payload type to the
 :class:`~pbx.rtp.dtmf.TelephoneEventReceiver`.
+
+Source validation (RFC 3550 §8.2, A.1), so that packets injected from the stream's own
+remote address cannot take its playout over: the first source is taken at once (after
+``min_sequential`` packets). Once a source is valid, a packet with another SSRC starts
+that SSRC's *probation*: it is kept aside, and only :data:`~pbx.rtp.seq.MIN_SEQUENTIAL`
+packets of it in sequence, with no packet of the current source between them, switch
+the stream to it (new receive state, jitter buffer reset, the kept packets played; for
+a new address after ``relatch_idle``, the relatch happens then). The current source's
+packets keep flowing meanwhile, and a stranger's lone packets change nothing. A packet
+of the current SSRC whose sequence number jumps beyond ``MAX_DROPOUT`` / ``MAX_MISORDER``
+is kept aside too and played only when the very next packet continues from it (the
+sender restarted its sequence); one that leaps ahead by more than ``MAX_MISORDER`` but
+less than ``MAX_DROPOUT`` is played, but moves the highest sequence number only when the
+next packet continues it (:mod:`pbx.rtp.seq`); the jitter buffer likewise waits for a
+second packet before it follows a timestamp jump beyond its ring. The steady state (same
+SSRC, next sequence number) takes the same inlined path as before, with no extra test.
+``unvalidated`` counts the packets kept aside and not (or not yet) played.
+
+RTCP latching: reports go to the RTP peer's address with port + 1, or to the RTP address
+itself with rtcp-mux (RFC 5761), and never anywhere else; once RTP has latched, RTCP
+from any address other than the RTP peer's (its RTP port or port + 1) is dropped as
+``wrong_source``, so a third party can neither redirect our reports nor inject a BYE.
 
 Send path: :meth:`RtpStream.packetize` builds the next datagram with one
 :func:`~pbx.rtp.packet.build_rtp_header` call (sequence number + 1, timestamp + one frame,
@@ -67,7 +89,7 @@ from pbx.rtp.rtcp import (
     ntp_middle32,
     parse_rtcp,
 )
-from pbx.rtp.seq import RTP_SEQ_MOD
+from pbx.rtp.seq import MIN_SEQUENTIAL, RTP_SEQ_MOD
 from pbx.rtp.stats import ReceiverStats
 
 _HEADER = struct.Struct("!BBHII")
@@ -77,6 +99,10 @@ _unpack_header = _HEADER.unpack_from
 log = structlog.get_logger(__name__)
 
 Addr = tuple[str, int]
+
+_Held = tuple[bytes, int, int, int, int, float]
+"""A packet kept aside: payload, second header byte, sequence number, timestamp, datagram
+size, arrival time."""
 
 RTCP_MIN_TIME = 5.0
 """RFC 3550 §6.2: the minimum interval between RTCP reports, in seconds."""
@@ -115,6 +141,24 @@ class RtpStreamStats:
     unknown_payload_type: int
     round_trip_time: float | None
     """Seconds, from the last report block about us carrying LSR/DLSR (§6.4.1)."""
+    unvalidated: int = 0
+    """Packets kept aside and not played: a new SSRC's probation that did not (yet) pass,
+    or a sequence jump the next packet did not (yet) confirm (RFC 3550 §8.2, A.1)."""
+
+
+class _Probation:
+    """A new SSRC proving itself (RFC 3550 §8.2): the packets it sent in sequence so far."""
+
+    __slots__ = ("ssrc", "addr", "mark", "next_seq", "held")
+
+    def __init__(self, ssrc: int, addr: Addr, mark: int) -> None:
+        self.ssrc = ssrc
+        self.addr = addr
+        self.mark = mark
+        """The stream's ``packets_received`` when it started: a packet of the current
+        source in between breaks the run."""
+        self.next_seq = -1
+        self.held: list[_Held] = []
 
 
 def rtcp_interval(
@@ -206,8 +250,9 @@ class RtpStream:
         self._events: deque[DtmfDigit | RemoteBye] = deque()
         # Receive state.
         self._latched = False
-        self._remote_rtcp_addr: Addr | None = None
         self._stats: ReceiverStats | None = None
+        self._probation: _Probation | None = None
+        self._jumped: _Held | None = None
         self._generation = 0
         self._last_received: float | None = None
         # Send state.
@@ -232,6 +277,7 @@ class RtpStream:
         self.malformed = 0
         self.wrong_source = 0
         self.unknown_payload_type = 0
+        self.unvalidated = 0
         self.rtcp_sent = 0
         self.rtcp_received = 0
         self.malformed_rtcp = 0
@@ -267,20 +313,21 @@ class RtpStream:
 
     @property
     def rtcp_addr(self) -> Addr | None:
-        """Where to send RTCP: the RTP address with rtcp-mux, else the latched or RTP port + 1."""
-        if self.rtcp_mux:
-            return self.remote_addr
-        if self._remote_rtcp_addr is not None:
-            return self._remote_rtcp_addr
-        if self.remote_addr is not None:
-            return (self.remote_addr[0], self.remote_addr[1] + 1)
-        return None
+        """Where to send RTCP: the RTP address with rtcp-mux, else its port + 1.
+
+        The RTP address is the SDP's, then the latched one: RTCP follows RTP, never the
+        address RTCP happens to come from (RFC 3550 §11, RFC 5761).
+        """
+        remote = self._remote_addr
+        if remote is None or self.rtcp_mux:
+            return remote
+        return (remote[0], remote[1] + 1)
 
     def set_remote(self, addr: Addr | None) -> None:
         """Point the stream at a new remote address (after a re-INVITE) and latch again."""
         self.remote_addr = addr
         self._latched = False
-        self._remote_rtcp_addr = None
+        self._probation = None
 
     def receive(self, data: bytes, addr: Addr, now: float) -> None:
         """Take one datagram received on the RTP port at ``now``; never raises."""
@@ -342,35 +389,98 @@ class RtpStream:
                 return
         stats = self._stats
         if addr != self._remote_addr and self.latching:
-            if self._latched and not (
-                stats is not None
-                and ssrc != stats.ssrc
-                and self._last_received is not None
-                and now - self._last_received >= self.relatch_idle
-            ):
-                self.wrong_source += 1
+            if self._latched:
+                if (
+                    stats is not None
+                    and ssrc != stats.ssrc
+                    and self._last_received is not None
+                    and now - self._last_received >= self.relatch_idle
+                ):
+                    # A new source at a new address once the latched one fell silent:
+                    # it relatches only after its probation (RFC 3550 §8.2).
+                    self._on_probation(payload, b1, seq, ts, ssrc, len(data), addr, now)
+                else:
+                    self.wrong_source += 1
                 return
             # RFC 4961 symmetric RTP: send back to where the media comes from.
             self.remote_addr = addr
             self._latched = True
-            self._remote_rtcp_addr = None
         elif not self._latched and self.latching:
             self._latched = True
         if stats is None or ssrc != stats.ssrc:
-            stats = self._new_source(ssrc, seq)
+            if stats is not None and stats.seq.valid:
+                # RFC 3550 §8.2: another SSRC while ours is valid must prove itself first.
+                self._on_probation(payload, b1, seq, ts, ssrc, len(data), addr, now)
+                return
+            stats = self._new_source(ssrc, seq, self.min_sequential)
+        self._accept(stats, (payload, b1, seq, ts, len(data), now))
+
+    def _on_probation(
+        self,
+        payload: bytes,
+        b1: int,
+        seq: int,
+        ts: int,
+        ssrc: int,
+        size: int,
+        addr: Addr,
+        now: float,
+    ) -> None:
+        """Keep a new source's packet; switch to the source once it has proven itself."""
+        # RFC 3550 §8.2 / A.1 probation: MIN_SEQUENTIAL packets in sequence, from one
+        # address, with no packet of the current source between them.
+        run = self._probation
+        if (
+            run is None
+            or run.ssrc != ssrc
+            or run.addr != addr
+            or run.next_seq != seq
+            or run.mark != self.packets_received
+        ):
+            self._probation = run = _Probation(ssrc, addr, self.packets_received)
+        run.held.append((payload, b1, seq, ts, size, now))
+        run.next_seq = (seq + 1) & 0xFFFF
+        self.unvalidated += 1
+        if len(run.held) < MIN_SEQUENTIAL:
+            return
+        self._probation = None
+        self.unvalidated -= len(run.held)
+        if addr != self._remote_addr and self.latching:
+            self.remote_addr = addr  # RFC 4961: the proven source's address
+        stats = self._new_source(ssrc, run.held[0][2], 1)
+        for held in run.held:
+            self._accept(stats, held)
+
+    def _accept(self, stats: ReceiverStats, packet: _Held) -> None:
+        """RFC 3550 A.1 sequence validation of a packet of the current source, then play it."""
+        payload, b1, seq, ts, size, now = packet
         tracker = stats.seq
         ext_seq = tracker.update(seq)  # RFC 3550 A.1
         if ext_seq < 0:
+            if tracker.valid:
+                # RFC 3550 A.1 bad_seq: a jump waits for the next packet to continue it.
+                self.unvalidated += 1  # a jump it replaces stays unplayed
+                self._jumped = packet
             return
         if tracker.generation != self._generation:
-            # The source restarted its sequence numbers: start the timeline again.
+            # The source restarted its sequence numbers: extended numbers start again.
+            # The timeline is the timestamps', which the jitter buffer follows itself.
             self._generation = tracker.generation
-            self._jitter.reset()
+            self._jitter.restart_sequence()
+            jumped = self._jumped
+            if jumped is not None and jumped[2] == (seq - 1) & 0xFFFF:
+                self._jumped = None
+                self.unvalidated -= 1
+                self._play(stats, jumped, ext_seq - 1)  # the jump's own packet
+        self._play(stats, packet, ext_seq)
+
+    def _play(self, stats: ReceiverStats, packet: _Held, ext_seq: int) -> None:
+        payload, b1, _, ts, size, now = packet
         self._last_received = now
         if self._next_rtcp is None and not self._bye_sent:
             self._schedule_rtcp(now)  # RFC 3550 §6.2: the first report once media flows
         self.packets_received += 1
-        self.bytes_received += len(data)
+        self.bytes_received += size
         pt = b1 & 0x7F
         if pt == self.payload_type:
             stats.update_jitter(ts, now)  # RFC 3550 A.8
@@ -381,15 +491,16 @@ class RtpStream:
         else:
             self.unknown_payload_type += 1
 
-    def _new_source(self, ssrc: int, seq: int) -> ReceiverStats:
+    def _new_source(self, ssrc: int, seq: int, min_sequential: int) -> ReceiverStats:
         if self._stats is not None:
             log.info("rtp_new_source", old_ssrc=self._stats.ssrc, ssrc=ssrc)
             self._events.extend(self._dtmf_in.handle_timer(math.inf))
             self._dtmf_in = TelephoneEventReceiver(self.clock_rate)
             self._flag_events()
-        stats = ReceiverStats(ssrc, seq, self.clock_rate, self.min_sequential)
+        stats = ReceiverStats(ssrc, seq, self.clock_rate, min_sequential)
         self._stats = stats
         self._generation = stats.seq.generation
+        self._jumped = None
         self._jitter.reset()
         return stats
 
@@ -551,12 +662,16 @@ class RtpStream:
         except RtcpError:
             self.malformed_rtcp += 1
             return
-        if self.latching and self._latched and self.remote_addr is not None:
-            if addr[0] != self.remote_addr[0]:
-                self.wrong_source += 1
-                return
-        if not self.rtcp_mux:
-            self._remote_rtcp_addr = addr
+        remote = self._remote_addr
+        if (
+            self.latching
+            and self._latched
+            and remote is not None
+            and not (addr[0] == remote[0] and 0 <= addr[1] - remote[1] <= 1)
+        ):
+            # RTCP latching: only the RTP peer speaks for the session (RFC 3550 §11).
+            self.wrong_source += 1
+            return
         self.rtcp_received += 1
         stats = self._stats
         for packet in packets:
@@ -714,4 +829,5 @@ class RtpStream:
             wrong_source=self.wrong_source,
             unknown_payload_type=self.unknown_payload_type,
             round_trip_time=self.round_trip_time,
+            unvalidated=self.unvalidated,
         )
