@@ -212,6 +212,8 @@ class SipEndpoint:
     _events: deque[EndpointEvent] = field(init=False, factory=deque)
     _timers: list[tuple[float, int, str, str]] = field(init=False, factory=list)
     _timer_seq: int = field(init=False, default=0)
+    bad_messages: int = field(init=False, default=0)
+    """Received messages that could not be parsed (answered 400 or dropped)."""
     _pending_server: dict[tuple[str, str, int], str] = field(init=False, factory=dict)
     """(From tag, Call-ID, CSeq) of requests without a To tag → their transaction (§8.2.2.2)."""
     _pending_key: dict[str, tuple[str, str, int]] = field(init=False, factory=dict)
@@ -353,7 +355,16 @@ class SipEndpoint:
                 answered = True
             except SipParseError:
                 answered = False
-        log.info("sip_bad_message", reason=exc.reason, peer=str(source), answered=answered)
+        self.bad_messages += 1
+        # Bad input is the sender's problem: at debug, bounded, counted (a 64 KB header
+        # must not become a 384 KB log line).
+        log.debug(
+            "sip_bad_message",
+            reason=bounded(exc.reason),
+            peer=str(source),
+            answered=answered,
+            count=self.bad_messages,
+        )
         self._events.append(MessageRejected(exc.reason, source, answered))
 
     def _respond(
@@ -1316,6 +1327,17 @@ class SipEndpoint:
             return
         reg.refresh_at = None
         self._send_register(reg, now, reg.expires)
+
+
+LOG_TEXT_LIMIT = 200
+"""The most characters of received text a log line carries."""
+
+
+def bounded(text: str, limit: int = LOG_TEXT_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
 
 
 def _pick_challenge(challenges: list[auth.Challenge]) -> auth.Challenge | None:
