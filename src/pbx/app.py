@@ -98,7 +98,7 @@ class Application:
             authenticator=self.authenticator,
             auth_policy=self._must_authenticate,
         )
-        self.store = Store(config.store_path)
+        self.store = Store(config.store_path, recordings=config.recordings_dir)
         self.engine = MediaEngine()
         if config.prompts_dir is not None:
             self.load_prompts(config.prompts_dir)

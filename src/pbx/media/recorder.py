@@ -38,10 +38,12 @@ frames written.  So after a ``kill -9`` the ``.part`` file is a valid WAV up
 to its last block.  A FLAC file goes through libsndfile (which writes each
 frame as its encoder emits it, but whose stream header has no length until
 close).  :func:`recover_recordings` (call it at start-up) repairs every
-``.part`` left behind — WAV sizes from the file length (:func:`repair_wav`),
-FLAC by re-encoding the frames that decode — and renames it to its final
-name.  ``close()`` writes the final header and renames ``.part`` to the final
-path.
+``.part`` left behind (:func:`recover_recording`, one file) — WAV sizes from the
+file length (:func:`repair_wav`), FLAC by re-encoding the frames that decode —
+and renames it to its final name, keeping the time its last block was written
+as the file's modification time; a ``.part`` with no audio left (empty, or a
+FLAC whose encoder had emitted no frame) is removed.  ``close()`` writes the
+final header and renames ``.part`` to the final path.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ __all__ = [
     "RecorderBank",
     "Recording",
     "RecordingError",
+    "recover_recording",
     "recover_recordings",
     "repair_wav",
     "wav_header",
@@ -564,7 +567,11 @@ def repair_wav(path: str | Path) -> int:
 
 
 def _repair_flac(part: Path, final: Path) -> int:
-    """Re-encode the decodable frames of an unfinished FLAC; returns sample frames."""
+    """Re-encode the decodable frames of an unfinished FLAC; returns sample frames.
+
+    With no decodable frame nothing is written (libsndfile writes no stream header
+    before the first sample, and an empty file is not a FLAC file).
+    """
     chunks = []
     with sf.SoundFile(str(part)) as src:
         rate, channels = src.samplerate, src.channels
@@ -577,28 +584,62 @@ def _repair_flac(part: Path, final: Path) -> int:
             if n <= 0:
                 break
             chunks.append(buf[:n].copy())
-    audio = np.concatenate(chunks) if chunks else np.zeros((0, channels), dtype=np.int16)
-    sf.write(str(final), audio, rate, "PCM_16", format="FLAC")
-    part.unlink()
-    return len(audio)
+    if not chunks:
+        return 0
+    sf.write(str(final), np.concatenate(chunks), rate, "PCM_16", format="FLAC")
+    return sum(len(chunk) for chunk in chunks)
+
+
+def recover_recording(part: str | Path) -> Path | None:
+    """Repair one ``<path>.part`` left by a crash and move it to ``<path>``.
+
+    Returns the final path, or ``None`` when no audio of it survived (an empty file,
+    or a FLAC whose encoder had emitted no frame yet): the ``.part`` is removed.  The
+    final file keeps the ``.part``'s modification time, the time its last block was
+    written.  Raises :class:`RecordingError` naming the path when the file cannot be
+    repaired (it is then left as it is).
+    """
+    part = Path(part)
+    if part.name.endswith(PART_SUFFIX):
+        final = part.with_name(part.name[: -len(PART_SUFFIX)])
+    else:
+        raise RecordingError(f"'{part}' is not a {PART_SUFFIX} recording")
+    kind = final.suffix.lower()
+    if kind not in (".wav", ".flac"):
+        raise RecordingError(f"'{part}' is neither a WAV nor a FLAC recording")
+    try:
+        stat = part.stat()
+        if stat.st_size == 0:
+            part.unlink()
+            log.warning("recording_discarded", path=str(part), reason="empty")
+            return None
+        if kind == ".wav":
+            frames = repair_wav(part)
+            os.utime(part, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+            os.replace(part, final)
+        else:
+            frames = _repair_flac(part, final)
+            part.unlink()
+            if not frames:
+                log.warning("recording_discarded", path=str(part), reason="no decodable frame")
+                return None
+            os.utime(final, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    except (OSError, sf.LibsndfileError, RuntimeError) as exc:
+        raise RecordingError(f"recording '{part}' cannot be recovered: {exc}") from None
+    log.warning("recording_recovered", path=str(final), frames=frames)
+    return final
 
 
 def recover_recordings(directory: str | Path) -> list[Path]:
     """Repair and rename every ``*.part`` recording under ``directory`` (run at start-up)."""
     recovered = []
     for part in sorted(Path(directory).rglob("*" + PART_SUFFIX)):
-        final = part.with_name(part.name[: -len(PART_SUFFIX)])
-        try:
-            if final.suffix.lower() == ".wav":
-                frames = repair_wav(part)
-                os.replace(part, final)
-            elif final.suffix.lower() == ".flac":
-                frames = _repair_flac(part, final)
-            else:
+        if part.name[: -len(PART_SUFFIX)].lower().endswith((".wav", ".flac")):
+            try:
+                final = recover_recording(part)
+            except RecordingError as exc:
+                log.error("recording_recovery_failed", path=str(part), error=str(exc))
                 continue
-        except (OSError, RecordingError, sf.LibsndfileError, RuntimeError) as exc:
-            log.error("recording_recovery_failed", path=str(part), error=str(exc))
-            continue
-        log.warning("recording_recovered", path=str(final), frames=frames)
-        recovered.append(final)
+            if final is not None:
+                recovered.append(final)
     return recovered

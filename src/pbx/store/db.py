@@ -4,8 +4,13 @@ Every write is its own committed transaction, made when the state change is made
 crash of the process loses nothing that was reported (WAL with ``synchronous=NORMAL``
 survives a killed process; ``durable=True`` selects ``FULL`` for power loss too).
 Migrations are a list of SQL scripts; ``PRAGMA user_version`` says how many ran. On open,
-CDR rows still marked ``in_progress`` belong to calls a crash interrupted: they are
-closed with disposition ``interrupted`` so reports see them.
+CDR rows still marked ``in_progress`` belong to calls a crash interrupted: in one
+transaction they are closed with disposition ``interrupted`` and completed from what the
+store and the recordings directory know — end time, agent, queue, the recovered
+recording — and each queue visit they left open gets its closing queue-log event
+(``ABANDON`` or ``COMPLETEINTERRUPTED`` with reason ``interrupted``; see
+:mod:`pbx.store.recovery`). A row once completed has an end time, so a second open
+changes nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +25,13 @@ from typing import Any
 import structlog
 
 from pbx.errors import ConfigError
+from pbx.store.recovery import (
+    Completion,
+    InterruptedCall,
+    LogRow,
+    complete_call,
+    find_recording,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -105,7 +117,14 @@ CDR_COLUMNS = frozenset(
 class Store:
     """One SQLite database file; safe to use from the loop's thread only."""
 
-    def __init__(self, path: str | Path, *, durable: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, durable: bool = False, recordings: str | Path | None = None
+    ) -> None:
+        """Open (and create, migrate, recover) the database at ``path``.
+
+        ``recordings``: the directory the call manager records calls to, where the
+        recordings of interrupted calls are looked for (their ``.part`` recovered).
+        """
         self.path = str(path)
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -118,7 +137,8 @@ class Store:
         self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
-        self.interrupted = self._recover()
+        #: How many interrupted calls this open completed.
+        self.interrupted = self._recover(None if recordings is None else Path(recordings))
 
     # -- schema ------------------------------------------------------------------------
     def _migrate(self) -> None:
@@ -141,15 +161,82 @@ class Store:
                 raise
             log.info("store_migrated", path=self.path, version=number)
 
-    def _recover(self) -> int:
-        """Close the CDR rows of calls a crash interrupted; return how many."""
-        cur = self.db.execute(
-            "UPDATE cdr SET disposition='interrupted', hangup_cause='pbx stopped' "
-            "WHERE disposition='in_progress'"
+    def _recover(self, recordings: Path | None) -> int:
+        """Complete the records of the calls a crash interrupted; return how many.
+
+        One transaction: every CDR row still in progress (or left ``interrupted`` without
+        an end time) gets its end time, agent, queue and recording, and every queue visit
+        of those calls with no outcome its closing event.
+        """
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                done = [self._complete(call, recordings) for call in self._interrupted_calls()]
+                for completion in done:
+                    self._write_completion(completion)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        if done:
+            log.warning(
+                "store_interrupted_calls",
+                count=len(done),
+                agents=sum(1 for c in done if c.values.get("agent")),
+                recordings=sum(1 for c in done if c.values.get("recording")),
+                queue_abandoned=sum(c.abandoned for c in done),
+                queue_completed=sum(c.completed for c in done),
+            )
+        return len(done)
+
+    def _interrupted_calls(self) -> list[InterruptedCall]:
+        rows = self.db.execute(
+            "SELECT id, call_id, start_time, answer_time, agent, queue, recording, "
+            "ring_seconds, talk_seconds FROM cdr WHERE disposition='in_progress' "
+            "OR (disposition='interrupted' AND end_time IS NULL) ORDER BY id"
+        ).fetchall()
+        return [
+            InterruptedCall(
+                row=r["id"],
+                call_id=r["call_id"],
+                start_time=r["start_time"],
+                answer_time=r["answer_time"],
+                agent=r["agent"],
+                queue=r["queue"],
+                recording=r["recording"],
+                ring_seconds=r["ring_seconds"],
+                talk_seconds=r["talk_seconds"],
+            )
+            for r in rows
+        ]
+
+    def _complete(self, call: InterruptedCall, recordings: Path | None) -> Completion:
+        # The call's rows, and those an overflow logged as "<call id>:<queue>".
+        rows = self.db.execute(
+            "SELECT time, event, call_id, queue, agent, data FROM queue_log "
+            "WHERE call_id=? OR (call_id>=? AND call_id<?) ORDER BY id",
+            (call.call_id, call.call_id + ":", call.call_id + ";"),
+        ).fetchall()
+        events = [
+            LogRow(r["time"], r["event"], r["call_id"], r["queue"], r["agent"], _json(r["data"]))
+            for r in rows
+            if r["call_id"] == call.call_id or r["call_id"] == f"{call.call_id}:{r['queue']}"
+        ]
+        recording = find_recording(recordings, call.call_id, call.recording)
+        return complete_call(call, events, recording)
+
+    def _write_completion(self, completion: Completion) -> None:
+        values = _cdr_values(completion.values)
+        sets = ", ".join(f"{k}=?" for k in values)
+        self.db.execute(
+            f"UPDATE cdr SET {sets} WHERE id=?", (*_params(values.values()), completion.row)
         )
-        if cur.rowcount:
-            log.warning("store_interrupted_calls", count=cur.rowcount)
-        return cur.rowcount
+        for e in completion.events:
+            self.db.execute(
+                "INSERT INTO queue_log (time, call_id, queue, agent, event, data) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                _params((e.time, e.call_id, e.queue, e.agent, e.event, json.dumps(dict(e.data)))),
+            )
 
     @property
     def version(self) -> int:
@@ -189,7 +276,8 @@ class Store:
         agent: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> int:
-        """Append one queue/agent event (ENTERQUEUE, CONNECT, RINGNOANSWER, PAUSE ...)."""
+        """Append one queue/agent event (ENTERQUEUE, CONNECT, RINGNOANSWER, PAUSE ...;
+        crash recovery adds COMPLETEINTERRUPTED, see :mod:`pbx.store.recovery`)."""
         return self._insert(
             "queue_log",
             {
@@ -273,6 +361,14 @@ def store_text(text: str) -> str:
 
 def _params(values: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(store_text(v) if isinstance(v, str) else v for v in values)
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _cdr_values(values: Mapping[str, Any]) -> dict[str, Any]:
