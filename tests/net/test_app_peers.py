@@ -59,10 +59,17 @@ def pcap_dir(tmp_path: Path) -> Path:
 
 
 def with_app(
-    tmp_path: Path, body: Callable[[Application], Awaitable[T]], port: int | None = None
+    tmp_path: Path,
+    body: Callable[[Application], Awaitable[T]],
+    port: int | None = None,
+    configure: Callable[[AppConfig], AppConfig] | None = None,
 ) -> T:
+    """Run ``body`` against the example application (its config passed through
+    ``configure`` first, when given)."""
+
     async def main() -> T:
-        app = Application(example_config(tmp_path, port or free_port()))
+        config = example_config(tmp_path, port or free_port())
+        app = Application(configure(config) if configure is not None else config)
         await app.start()
         try:
             return await body(app)

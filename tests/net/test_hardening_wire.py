@@ -18,8 +18,7 @@ from attrs import evolve
 from pbx.app import Application
 from pbx.calls.events import CallEvent
 from pbx.sip.message import Request
-from tests.conftest import free_port
-from tests.net.test_app_peers import example_config, with_app
+from tests.net.test_app_peers import with_app
 from tests.net.wire import RawCaller, sdp
 
 
@@ -172,11 +171,7 @@ def test_a_failing_event_handler_does_not_stop_dispatch_or_timers(tmp_path: Path
 def test_a_call_whose_media_stops_is_ended_but_a_call_on_hold_is_not(tmp_path: Path) -> None:
     """Zombie calls: no RTP or RTCP for the inactivity timeout ends the call with BYE."""
 
-    async def main() -> None:
-        config = example_config(tmp_path, free_port())
-        config = evolve(config, rtp=evolve(config.rtp, inactivity_timeout=1.0))
-        app = Application(config)
-        await app.start()
+    async def body(app: Application) -> None:
         silent = RawCaller(app.port)
         held = RawCaller(app.port)
         try:
@@ -206,6 +201,9 @@ def test_a_call_whose_media_stops_is_ended_but_a_call_on_hold_is_not(tmp_path: P
         finally:
             silent.close()
             held.close()
-            await app.close()
 
-    asyncio.run(main())
+    with_app(
+        tmp_path,
+        body,
+        configure=lambda c: evolve(c, rtp=evolve(c.rtp, inactivity_timeout=1.0)),
+    )

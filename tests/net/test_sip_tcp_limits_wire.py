@@ -16,11 +16,11 @@ import pytest
 from attrs import evolve
 
 from pbx.app import Application
-from pbx.config import config_from_dict
+from pbx.config import AppConfig, config_from_dict
 from pbx.errors import ConfigError
 from pbx.sip.auth import Challenge, answer_challenge
 from tests.conftest import free_port
-from tests.net.test_app_peers import example_config, with_app
+from tests.net.test_app_peers import with_app
 
 HOST = "127.0.0.1"
 T = TypeVar("T")
@@ -35,21 +35,14 @@ def run_app(
 ) -> T:
     """The example application with some ``[sip]`` / ``[rtp]`` values replaced."""
 
-    async def main() -> T:
-        config = example_config(tmp_path, free_port())
-        config = evolve(
+    def configure(config: AppConfig) -> AppConfig:
+        return evolve(
             config,
             sip=evolve(config.sip, **(sip or {})),
             rtp=evolve(config.rtp, **(rtp or {})),
         )
-        app = Application(config)
-        await app.start()
-        try:
-            return await body(app)
-        finally:
-            await app.close()
 
-    return asyncio.run(main())
+    return with_app(tmp_path, body, configure=configure)
 
 
 def even_free_port() -> int:

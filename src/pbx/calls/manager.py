@@ -884,7 +884,7 @@ class CallManager:
                 leg.media_seen = seen
                 leg.media_seen_at = now
                 continue
-            if now - max(leg.media_seen_at, leg.answered or 0.0) >= self.media_timeout:
+            if now - leg.media_seen_at >= self.media_timeout:
                 log.info(
                     "call_media_timeout", call=leg.call, leg=leg.id, seconds=self.media_timeout
                 )

@@ -17,7 +17,7 @@ import structlog
 from pbx.net.sip_stream import SipTcpTransport, TcpLimits
 from pbx.net.sip_udp import SipUdpTransport
 from pbx.sip.endpoint import SipEndpoint
-from pbx.sip.events import EndpointEvent
+from pbx.sip.events import DeviceRegistered, EndpointEvent
 from pbx.sip.transport import Destination
 
 log = structlog.get_logger(__name__)
@@ -112,6 +112,8 @@ class SipService:
                 event = ep.next_event()
                 if event is None and not out:
                     break
+                if isinstance(event, DeviceRegistered):
+                    self._hold_flows(event)
                 if event is not None and self.on_event is not None:
                     try:
                         self.on_event(event, self.now())
@@ -120,6 +122,14 @@ class SipService:
         finally:
             self._flushing = False
             self._rearm()
+
+    def _hold_flows(self, event: DeviceRegistered) -> None:
+        """A phone registered over TCP is reachable only over that connection (RFC 5626
+        §5): keep it open, idle or not, while the binding lasts."""
+        for binding in event.bindings:
+            source = binding.source
+            if source.connection is not None and source.transport != "UDP":
+                self.tcp.hold(source.connection, binding.expires_at)
 
     def _rearm(self) -> None:
         deadline = self.endpoint.get_timer()

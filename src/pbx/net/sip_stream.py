@@ -13,16 +13,16 @@ is closed at once and counted in :attr:`SipTcpTransport.refused`. One periodic s
 loop closes a connection that has held part of a message for ``header_timeout`` seconds
 (a slowloris), and an accepted connection that has carried neither a complete message nor
 an RFC 5626 §3.5.1 keep-alive ping for ``idle_timeout`` seconds. A connection over which
-the registrar granted a binding (a 2xx to REGISTER went out on it) is kept for as long as
-the binding lasts: a phone behind NAT is reachable only over the connection it registered
-on (RFC 5626 §5). Connections we opened are never closed for idleness.
+the registrar granted a binding is kept for as long as the binding lasts (the pump hands
+each registration's flow to :meth:`SipTcpTransport.hold`): a phone behind NAT is
+reachable only over the connection it registered on (RFC 5626 §5). Connections we opened
+are never closed for idleness.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -44,11 +44,6 @@ LOG_INTERVAL = 10.0
 """Seconds between two debug lines about refused or timed-out connections (counters count all)."""
 MAX_REGISTRATION_HOLD = 86_400
 """Longest time, in seconds, one granted registration keeps its connection open."""
-
-# A 2xx to REGISTER (RFC 3261 §10.3 step 8) and the expiries it grants: Contact
-# ``;expires=`` parameters or an Expires header.
-_CSEQ_REGISTER = re.compile(rb"(?im)^cseq[ \t]*:[ \t]*\d+[ \t]+REGISTER[ \t]*\r?$")
-_EXPIRES = re.compile(rb"(?im)(?:^expires[ \t]*:|;[ \t]*expires[ \t]*=)[ \t]*(\d{1,10})")
 
 
 @frozen
@@ -298,14 +293,13 @@ class SipTcpTransport:
         self._log_after[event] = now + LOG_INTERVAL
         log.debug(event, **fields)
 
-    def _note_registration(self, conn: _Connection, data: bytes) -> None:
-        """A 2xx went out on ``conn``: if it grants a registration, keep ``conn`` as long."""
-        end = data.find(b"\r\n\r\n")
-        head = data if end < 0 else data[:end]
-        if _CSEQ_REGISTER.search(head) is None:
-            return
-        expires = max((int(v) for v in _EXPIRES.findall(head)), default=0)
-        conn.hold_until = self.loop.time() + min(expires, MAX_REGISTRATION_HOLD)
+    def hold(self, connection: int, until: float) -> None:
+        """Keep ``connection`` open until ``until`` (a registration granted over it)."""
+        conn = self._by_id.get(connection)
+        if conn is not None:
+            conn.hold_until = max(
+                conn.hold_until, min(until, self.loop.time() + MAX_REGISTRATION_HOLD)
+            )
 
     def send(self, data: bytes, destination: Destination) -> None:
         """Send over the destination's connection, a reused one, or a new one."""
@@ -316,8 +310,6 @@ class SipTcpTransport:
             conn = self._by_peer.get((destination.host, destination.port))
         if conn is not None:
             conn.writer.write(data)
-            if conn.accepted and data.startswith(b"SIP/2.0 2"):
-                self._note_registration(conn, data)
             return
         key = (destination.host, destination.port)
         if key in self._pending:

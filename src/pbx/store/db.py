@@ -350,13 +350,9 @@ def store_text(text: str) -> str:
     if text.isascii():
         return text
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        try:
-            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        except UnicodeEncodeError:
-            return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no received byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _params(values: Iterable[Any]) -> tuple[Any, ...]:
