@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from attrs import evolve
 
 from pbx.acd.distributor import Distributor
 from pbx.calls.dialplan import dialplan_from_config
@@ -52,6 +53,7 @@ from pbx.sip.endpoint import EndpointConfig, SipEndpoint
 from pbx.sip.events import DeviceRegistered, EndpointEvent
 from pbx.sip.message import Request
 from pbx.sip.registration import LocationService, Registrar
+from pbx.sip.session_timer import SessionTimerConfig
 from pbx.sip.timers import TimerConfig
 from pbx.sip.transport import Destination
 from pbx.sip.uri import SipUri
@@ -92,6 +94,11 @@ class Application:
                 user_agent=config.sip.user_agent,
                 timers=timers or TimerConfig(),
                 trace=config.sip.trace,
+                session_timer=(
+                    SessionTimerConfig(config.sip.session_expires, config.sip.session_min_se)
+                    if config.sip.session_expires
+                    else None
+                ),
             ),
             self.rng,
             registrar=self.registrar,
@@ -334,13 +341,7 @@ class Application:
         if c.port == 0 and self.sip.udp.local is not None:
             # Port 0 asked for a free port: write the real one into Via and Contact.
             old = self.endpoint.config
-            self.endpoint.config = EndpointConfig(
-                host=old.host,
-                port=self.sip.udp.local[1],
-                user_agent=old.user_agent,
-                timers=old.timers,
-                trace=old.trace,
-            )
+            self.endpoint.config = evolve(old, port=self.sip.udp.local[1])
         for directory in (self.config.recordings_dir, self.config.voicemail_dir):
             if Path(directory).is_dir():
                 for path in recover_recordings(directory):

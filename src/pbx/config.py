@@ -49,6 +49,11 @@ class SipConfig:
     keep-alive ping before it is closed (0: never); a registration over it keeps it open."""
     tcp_header_timeout: float = 10.0
     """Seconds a connection may hold part of a message before it is closed (0: never)."""
+    session_expires: int = 1800
+    """RFC 4028 session interval asked for and accepted at most, in seconds (0: no session
+    timers). A call whose refreshes stop is ended with BYE before the interval is over."""
+    session_min_se: int = 90
+    """The shortest session interval accepted; a shorter one is answered 422."""
 
 
 @frozen
@@ -209,7 +214,19 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> AppConf
         tcp_max_per_source=_count(sip_t, "tcp_max_per_source", 64),
         tcp_idle_timeout=_seconds(sip_t, "tcp_idle_timeout", 300.0),
         tcp_header_timeout=_seconds(sip_t, "tcp_header_timeout", 10.0),
+        session_expires=sip_t.get("session_expires", int, 1800),
+        session_min_se=sip_t.get("session_min_se", int, 90),
     )
+    if sip.session_min_se < 90:
+        raise ConfigError(
+            f"{sip_t.where('session_min_se')}: expected at least 90 (RFC 4028 §4), "
+            f"got {sip.session_min_se!r}"
+        )
+    if sip.session_expires != 0 and sip.session_expires < sip.session_min_se:
+        raise ConfigError(
+            f"{sip_t.where('session_expires')}: expected 0 (off) or at least session_min_se "
+            f"({sip.session_min_se}), got {sip.session_expires!r}"
+        )
     if sip.tcp_max_per_source > sip.tcp_max_connections:
         raise ConfigError(
             f"{sip_t.where('tcp_max_per_source')}: expected at most tcp_max_connections "

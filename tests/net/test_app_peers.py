@@ -26,6 +26,7 @@ from pbx.calls.events import CallEvent, DigitReceived
 from pbx.calls.manager import Call, CallManager, Leg
 from pbx.config import AppConfig, RtpConfig, TrunkConfig, load_config
 from pbx.media import g711
+from pbx.sip.timers import TimerConfig
 from pbx.store import Store
 from tests.conftest import free_port, need_module
 from tests.peers.baresip import Baresip
@@ -63,13 +64,14 @@ def with_app(
     body: Callable[[Application], Awaitable[T]],
     port: int | None = None,
     configure: Callable[[AppConfig], AppConfig] | None = None,
+    timers: TimerConfig | None = None,
 ) -> T:
     """Run ``body`` against the example application (its config passed through
-    ``configure`` first, when given)."""
+    ``configure`` first, when given; SIP timers from ``timers``)."""
 
     async def main() -> T:
         config = example_config(tmp_path, port or free_port())
-        app = Application(configure(config) if configure is not None else config)
+        app = Application(configure(config) if configure is not None else config, timers=timers)
         await app.start()
         try:
             return await body(app)

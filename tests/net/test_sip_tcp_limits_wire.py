@@ -19,6 +19,7 @@ from pbx.app import Application
 from pbx.config import AppConfig, config_from_dict
 from pbx.errors import ConfigError
 from pbx.sip.auth import Challenge, answer_challenge
+from pbx.sip.timers import TimerConfig
 from tests.conftest import free_port
 from tests.net.test_app_peers import with_app
 
@@ -538,3 +539,63 @@ def test_a_bad_tcp_limit_names_its_key(values: dict[str, Any], message: str) -> 
     with pytest.raises(ConfigError) as exc:
         config_from_dict({"sip": values}, "t.toml")
     assert str(exc.value) == message
+
+
+# -- a 2xx over TCP that is never ACKed ----------------------------------------------------
+def test_a_2xx_over_tcp_never_acked_ends_with_bye_after_64_t1(tmp_path: Path) -> None:
+    """RFC 3261 §13.3.1.4 on a reliable transport: nothing is resent, but after 64·T1
+    without an ACK the pbx sends BYE on the caller's connection and frees the call."""
+    t1 = 0.05  # 64·T1 = 3.2 s
+
+    async def body(app: Application) -> tuple[float, bytes, bytes]:
+        peer = await TcpPeer.connect(app.port)
+        rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rtp.bind((HOST, 0))
+        try:
+            offer = (
+                f"v=0\r\no=- 1 1 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
+                f"m=audio {rtp.getsockname()[1]} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+            ).encode()
+            peer.send(
+                (
+                    f"INVITE sip:600@{HOST}:{app.port};transport=tcp SIP/2.0\r\n"
+                    f"Via: SIP/2.0/TCP {HOST}:{peer.port};branch=z9hG4bKnoack\r\n"
+                    f"From: <sip:5551234@{HOST}>;tag=noack\r\nTo: <sip:600@{HOST}>\r\n"
+                    f"Call-ID: noack@{HOST}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+                    f"Contact: <sip:5551234@{HOST}:{peer.port};transport=tcp>\r\n"
+                    f"Content-Type: application/sdp\r\nContent-Length: {len(offer)}\r\n\r\n"
+                ).encode()
+                + offer
+            )
+            head = await peer.response_head(3.0)
+            while head.startswith(b"SIP/2.0 1"):
+                head = await peer.response_head(3.0)
+            assert head.startswith(b"SIP/2.0 200"), head[:60]
+            answered = time.monotonic()
+            assert app.calls.calls, "the answered call is live while the ACK is awaited"
+            # No ACK: the next message on the connection is the pbx's BYE.
+            bye = await peer.response_head(10.0)
+            waited = time.monotonic() - answered
+            assert bye.startswith(b"BYE "), bye[:60]
+            via = header(bye, "Via") or ""
+            cseq = header(bye, "CSeq") or ""
+            peer.send(
+                (
+                    f"SIP/2.0 200 OK\r\nVia: {via}\r\nFrom: {header(bye, 'From')}\r\n"
+                    f"To: {header(bye, 'To')}\r\nCall-ID: {header(bye, 'Call-ID')}\r\n"
+                    f"CSeq: {cseq}\r\nContent-Length: 0\r\n\r\n"
+                ).encode()
+            )
+            for _ in range(40):
+                if not app.calls.calls and not app.endpoint.legs:
+                    break
+                await asyncio.sleep(0.05)
+            assert_nothing_held(app)
+            return waited, head, bye
+        finally:
+            rtp.close()
+            await peer.close()
+
+    waited, _, bye = with_app(tmp_path, body, timers=TimerConfig(t1=t1))
+    assert 64 * t1 - 0.3 <= waited <= 64 * t1 + 1.5
+    assert b"SIP/2.0/TCP" in bye

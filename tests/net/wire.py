@@ -51,6 +51,7 @@ class RawCaller:
         self.sip_port = self.sip.getsockname()[1]
         self.rtp_port = self.rtp.getsockname()[1]
         self.final: Response | None = None
+        self.last_offer = b""
         self.requests: list[Request] = []
         self.remote_rtp: tuple[str, int] | None = None
         self._seq = 0
@@ -71,13 +72,16 @@ class RawCaller:
         from_name: bytes = b"",
         body: bytes | None = None,
         branch: bytes = b"z9hG4bKwire1",
+        extra: bytes = b"",
     ) -> bytes:
-        """Send an INVITE built from these exact bytes; return what was sent."""
+        """Send an INVITE built from these exact bytes (``extra``: more header lines,
+        each ending in CRLF); return what was sent."""
         self.call_id = call_id
         self.did = did
         self.from_user = from_user
         self.from_name = from_name
         payload = sdp(self.rtp_port) if body is None else body
+        self.last_offer = payload
         head = (
             (
                 f"INVITE sip:{did}@{HOST}:{self.pbx[1]} SIP/2.0\r\n"
@@ -91,6 +95,7 @@ class RawCaller:
                 b"Contact: <sip:"
                 + from_user
                 + f"@{HOST}:{self.sip_port}>\r\n".encode()
+                + extra
                 + b"Content-Type: application/sdp\r\n"
                 + f"Content-Length: {len(payload)}\r\n\r\n".encode()
             )
@@ -151,6 +156,31 @@ class RawCaller:
             + b"Call-ID: "
             + self.call_id
             + f"\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n".encode()
+        )
+
+    async def next_request(self, method: str, timeout: float) -> tuple[Request, float]:
+        """Wait for a request ``method`` from the pbx; it and when it came (monotonic)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.read():
+                if isinstance(message, Request) and message.method == method:
+                    return message, time.monotonic()
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"no {method} from the pbx within {timeout} s")
+
+    def answer(self, request: Request, status: int, extra: str = "", body: bytes = b"") -> None:
+        """Answer a request from the pbx, copying Via, From, To, Call-ID and CSeq."""
+        h = request.headers
+        vias = "".join(f"Via: {v}\r\n" for v in h.values("via"))
+        ctype = "Content-Type: application/sdp\r\n" if body else ""
+        self.sip.sendto(
+            (
+                f"SIP/2.0 {status} Whatever\r\n{vias}From: {h.get('from')}\r\n"
+                f"To: {h.get('to')}\r\nCall-ID: {h.get('call-id')}\r\n"
+                f"CSeq: {h.get('cseq')}\r\n{extra}{ctype}Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body,
+            self.pbx,
         )
 
     async def bye(self, timeout: float = 3.0) -> int:

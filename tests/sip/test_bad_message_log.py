@@ -6,7 +6,8 @@ import random
 
 from structlog.testing import capture_logs
 
-from pbx.sip.endpoint import LOG_TEXT_LIMIT, EndpointConfig, SipEndpoint
+from pbx.loglimit import LOG_TEXT_LIMIT
+from pbx.sip.endpoint import EndpointConfig, SipEndpoint
 from pbx.sip.transport import Destination
 
 SOURCE = Destination("UDP", "127.0.0.1", 5070)

@@ -387,3 +387,66 @@ def test_invite_answers_401_challenge_when_policy_requires_auth() -> None:
     assert [m.cseq.seq for m in invites] == [1, 2]
     assert isinstance(invites[1], Request)
     assert invites[1].headers.get("authorization") is not None
+
+
+def _register_bytes(cseq: int, authorization: list[str], to: str = "<sip:2001@127.0.0.1>") -> bytes:
+    fields = "".join(f"Authorization: {value}\r\n" for value in authorization)
+    return (
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKreg{cseq};rport\r\n"
+        f"From: <sip:2001@127.0.0.1>;tag=r1\r\nTo: {to}\r\n"
+        f"Call-ID: reg-schemes\r\nCSeq: {cseq} REGISTER\r\nMax-Forwards: 70\r\n"
+        f"Contact: <sip:2001@127.0.0.1:5070>\r\n{fields}Content-Length: 0\r\n\r\n"
+    ).encode()
+
+
+def _answer(ep: SipEndpoint, data: bytes) -> Response:
+    ep.receive_datagram(data, A_ADDR, 0.0)
+    [(out, _)] = ep.datagrams_to_send()
+    resp = parse_message(out)
+    assert isinstance(resp, Response)
+    return resp
+
+
+def test_credentials_in_an_unknown_scheme_get_a_fresh_challenge_rfc4475_3_3_7() -> None:
+    ep = _registrar_endpoint()
+    resp = _answer(ep, _register_bytes(1, ["NoOneKnowsThisScheme opaque-data=here"]))
+    assert resp.status == 401 and resp.headers.get("www-authenticate")
+    # Beside a foreign scheme (and a Digest field for another realm), our own Digest
+    # credentials are found and accepted (RFC 3261 §22.4).
+    challenge = auth.Challenge.parse(resp.headers.get("www-authenticate") or "")
+    ours = auth.answer_challenge(
+        challenge,
+        username="2001",
+        password="pw2001",
+        method="REGISTER",
+        uri="sip:127.0.0.1",
+        cnonce="0a4f113b",
+    )
+    other_realm = str(ours).replace('realm="pbx"', 'realm="elsewhere"')
+    assert other_realm != str(ours)
+    resp = _answer(ep, _register_bytes(2, ["Bearer abc", other_realm, str(ours)]))
+    assert resp.status == 200
+
+
+def test_register_whose_to_is_not_a_sip_uri_is_a_400_before_any_challenge() -> None:
+    resp = _answer(_registrar_endpoint(), _register_bytes(1, [], to="isbn:2983792873"))
+    assert resp.status == 400 and "SIP or SIPS" in resp.reason
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [("text/nobodyKnowsThis", 406), ("", 406), ("application/sdp;level=1, text/x", 100),
+     ("application/*", 100), ("*/*", 100), (None, 100)],
+)  # fmt: skip
+def test_invite_whose_accept_excludes_sdp_is_a_406(accept: str | None, status: int) -> None:
+    ep = SipEndpoint(EndpointConfig(host="127.0.0.1", port=5060), random.Random(4))
+    field = "" if accept is None else f"Accept: {accept}\r\n"
+    data = (
+        "INVITE sip:600@127.0.0.1 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKacc;rport\r\n"
+        "From: <sip:a@127.0.0.1>;tag=a1\r\nTo: <sip:600@127.0.0.1>\r\n"
+        f"Call-ID: accept-{status}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n{field}"
+        f"Content-Type: application/sdp\r\nContent-Length: {len(SDP)}\r\n\r\n"
+    ).encode() + SDP
+    assert _answer(ep, data).status == status

@@ -358,6 +358,9 @@ class CallManager:
         if isinstance(event, sip.IncomingCall):
             self._on_incoming(event, now)
             return
+        if isinstance(event, sip.IncomingRequest):
+            self._on_out_of_dialog(event, now)
+            return
         leg_id = getattr(event, "leg", None)
         leg = self.legs.get(leg_id) if isinstance(leg_id, str) else None
         if leg is None:
@@ -384,6 +387,30 @@ class CallManager:
             self._on_reinvite_answered(leg, event, now)
         elif isinstance(event, sip.RequestAnswered):
             pass
+
+    def _on_out_of_dialog(self, ev: sip.IncomingRequest, now: float) -> None:
+        """An out-of-dialog MESSAGE, NOTIFY, INFO or REFER: every one gets its answer."""
+        req = ev.request
+        if req.method == "MESSAGE":
+            ctype = (req.content_type or "text/plain").lower()
+            if ctype != "text/plain":
+                # RFC 3428 §7: a body the UAS does not understand is a 415 with Accept.
+                self.endpoint.respond(ev.transaction, 415, now, extra=[("Accept", "text/plain")])
+            else:
+                # Text is not routed to phones yet: tell the sender it was not delivered.
+                self.endpoint.respond(
+                    ev.transaction,
+                    480,
+                    now,
+                    reason="Temporarily Unavailable (messages are not delivered)",
+                )
+        elif req.method in ("NOTIFY", "INFO"):
+            # No subscription (RFC 6665 §4.1.3) and no INVITE dialog (RFC 6086 §4.2.2).
+            self.endpoint.respond(ev.transaction, 481, now)
+        else:
+            self.endpoint.respond(
+                ev.transaction, 403, now, reason="Forbidden (outside of a dialog)"
+            )
 
     def _on_incoming(self, ev: sip.IncomingCall, now: float) -> None:
         req = ev.request
@@ -573,6 +600,10 @@ class CallManager:
             self.endpoint.respond(ev.transaction, 405, now)
 
     def _on_reoffer(self, leg: Leg, ev: sip.InDialogRequest, now: float) -> None:
+        if ev.sdp is None and ev.request.method == "UPDATE":
+            # An UPDATE without an offer (a session refresh, RFC 4028): 200, no body.
+            self.endpoint.respond(ev.transaction, 200, now)
+            return
         if ev.sdp is None:
             # An offerless re-INVITE: we offer our current media (RFC 3264 §8).
             sdp = self._make_offer(leg)

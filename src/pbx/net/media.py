@@ -38,6 +38,7 @@ from typing import Any
 import structlog
 
 from pbx.errors import ResourceExhausted
+from pbx.loglimit import LogLimiter, bounded
 from pbx.media.engine import MediaEngine
 from pbx.media.recorder import BlockWriter
 from pbx.rtp.ports import PortPool, PortsExhaustedError
@@ -120,6 +121,7 @@ class MediaService:
         self._ports: dict[int, _Port] = {}
         self._by_channel: dict[int, _Port] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.log_limit = LogLimiter()
         self._tick_handle: asyncio.TimerHandle | None = None
         self._t0 = 0.0
         self._k = 0
@@ -365,7 +367,13 @@ class MediaService:
         if entry is not None:
             entry.channel = None
             entry.receive = None
-        log.warning("media_channel_dropped", channel=ch, address=repr(addr)[:80])
+        self.log_limit.log(
+            log.warning,
+            "media_channel_dropped",
+            self.loop.time(),
+            channel=ch,
+            address=bounded(repr(addr), 80),
+        )
 
     def stop(self) -> None:
         """Stop ticking and close every port."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import structlog
 from attrs import frozen
 
+from pbx.loglimit import LogLimiter, bounded
 from pbx.sip.errors import SipParseError
 from pbx.sip.framing import StreamFramer
 from pbx.sip.transport import Destination
@@ -40,7 +41,6 @@ log = structlog.get_logger(__name__)
 
 MessageHandler = Callable[[bytes, Destination], None]
 
-LOG_INTERVAL = 10.0
 """Seconds between two debug lines about refused or timed-out connections (counters count all)."""
 MAX_REGISTRATION_HOLD = 86_400
 """Longest time, in seconds, one granted registration keeps its connection open."""
@@ -133,7 +133,8 @@ class SipTcpTransport:
         self._tasks: set[asyncio.Task[None]] = set()
         self._per_source: dict[str, int] = {}
         self._sweep_handle: asyncio.TimerHandle | None = None
-        self._log_after: dict[str, float] = {}
+        self.log_limit = LogLimiter()
+        """Lines a sender can trigger at will are rate-limited."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self.local: tuple[str, int] | None = None
         self.refused = 0
@@ -142,6 +143,8 @@ class SipTcpTransport:
         """Connections closed after ``idle_timeout`` without a message or a ping."""
         self.header_timeouts = 0
         """Connections closed after holding part of a message for ``header_timeout``."""
+        self.framing_errors = 0
+        """Connections closed because their bytes did not frame as SIP messages."""
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -215,7 +218,14 @@ class SipTcpTransport:
                 try:
                     messages = conn.framer.feed(data)
                 except SipParseError as exc:
-                    log.info("sip_tcp_framing_error", peer=str(source), reason=exc.reason)
+                    self.framing_errors += 1
+                    self.log_limit.log(
+                        log.debug,
+                        "sip_tcp_framing_error",
+                        now,
+                        peer=str(source),
+                        reason=bounded(exc.reason),
+                    )
                     break
                 if conn.framer.pings:
                     conn.framer.pings = 0
@@ -286,12 +296,8 @@ class SipTcpTransport:
         self._drop(conn)
 
     def _debug_limited(self, event: str, **fields: object) -> None:
-        """Log ``event`` at debug at most once per :data:`LOG_INTERVAL`."""
-        now = self.loop.time()
-        if now < self._log_after.get(event, 0.0):
-            return
-        self._log_after[event] = now + LOG_INTERVAL
-        log.debug(event, **fields)
+        """Log ``event`` at debug within :attr:`log_limit`'s budget."""
+        self.log_limit.log(log.debug, event, self.loop.time(), **fields)
 
     def hold(self, connection: int, until: float) -> None:
         """Keep ``connection`` open until ``until`` (a registration granted over it)."""
@@ -324,7 +330,14 @@ class SipTcpTransport:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*key), 5.0)
         except (TimeoutError, OSError) as exc:
-            log.info("sip_tcp_connect_failed", host=key[0], port=key[1], error=str(exc))
+            self.log_limit.log(
+                log.info,
+                "sip_tcp_connect_failed",
+                self.loop.time(),
+                host=key[0],
+                port=key[1],
+                error=str(exc),
+            )
             self._pending.pop(key, None)
             return
         conn = self._register(reader, writer, key)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Callable
 from typing import cast
 
 import structlog
 
+from pbx.loglimit import LogLimiter
 from pbx.sip.transport import Destination
 
 log = structlog.get_logger(__name__)
@@ -41,6 +43,9 @@ class SipUdpTransport:
         self._handler = handler
         self._transport: asyncio.DatagramTransport | None = None
         self.local: tuple[str, int] | None = None
+        self.send_errors = 0
+        """Datagrams the socket refused (unreachable or bad destinations)."""
+        self.log_limit = LogLimiter()
 
     async def start(self, host: str, port: int) -> None:
         """Bind ``host:port`` (port 0 picks a free one; see :attr:`local`)."""
@@ -70,7 +75,14 @@ class SipUdpTransport:
         try:
             self._transport.sendto(data, (destination.host, destination.port))
         except OSError as exc:
-            log.info("sip_udp_send_failed", peer=str(destination), error=str(exc))
+            self.send_errors += 1
+            self.log_limit.log(
+                log.info,
+                "sip_udp_send_failed",
+                time.monotonic(),
+                peer=str(destination),
+                error=str(exc),
+            )
 
     def close(self) -> None:
         """Close the socket."""

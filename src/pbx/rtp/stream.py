@@ -65,6 +65,7 @@ import structlog
 from attrs import frozen
 
 from pbx.errors import ConfigError, InvalidStateError
+from pbx.loglimit import LogLimiter
 from pbx.rtp.bank import RtpBank
 from pbx.rtp.dtmf import (
     DtmfDigit,
@@ -97,6 +98,8 @@ _pack_header = _HEADER.pack
 _unpack_header = _HEADER.unpack_from
 
 log = structlog.get_logger(__name__)
+_log_limit = LogLimiter()
+"""A sender can change SSRC at will: those lines are rate-limited, every stream together."""
 
 Addr = tuple[str, int]
 
@@ -412,7 +415,7 @@ class RtpStream:
                 # RFC 3550 §8.2: another SSRC while ours is valid must prove itself first.
                 self._on_probation(payload, b1, seq, ts, ssrc, len(data), addr, now)
                 return
-            stats = self._new_source(ssrc, seq, self.min_sequential)
+            stats = self._new_source(ssrc, seq, self.min_sequential, now)
         self._accept(stats, (payload, b1, seq, ts, len(data), now))
 
     def _on_probation(
@@ -447,7 +450,7 @@ class RtpStream:
         self.unvalidated -= len(run.held)
         if addr != self._remote_addr and self.latching:
             self.remote_addr = addr  # RFC 4961: the proven source's address
-        stats = self._new_source(ssrc, run.held[0][2], 1)
+        stats = self._new_source(ssrc, run.held[0][2], 1, now)
         for held in run.held:
             self._accept(stats, held)
 
@@ -491,9 +494,9 @@ class RtpStream:
         else:
             self.unknown_payload_type += 1
 
-    def _new_source(self, ssrc: int, seq: int, min_sequential: int) -> ReceiverStats:
+    def _new_source(self, ssrc: int, seq: int, min_sequential: int, now: float) -> ReceiverStats:
         if self._stats is not None:
-            log.info("rtp_new_source", old_ssrc=self._stats.ssrc, ssrc=ssrc)
+            _log_limit.log(log.info, "rtp_new_source", now, old_ssrc=self._stats.ssrc, ssrc=ssrc)
             self._events.extend(self._dtmf_in.handle_timer(math.inf))
             self._dtmf_in = TelephoneEventReceiver(self.clock_rate)
             self._flag_events()

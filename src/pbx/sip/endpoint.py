@@ -28,12 +28,14 @@ import heapq
 import random
 from collections import deque
 from collections.abc import Callable
+from typing import Literal
 
 import structlog
 from attrs import define, field, frozen
 
 from pbx.errors import InvalidStateError, LocalProtocolError
-from pbx.sip import auth
+from pbx.loglimit import LogLimiter, bounded
+from pbx.sip import auth, session_timer
 from pbx.sip.dialog import Dialog, DialogState, uri_destination
 from pbx.sip.errors import SipParseError
 from pbx.sip.events import (
@@ -63,6 +65,15 @@ from pbx.sip.message import (
     parse_message,
 )
 from pbx.sip.registration import Registrar
+from pbx.sip.session_timer import (
+    Negotiated,
+    SessionTimer,
+    SessionTimerConfig,
+    TooSmall,
+    uac_fields,
+    uac_timer,
+    uas_negotiate,
+)
 from pbx.sip.timers import TimerConfig
 from pbx.sip.transaction import (
     AckTimedOut,
@@ -93,7 +104,7 @@ ALLOWED_METHODS = (
     "UPDATE",
 )
 KNOWN_METHODS = frozenset({*ALLOWED_METHODS, "PRACK", "SUBSCRIBE", "PUBLISH"})
-SUPPORTED_EXTENSIONS = ("replaces", "norefersub")
+SUPPORTED_EXTENSIONS = ("replaces", "norefersub", "timer")
 ACCEPTED_BODIES = ("application/sdp",)
 IN_DIALOG_EVENTS = frozenset({"INVITE", "UPDATE", "INFO", "REFER", "NOTIFY", "MESSAGE", "OPTIONS"})
 
@@ -115,6 +126,8 @@ class EndpointConfig:
     """Log every message in and out (``sip_trace``)."""
     challenge_status: int = 401
     """401 (UAS, RFC 3261 §22.3) or 407 (proxy style) for requests other than REGISTER."""
+    session_timer: SessionTimerConfig | None = SessionTimerConfig()
+    """RFC 4028 session timers on every INVITE dialog; None leaves them out."""
 
 
 class LegState(enum.Enum):
@@ -160,6 +173,16 @@ class Leg:
     reinvite_in: str | None = None
     local_sdp: bytes | None = None
     auth_user: str | None = None
+    session: SessionTimer | None = None
+    """The dialog's RFC 4028 session timer, once a 2xx set it up."""
+    session_offer: Negotiated | None = None
+    """UAS: what the 2xx to the INVITE will say about the session timer."""
+    session_armed: float | None = None
+    refresh_tx: str | None = None
+    """Our session refresh in progress."""
+    refresh_with_invite: bool = False
+    """The peer does not take UPDATE: refresh with a re-INVITE of the same SDP."""
+    session_retries: int = 0
 
 
 @define(slots=True)
@@ -214,10 +237,14 @@ class SipEndpoint:
     _timer_seq: int = field(init=False, default=0)
     bad_messages: int = field(init=False, default=0)
     """Received messages that could not be parsed (answered 400 or dropped)."""
+    log_limit: LogLimiter = field(init=False, factory=LogLimiter)
+    """Lines a sender can trigger at will (failed digests, stray 2xx ...) are rate-limited."""
     _pending_server: dict[tuple[str, str, int], str] = field(init=False, factory=dict)
     """(From tag, Call-ID, CSeq) of requests without a To tag → their transaction (§8.2.2.2)."""
     _pending_key: dict[str, tuple[str, str, int]] = field(init=False, factory=dict)
     _extra_out: list[tuple[bytes, Destination]] = field(init=False, factory=list)
+    _session_answers: dict[str, tuple[str, Negotiated]] = field(init=False, factory=dict)
+    """In-dialog INVITE/UPDATE transaction → (leg, what its 2xx says about the timer)."""
 
     def __attrs_post_init__(self) -> None:
         self.transactions = TransactionLayer(self.config.timers)
@@ -254,6 +281,8 @@ class SipEndpoint:
                 self._retransmit_2xx(key, now)
             elif kind == "reg":
                 self._refresh_registration(key, now)
+            elif kind == "session":
+                self._on_session_timer(key, now)
             elif kind == "expire" and self.registrar is not None:
                 for change in self.registrar.expire(now):
                     self._events.append(DeviceRegistered(change.aor, change.bindings))
@@ -271,6 +300,11 @@ class SipEndpoint:
                 # rather than wake up for it.
                 leg = self._legs.get(key)
                 if leg is None or leg.ok_deadline != deadline:
+                    heapq.heappop(heap)
+                    continue
+            elif kind == "session":
+                leg = self._legs.get(key)
+                if leg is None or leg.session_armed != deadline:
                     heapq.heappop(heap)
                     continue
             t = deadline if t is None else min(t, deadline)
@@ -338,10 +372,15 @@ class SipEndpoint:
     def _common_fields(self) -> list[tuple[str, str]]:
         return [("User-Agent", self.config.user_agent)]
 
+    def _supported(self) -> tuple[str, ...]:
+        if self.config.session_timer is None:
+            return tuple(t for t in SUPPORTED_EXTENSIONS if t != "timer")
+        return SUPPORTED_EXTENSIONS
+
     def _allow_fields(self) -> list[tuple[str, str]]:
         return [
             ("Allow", ", ".join(ALLOWED_METHODS)),
-            ("Supported", ", ".join(SUPPORTED_EXTENSIONS)),
+            ("Supported", ", ".join(self._supported())),
         ]
 
     def _reject_unparseable(self, exc: SipParseError, source: Destination) -> None:
@@ -408,7 +447,9 @@ class SipEndpoint:
                 if owner is not None:
                     self._on_timeout(owner, now)
             elif isinstance(ev, AckTimedOut):
-                log.info("sip_ack_timeout", call_id=ev.request.call_id)
+                self.log_limit.log(
+                    log.info, "sip_ack_timeout", now, call_id=bounded(ev.request.call_id)
+                )
             elif isinstance(ev, TransactionTerminated):
                 self._owners.pop(ev.transaction, None)
                 key = self._pending_key.pop(ev.transaction, None)
@@ -465,7 +506,7 @@ class SipEndpoint:
             return False
         if method != "CANCEL":
             required = [
-                t for t in req.header_tokens("require") if t.lower() not in SUPPORTED_EXTENSIONS
+                t for t in req.header_tokens("require") if t.lower() not in self._supported()
             ]
             if required and method != "ACK":
                 self._respond(tx, req, 420, now, extra=[("Unsupported", ", ".join(required))])
@@ -479,6 +520,12 @@ class SipEndpoint:
                 return False
             self._pending_server[key] = tx
             self._pending_key[tx] = key
+        if method in ("INVITE", "UPDATE") and not _accepts_sdp(req):
+            # §8.2.3 / RFC 4475 §3.3.11: our answer would carry SDP, which Accept excludes.
+            self._respond(
+                tx, req, 406, now, extra=[("Warning", f'399 {self.config.host} "SDP not accepted"')]
+            )
+            return False
         if req.body and method in ("INVITE", "UPDATE"):
             ctype = req.content_type
             if (
@@ -505,9 +552,17 @@ class SipEndpoint:
             return None
         # RFC 3261 §22.3: a UAS or registrar challenges with 401 (proxies use 407); a
         # B2BUA is the UAS of its inbound legs. Proxy-Authorization is accepted as well.
-        value = req.headers.get("authorization") or req.headers.get("proxy-authorization")
+        # Credentials in a scheme we do not speak are ignored (RFC 4475 §3.3.7: a fresh
+        # challenge, not a 400); several Digest fields may each serve another realm
+        # (§22.4), and only a malformed Digest one is a 400.
+        values = [
+            v
+            for v in req.headers.get_all("authorization")
+            + req.headers.get_all("proxy-authorization")
+            if v.split(None, 1)[:1] and v.split(None, 1)[0].lower() == "digest"
+        ]
         stale = False
-        if value is not None:
+        for value in values:
             try:
                 result = authn.verify(value, req.method, now)
             except auth.AuthError as exc:
@@ -515,8 +570,16 @@ class SipEndpoint:
                 return False
             if result.ok:
                 return result.username
-            stale = result.stale
-            log.info("sip_auth_failed", call_id=req.call_id, reason=result.reason)
+            stale = stale or result.stale
+            self.log_limit.log(
+                log.info,
+                "sip_auth_failed",
+                now,
+                call_id=bounded(req.call_id),
+                user=bounded(result.username or ""),
+                peer=str(source),
+                reason=result.reason,
+            )
         status = 401 if req.method == "REGISTER" else self.config.challenge_status
         challenge_header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
         extra = [(challenge_header, c) for c in authn.challenges(now, stale=stale)]
@@ -534,8 +597,13 @@ class SipEndpoint:
         user = self._authenticate(req, tx, now)
         if user is False:
             return
+        offer = self._negotiate_session(req, tx, now)
+        if offer is False:
+            return
         self._respond(tx, req, 100, now)
         leg = Leg(leg_id, "uas", req.call_id, req, source, invite_tx=tx)
+        leg.session_offer = offer
+        leg.refresh_with_invite = not _allows(req, "UPDATE")
         leg.auth_user = user if isinstance(user, str) else None
         leg.dialog = Dialog.from_uas(req, leg_id)
         self._legs[leg_id] = leg
@@ -562,6 +630,17 @@ class SipEndpoint:
     def _on_register(self, req: Request, source: Destination, tx: str, now: float) -> None:
         if self.registrar is None:
             self._respond(tx, req, 405, now, extra=self._allow_fields())
+            return
+        if not isinstance(req.to.uri, SipUri):
+            # §10.3 step 5: the address of record is a SIP or SIPS URI (RFC 4475 §3.3.2).
+            self._respond(
+                tx,
+                req,
+                400,
+                now,
+                reason="Bad Request (To must be a SIP or SIPS URI)",
+                to_tag=self._token(),
+            )
             return
         user = self._authenticate(req, tx, now, always=True)
         if user is False:
@@ -615,6 +694,12 @@ class SipEndpoint:
                     self._respond(leg.invite_tx, leg.invite, 487, now, to_tag=leg.id)
             self._events.append(CallEnded(leg.id, "remote", "bye"))
             return
+        if method in ("INVITE", "UPDATE"):
+            offer = self._negotiate_session(req, tx, now)
+            if offer is False:
+                return
+            if offer is not None:
+                self._session_answers[tx] = (leg.id, offer)
         if method == "INVITE":
             if leg.reinvite_out is not None:
                 self._respond(tx, req, 491, now)  # §14.2 glare
@@ -685,6 +770,10 @@ class SipEndpoint:
             ("Contact", str(self.contact_for(None, leg.peer.transport))),
             *self._allow_fields(),
         ]
+        offer = leg.session_offer
+        if offer is not None:
+            fields.extend(offer.fields)
+            self._start_session(leg, SessionTimer(offer.interval, offer.refresher == "uas", now))
         if extra:
             fields.extend(extra)
         response = self._respond(
@@ -712,10 +801,9 @@ class SipEndpoint:
         leg.ok_giveup = now + 64 * self.config.timers.t1
         dest = tx.destination if tx is not None else leg.peer
         leg.ack_destination = dest
-        if dest.reliable:
-            leg.ok_deadline = None
-            return
-        leg.ok_deadline = now + leg.ok_interval
+        # Over TCP the transport carries the 2xx reliably: nothing to resend, but the
+        # wait for the ACK still ends after 64·T1 (§13.3.1.4 applies to every transport).
+        leg.ok_deadline = leg.ok_giveup if dest.reliable else now + leg.ok_interval
         self._arm(leg.ok_deadline, "2xx", leg.id)
 
     def _retransmit_2xx(self, leg_id: str, now: float) -> None:
@@ -785,6 +873,16 @@ class SipEndpoint:
         fields = list(extra or [])
         if leg is not None and status < 300:
             fields.append(("Contact", str(self.contact_for(None, leg.peer.transport))))
+        refreshed = self._session_answers.pop(transaction, None) if status >= 200 else None
+        if refreshed is not None and status < 300:
+            # A 2xx to the peer's re-INVITE or UPDATE is a session refresh (RFC 4028 §9).
+            refreshed_leg = self._legs.get(refreshed[0])
+            offer = refreshed[1]
+            if refreshed_leg is not None:
+                fields.extend(offer.fields)
+                self._start_session(
+                    refreshed_leg, SessionTimer(offer.interval, offer.refresher == "uas", now)
+                )
         response = self._respond(
             transaction,
             req,
@@ -841,6 +939,8 @@ class SipEndpoint:
             *self._allow_fields(),
             *self._common_fields(),
         ]
+        if self.config.session_timer is not None:
+            fields.extend(uac_fields(self.config.session_timer))
         if extra:
             fields.extend(extra)
         if sdp:
@@ -963,7 +1063,11 @@ class SipEndpoint:
         if leg.reinvite_out is not None or leg.reinvite_in is not None:
             raise InvalidStateError(f"leg {leg_id} has an offer/answer in progress")
         req = self._dialog_request(
-            leg, "INVITE", body=sdp, content_type="application/sdp", extra=self._allow_fields()
+            leg,
+            "INVITE",
+            body=sdp,
+            content_type="application/sdp",
+            extra=[*self._allow_fields(), *self._refresh_fields(leg)],
         )
         tx = self.transactions.send_request(req, self._dialog_destination(leg), now)
         leg.reinvite_out = tx
@@ -1044,6 +1148,10 @@ class SipEndpoint:
             leg = self._legs.get(owner.key)
             if leg is not None:
                 self._on_reinvite_response(leg, resp, tx, now)
+        elif kind == "refresh":
+            leg = self._legs.get(owner.key)
+            if leg is not None and leg.refresh_tx == tx:
+                self._on_refresh_response(leg, resp, tx, now)
         elif kind == "bye":
             if resp.status >= 200:
                 leg = self._legs.get(owner.key)
@@ -1086,10 +1194,21 @@ class SipEndpoint:
             self._send_ack(leg, resp, now)
             cancelled = leg.cancel_wanted
             leg.state = LegState.CONFIRMED
+            if self.config.session_timer is not None:
+                leg.refresh_with_invite = not _allows(resp, "UPDATE")
+                timer = uac_timer(resp, now)
+                if timer is not None:
+                    self._start_session(leg, timer)
             self._events.append(CallAnswered(leg.id, _sdp_of(resp), resp))
             if cancelled:
                 self._send_bye(leg, now)
             return
+        if status == 422 and leg.session_retries < 2:
+            retry = self._with_larger_interval(leg.invite, resp)
+            if retry is not None:
+                leg.session_retries += 1
+                self._send_invite(leg, retry, now)
+                return
         if status in (401, 407) and leg.credentials is not None and leg.auth_attempts < 2:
             retry = self._authorize(leg.invite, resp, leg.credentials)
             if retry is not None:
@@ -1119,6 +1238,7 @@ class SipEndpoint:
             elif leg.ack_bytes and leg.ack_destination is not None:
                 self.transactions.send_raw(leg.ack_bytes, leg.ack_destination)
                 return
+            self._session_refreshed(leg, resp, now)
         leg.reinvite_out = None
         leg.reinvite_out_request = None
         self._events.append(ReinviteAnswered(leg.id, resp.status, _sdp_of(resp)))
@@ -1137,7 +1257,7 @@ class SipEndpoint:
             self.transactions.send_raw(leg.ack_bytes, leg.ack_destination)
 
     def _ack_and_bye_stray(self, resp: Response, now: float) -> None:
-        log.info("sip_stray_2xx", call_id=resp.call_id)
+        self.log_limit.log(log.info, "sip_stray_2xx", now, call_id=bounded(resp.call_id))
 
     def _on_timeout(self, owner: _Owner, now: float) -> None:
         kind = owner.kind
@@ -1152,6 +1272,9 @@ class SipEndpoint:
             leg.reinvite_out = None
             self._events.append(ReinviteAnswered(leg.id, 408, None))
             self._send_bye(leg, now)
+        elif kind == "refresh" and leg is not None:
+            # RFC 4028 §10: a refresh that times out ends the session.
+            self._end_session(leg, "session refresh timed out", now)
         elif kind == "request":
             self._events.append(RequestFailed(owner.key, owner.leg))
         elif kind == "register":
@@ -1168,6 +1291,162 @@ class SipEndpoint:
         if leg.dialog is not None:
             leg.dialog.state = DialogState.TERMINATED
         self._legs.pop(leg.id, None)
+
+    # ================================================================ session timers
+    def _negotiate_session(
+        self, req: Request, tx: str, now: float
+    ) -> Negotiated | None | Literal[False]:
+        """RFC 4028 for an INVITE or UPDATE we answer: what our 2xx will say, or False
+        when the request was answered here (422 below our Min-SE, 400 malformed)."""
+        config = self.config.session_timer
+        if config is None:
+            return None
+        try:
+            got = uas_negotiate(req, config)
+        except SipParseError as exc:
+            self._respond(tx, req, 400, now, reason=f"Bad Request ({exc.reason})")
+            return False
+        if isinstance(got, TooSmall):
+            self._respond(
+                tx, req, 422, now, to_tag=None if req.to_tag else self._token(),
+                extra=[("Min-SE", str(got.min_se))],
+            )  # fmt: skip
+            return False
+        return got
+
+    def _start_session(self, leg: Leg, timer: SessionTimer) -> None:
+        leg.session = timer
+        self._arm_session(leg, timer.deadline)
+
+    def _arm_session(self, leg: Leg, at: float) -> None:
+        leg.session_armed = at
+        self._arm(at, "session", leg.id)
+
+    def _refresh_fields(self, leg: Leg) -> list[tuple[str, str]]:
+        """Session-Expires for a re-INVITE or UPDATE we send in a dialog with a timer."""
+        config = self.config.session_timer
+        if config is None or leg.session is None:
+            return []
+        # Sending it, we are the UAC of the transaction; we offer to go on refreshing
+        # when we did, and leave the choice to the peer otherwise.
+        fields = uac_fields(config, leg.session.interval)
+        if leg.session.local_refreshes:
+            fields[0] = ("Session-Expires", f"{leg.session.interval};refresher=uac")
+        return fields
+
+    def _session_refreshed(self, leg: Leg, resp: Response, now: float) -> None:
+        """A 2xx to our re-INVITE or UPDATE restarts the timer on its terms (§7.2)."""
+        if self.config.session_timer is None:
+            return
+        timer = uac_timer(resp, now)
+        if timer is None and leg.session is not None:
+            # The peer gave no Session-Expires: we keep refreshing ourselves rather than
+            # end a call over a missing header (refreshing costs nothing).
+            timer = SessionTimer(leg.session.interval, True, now)
+        if timer is not None:
+            self._start_session(leg, timer)
+
+    def _on_session_timer(self, leg_id: str, now: float) -> None:
+        leg = self._legs.get(leg_id)
+        if leg is None or leg.session_armed is None or leg.session_armed > now:
+            return  # ended, or a later deadline replaced this one
+        leg.session_armed = None
+        timer = leg.session
+        if timer is None or leg.state not in (LegState.ANSWERED, LegState.CONFIRMED):
+            return
+        if now >= timer.expires_at:
+            self._end_session(leg, "session expired", now)
+            return
+        if timer.local_refreshes and now >= timer.refresh_at:
+            if leg.state is LegState.CONFIRMED and leg.refresh_tx is None:
+                self._send_refresh(leg, now)
+            if leg.refresh_tx is None and leg.state is LegState.CONFIRMED:
+                # An offer/answer of the call's own is in progress: try again shortly.
+                self._arm_session(leg, min(now + 1.0, timer.expires_at))
+                return
+            self._arm_session(leg, timer.expires_at)
+            return
+        self._arm_session(leg, timer.deadline)
+
+    def _send_refresh(self, leg: Leg, now: float) -> None:
+        """Refresh the session: UPDATE without a body, or a re-INVITE with the same SDP
+        (an unchanged version, so no media change, RFC 3264 §8) when UPDATE is not taken."""
+        extra = [*self._allow_fields(), *self._refresh_fields(leg)]
+        if leg.refresh_with_invite:
+            if leg.reinvite_out is not None or leg.reinvite_in is not None:
+                return  # that re-INVITE will refresh the session
+            req = self._dialog_request(
+                leg,
+                "INVITE",
+                body=leg.local_sdp or b"",
+                content_type="application/sdp" if leg.local_sdp else None,
+                extra=extra,
+            )
+        else:
+            req = self._dialog_request(leg, "UPDATE", extra=extra)
+        tx = self.transactions.send_request(req, self._dialog_destination(leg), now)
+        self._owners[tx] = _Owner("refresh", leg.id, leg.id)
+        leg.refresh_tx = tx
+        if req.method == "INVITE":
+            leg.reinvite_out = tx
+            leg.reinvite_out_request = req
+        log.debug("sip_session_refresh", call_id=leg.call_id, leg=leg.id, method=req.method)
+
+    def _on_refresh_response(self, leg: Leg, resp: Response, tx: str, now: float) -> None:
+        status = resp.status
+        if status < 200:
+            return
+        is_invite = leg.reinvite_out == tx
+        if is_invite and status < 300:
+            assert leg.dialog is not None
+            leg.dialog.update_from_response(resp)
+            self._send_ack(leg, resp, now)
+        if is_invite:
+            leg.reinvite_out = None
+            leg.reinvite_out_request = None
+        leg.refresh_tx = None
+        if status < 300:
+            self._session_refreshed(leg, resp, now)
+        elif status in (408, 481):
+            self._end_session(leg, f"session refresh failed ({status})", now)  # §10
+        elif status in (405, 501) and not is_invite:
+            leg.refresh_with_invite = True  # the peer does not take UPDATE
+            self._send_refresh(leg, now)
+        elif status == 422 and leg.session is not None:
+            floor = session_timer.min_se(resp) if _parses(resp) else None
+            if floor is not None and floor > leg.session.interval:
+                leg.session.interval = floor
+                self._send_refresh(leg, now)
+        elif status == 491 and leg.session is not None:
+            # §14.1 glare: try again after a random 2.1–4 s (we may own the Call-ID or not).
+            retry = now + self.rng.uniform(2.1, 4.0)
+            self._arm_session(leg, min(retry, leg.session.expires_at))
+        # Any other failure: the session runs to its end and is then ended (§10).
+
+    def _end_session(self, leg: Leg, reason: str, now: float) -> None:
+        """The session timer ran out (or its refresh failed): BYE, and tell the call layer."""
+        log.info("sip_session_expired", call_id=leg.call_id, leg=leg.id, reason=reason)
+        leg.session = None
+        leg.session_armed = None
+        if leg.state is LegState.ANSWERED and leg.dialog is not None:
+            leg.state = LegState.CONFIRMED
+            leg.dialog.state = DialogState.CONFIRMED
+        self._send_bye(leg, now)
+        self._events.append(CallEnded(leg.id, "local", reason))
+
+    def _with_larger_interval(self, request: Request, resp: Response) -> Request | None:
+        """Our INVITE again, asking for at least the 422's Min-SE (RFC 4028 §7.4)."""
+        config = self.config.session_timer
+        floor = session_timer.min_se(resp) if _parses(resp) else None
+        if config is None or floor is None or floor > 86400:
+            return None
+        headers = request.headers.copy()
+        headers.remove("via")
+        headers.prepend("Via", str(self._via(request.top_via.transport)))
+        headers.set("CSeq", f"{request.cseq.seq + 1} {request.method}")
+        headers.set("Session-Expires", str(max(floor, config.expires)))
+        headers.set("Min-SE", str(floor))
+        return Request(request.method, request.uri, headers, request.body)
 
     # ================================================================ authentication
     def _authorize(
@@ -1329,15 +1608,29 @@ class SipEndpoint:
         self._send_register(reg, now, reg.expires)
 
 
-LOG_TEXT_LIMIT = 200
-"""The most characters of received text a log line carries."""
+def _accepts_sdp(req: Request) -> bool:
+    """Whether ``req``'s Accept (absent: application/sdp, §20.1) allows an SDP body."""
+    if "accept" not in req.headers:
+        return True
+    for item in req.header_tokens("accept"):
+        media = item.split(";", 1)[0].strip().lower()
+        if media in ("application/sdp", "application/*", "*/*"):
+            return True
+    return False
 
 
-def bounded(text: str, limit: int = LOG_TEXT_LIMIT) -> str:
-    """``text`` cut to ``limit`` characters, saying how long it was."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… ({len(text)} characters)"
+def _allows(message: Request | Response, method: str) -> bool:
+    """Whether ``message``'s Allow lists ``method`` (absent: we do not assume it does)."""
+    return any(t.upper() == method for t in message.header_tokens("allow"))
+
+
+def _parses(resp: Response) -> bool:
+    """Whether ``resp``'s Min-SE is readable (a bad one is ignored, never raised)."""
+    try:
+        session_timer.min_se(resp)
+    except SipParseError:
+        return False
+    return True
 
 
 def _pick_challenge(challenges: list[auth.Challenge]) -> auth.Challenge | None:
