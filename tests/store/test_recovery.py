@@ -24,6 +24,7 @@ from pbx.store.recovery import (
     InterruptedCall,
     LogRow,
     RecordingFile,
+    close_agent_sessions,
     complete_call,
 )
 
@@ -206,7 +207,10 @@ def test_start_up_completes_every_interrupted_call_from_its_rows_and_files(
         ("talking", "sales", "2001", COMPLETE_INTERRUPTED, T0 + 8),
         ("waiting", "sales", None, "ABANDON", T0 + 21),
         ("overflowed", "support", "2006", COMPLETE_INTERRUPTED, T0 - 9),
+        # 2001's session in sales ends at the last moment the store knows of.
+        ("", "sales", "2001", "AGENTLOGOFF", T0 + 21),
     ]
+    assert added[3]["data"] == {"reason": "interrupted"} and store.sessions_closed == 1
     assert added[0]["data"] == {
         "wait": 4.0,
         "talk": pytest.approx(3.0),
@@ -356,3 +360,21 @@ def test_the_recording_end_bounds_the_call_even_with_an_old_file_time() -> None:
     done = complete_call(call, [], recording)
     assert done.values["end_time"] == 32.0 and done.values["talk_seconds"] == 30.0
     assert done.values["recording"] == "/r/c.wav"
+
+
+def test_open_agent_sessions_are_closed_once_per_queue_and_agent() -> None:
+    rows = [
+        LogRow(T0, "AGENTLOGIN", "", "sales", "2001"),
+        LogRow(T0, "AGENTLOGIN", "", "support", "2001"),
+        LogRow(T0 + 1, "AGENTLOGIN", "", "sales", "2002"),
+        LogRow(T0 + 5, "AGENTLOGOFF", "", "sales", "2002"),
+        LogRow(T0 + 6, "AGENTLOGOFF", "", "support", "2001"),
+        LogRow(T0 + 7, "AGENTLOGIN", "", "support", "2001"),
+    ]
+    closed = close_agent_sessions(rows, T0 + 60)
+    assert [(r.queue, r.agent, r.event, r.time) for r in closed] == [
+        ("sales", "2001", "AGENTLOGOFF", T0 + 60),
+        ("support", "2001", "AGENTLOGOFF", T0 + 60),
+    ]
+    assert all(r.data == {"reason": "interrupted"} for r in closed)
+    assert close_agent_sessions([*rows, *closed], T0 + 90) == []

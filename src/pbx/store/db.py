@@ -29,6 +29,7 @@ from pbx.store.recovery import (
     Completion,
     InterruptedCall,
     LogRow,
+    close_agent_sessions,
     complete_call,
     find_recording,
 )
@@ -137,6 +138,8 @@ class Store:
         self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
+        #: How many agent sessions (per queue) the crash left open and this open closed.
+        self.sessions_closed = 0
         #: How many interrupted calls this open completed.
         self.interrupted = self._recover(None if recordings is None else Path(recordings))
 
@@ -174,10 +177,16 @@ class Store:
                 done = [self._complete(call, recordings) for call in self._interrupted_calls()]
                 for completion in done:
                     self._write_completion(completion)
+                sessions = self._open_sessions()
+                for row in sessions:
+                    self._insert_log_row(row)
+                self.sessions_closed = len(sessions)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+        if sessions:
+            log.warning("store_interrupted_sessions", count=len(sessions))
         if done:
             log.warning(
                 "store_interrupted_calls",
@@ -232,11 +241,32 @@ class Store:
             f"UPDATE cdr SET {sets} WHERE id=?", (*_params(values.values()), completion.row)
         )
         for e in completion.events:
-            self.db.execute(
-                "INSERT INTO queue_log (time, call_id, queue, agent, event, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                _params((e.time, e.call_id, e.queue, e.agent, e.event, json.dumps(dict(e.data)))),
-            )
+            self._insert_log_row(e)
+
+    def _insert_log_row(self, e: LogRow) -> None:
+        self.db.execute(
+            "INSERT INTO queue_log (time, call_id, queue, agent, event, data) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            _params((e.time, e.call_id, e.queue, e.agent, e.event, json.dumps(dict(e.data)))),
+        )
+
+    def _open_sessions(self) -> list[LogRow]:
+        """AGENTLOGOFF rows for the agents' sessions a crash left open (after the calls
+        were completed, so their closing rows count towards the last known moment)."""
+        rows = self.db.execute(
+            "SELECT time, event, call_id, queue, agent FROM queue_log "
+            "WHERE event IN ('AGENTLOGIN', 'AGENTLOGOFF') ORDER BY id"
+        ).fetchall()
+        if not rows:
+            return []
+        last = self.db.execute(
+            "SELECT MAX(t) FROM (SELECT MAX(time) AS t FROM queue_log "
+            "UNION ALL SELECT MAX(COALESCE(end_time, answer_time, start_time)) FROM cdr)"
+        ).fetchone()[0]
+        return close_agent_sessions(
+            (LogRow(r["time"], r["event"], r["call_id"], r["queue"], r["agent"]) for r in rows),
+            float(last or 0.0),
+        )
 
     @property
     def version(self) -> int:

@@ -36,6 +36,11 @@ waiting. A visit the crash left open gets its outcome at the call's end time:
   ``{"reason": "interrupted", "wait": …, "talk": …, "position": …}`` (the only event type
   recovery adds: neither the agent nor the caller completed the call).
 
+Agents' sessions balance too: every ``AGENTLOGIN`` in a queue is followed by one
+``AGENTLOGOFF``. A session the crash left open is closed with ``AGENTLOGOFF``
+``{"reason": "interrupted"}`` at the last moment the store knows of (its latest queue-log
+row or CDR time), so login time and occupancy never run on through the outage.
+
 Rows are keyed by the call's id; an overflow into a second queue may log its last rows
 as ``<call id>:<queue>``, and those count as the call's too. Recovery runs in one
 transaction and only on rows still without an end time, so a second start finds nothing
@@ -59,11 +64,13 @@ __all__ = [
     "CALLER_LEFT",
     "COMPLETE_INTERRUPTED",
     "INTERRUPTED",
+    "SESSION_EVENTS",
     "TALK_ENDED",
     "Completion",
     "InterruptedCall",
     "LogRow",
     "RecordingFile",
+    "close_agent_sessions",
     "complete_call",
     "find_recording",
 ]
@@ -272,3 +279,23 @@ def find_recording(
         seconds = info.frames / info.samplerate if info.samplerate else 0.0
         found.append(RecordingFile(str(final), seconds, modified))
     return max(found, key=lambda f: f.modified, default=None)
+
+
+#: Events that open and close an agent's session in a queue.
+SESSION_EVENTS = frozenset({"AGENTLOGIN", "AGENTLOGOFF"})
+
+
+def close_agent_sessions(rows: Iterable[LogRow], at: float) -> list[LogRow]:
+    """``AGENTLOGOFF`` rows for the sessions ``rows`` (the agents' ``AGENTLOGIN`` and
+    ``AGENTLOGOFF`` rows, oldest first) leave open, at ``at`` (the last moment the store
+    knows of), with ``{"reason": "interrupted"}``: a session's login time ends where the
+    crash did, and the next login opens a new one."""
+    last: dict[tuple[str | None, str | None], LogRow] = {}
+    for row in rows:
+        if row.event in SESSION_EVENTS:
+            last[(row.queue, row.agent)] = row
+    return [
+        LogRow(max(at, row.time), "AGENTLOGOFF", "", row.queue, row.agent, {"reason": INTERRUPTED})
+        for row in last.values()
+        if row.event == "AGENTLOGIN"
+    ]
