@@ -33,14 +33,14 @@ import structlog
 from attrs import evolve
 
 from pbx.acd.distributor import Distributor
-from pbx.calls.dialplan import dialplan_from_config
+from pbx.calls.dialplan import Dialplan
 from pbx.calls.events import CallEvent
 from pbx.calls.ivr import CallbackScheduler, IvrService
 from pbx.calls.manager import Call, CallManager, Leg, TargetHandler
-from pbx.calls.queues import QueueService, agent_configs, queue_configs
+from pbx.calls.queues import QueueService, agent_configs
 from pbx.calls.voicemail import Voicemail
-from pbx.config import AppConfig, TrunkConfig
-from pbx.ivr.loader import load_graph
+from pbx.config import AppConfig, TrunkConfig, check_config
+from pbx.errors import ConfigError
 from pbx.ivr.lookups import LookupService, demo_balance
 from pbx.media.engine import MediaEngine
 from pbx.media.recorder import recover_recordings
@@ -75,6 +75,15 @@ class Application:
         timers: TimerConfig | None = None,
     ) -> None:
         self.config = config
+        # The configuration is checked against the prompts actually loaded before
+        # anything is opened: a bad one is refused with its ConfigError, nothing started.
+        self.engine = MediaEngine()
+        if config.prompts_dir is not None:
+            try:
+                self.load_prompts(config.prompts_dir)
+            except ConfigError as exc:
+                raise ConfigError(f"{config.source}: prompts.dir: {exc}") from None
+        check_config(config, self.engine.prompts.__contains__)
         self.rng = rng or random.Random(secrets.randbits(64))
         self._networks = [ipaddress.ip_network(n) for n in config.sip.trusted_networks]
         self.location = LocationService()
@@ -106,9 +115,6 @@ class Application:
             auth_policy=self._must_authenticate,
         )
         self.store = Store(config.store_path, recordings=config.recordings_dir)
-        self.engine = MediaEngine()
-        if config.prompts_dir is not None:
-            self.load_prompts(config.prompts_dir)
         self.media = MediaService(
             self.engine,
             PortPool(config.rtp.port_min, config.rtp.port_max),
@@ -119,7 +125,7 @@ class Application:
             self.endpoint,
             self.engine,
             self.media,
-            dialplan_from_config(config.dialplan, config.source),
+            Dialplan(config.dialplan),
             location=self.location,
             store=self.store,
             rng=self.rng,
@@ -142,7 +148,7 @@ class Application:
         self.trunk_registrations: dict[str, str] = {}
         users_by_ext = {u.extension: u for u in config.users}
         self.acd = Distributor(
-            queue_configs(config.queues, config.source),
+            config.queues.values(),
             agent_configs(config.users),
             rng=self.rng,
         )
@@ -160,10 +166,7 @@ class Application:
         self.lookups.register("demo_balance", demo_balance)
         self.ivr = IvrService(
             self.calls,
-            {
-                name: load_graph(path, prompt_exists=self.engine.prompts.__contains__)
-                for name, path in config.ivr.items()
-            },
+            {name: ivr.graph for name, ivr in config.ivr.items()},
             self.queues,
             self.lookups,
             store=self.store,

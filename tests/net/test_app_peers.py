@@ -21,7 +21,7 @@ import soundfile
 from attrs import evolve
 
 from pbx.app import Application
-from pbx.calls.dialplan import NumberPattern, Route, Target
+from pbx.calls.dialplan import NumberPattern, Route, Target, parse_route
 from pbx.calls.events import CallEvent, DigitReceived
 from pbx.calls.manager import Call, CallManager, Leg
 from pbx.config import AppConfig, RtpConfig, TrunkConfig, load_config
@@ -414,7 +414,15 @@ def test_caller_from_outside_the_trusted_network_cannot_dial_out(tmp_path: Path)
         base = example_config(tmp, p)
         dialplan = (
             *base.dialplan,
-            {"number": "re:^9(\\d{3,})$", "from": "user", "target": "trunk", "trunk": "carrier"},
+            parse_route(
+                {
+                    "number": "re:^9(\\d{3,})$",
+                    "from": "user",
+                    "target": "trunk",
+                    "trunk": "carrier",
+                },
+                "test",
+            ),
         )
         return evolve(
             base,

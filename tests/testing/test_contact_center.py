@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 
 from pbx.acd.models import AgentState
+from pbx.acd.models import Target as QueueTarget
 from pbx.config import AppConfig, load_config
 from pbx.errors import ConfigError
 from pbx.testing import Harness, Tone
@@ -383,16 +384,22 @@ def test_every_queue_call_is_recorded_in_stereo_caller_left_agent_right(
 
 def test_fast_queues_shortens_only_the_timers_a_queue_has() -> None:
     config = fast_queues(load_config(EXAMPLE), support={"wrap_up": 3})
-    assert config.queues["sales"]["ring_timeout"] == 2
-    assert config.queues["sales"]["callback_after"] == 600
-    assert config.queues["support"]["wrap_up"] == 3
-    assert "callback_after" not in config.queues["support"]
-    assert config.queues["support"]["vip"] == ["5550001", "5550002"]
+    assert config.queues["sales"].ring_timeout == 2
+    assert config.queues["sales"].callback_after == 600
+    assert config.queues["support"].wrap_up == 3
+    assert config.queues["support"].callback_after is None
+    (vip,) = config.queues["support"].priority_rules
+    assert vip.values == {"5550001", "5550002"}
 
 
-def test_overriding_an_unknown_queue_or_key_names_it(tmp_path: Path) -> None:
+def test_overriding_an_unknown_queue_or_key_names_it() -> None:
     with pytest.raises(ConfigError, match="queues.billing: no such queue"):
         with_queues(load_config(EXAMPLE), billing={"wrap_up": 1})
-    config = with_queues(load_config(EXAMPLE), sales={"wrapup": 1})
     with pytest.raises(ConfigError, match=r"queues\.sales\.wrapup: unknown key"):
+        with_queues(load_config(EXAMPLE), sales={"wrapup": 1})
+
+
+def test_an_override_is_checked_when_the_application_is_built(tmp_path: Path) -> None:
+    config = with_queues(load_config(EXAMPLE), sales={"overflow": QueueTarget("queue", "nope")})
+    with pytest.raises(ConfigError, match=r"queues\.sales\.overflow: unknown queue 'nope'"):
         Harness(config, tmp_path=tmp_path)

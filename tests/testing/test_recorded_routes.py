@@ -9,7 +9,7 @@ import attrs
 import pytest
 import soundfile as sf
 
-from pbx.calls.dialplan import dialplan_from_config
+from pbx.calls.dialplan import dialplan_from_config, parse_route
 from pbx.config import AppConfig, load_config
 from pbx.errors import ConfigError
 from pbx.testing import Harness, Tone
@@ -22,7 +22,7 @@ RECORDED = {"number": "4001", "target": "extension", "extension": "2001", "recor
 @pytest.fixture
 def pbx_config() -> AppConfig:
     config = load_config(EXAMPLE)
-    return attrs.evolve(config, dialplan=(RECORDED, *config.dialplan))
+    return attrs.evolve(config, dialplan=(parse_route(RECORDED, "test"), *config.dialplan))
 
 
 def test_a_recorded_route_to_an_extension_records_caller_left_callee_right(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from attrs import evolve
 
+from pbx.calls.dialplan import parse_route
 from pbx.config import AppConfig, load_config
 from pbx.sip.events import IncomingRequest
 from pbx.testing import Harness, Tone
@@ -17,7 +18,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "callcenter.toml"
 @pytest.fixture
 def pbx_config() -> AppConfig:
     config = load_config(EXAMPLE)
-    route = {"number": "801", "target": "voicemail", "mailbox": "2001"}
+    route = parse_route({"number": "801", "target": "voicemail", "mailbox": "2001"}, "test")
     return evolve(config, dialplan=(route, *config.dialplan))
 
 

@@ -5,21 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from attrs import evolve
 
 from pbx.acd import events as ev
 from pbx.config import AppConfig, load_config
 from pbx.testing import Harness, Tone
+from pbx.testing.tuning import with_queues
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "callcenter.toml"
 
 
 @pytest.fixture
 def pbx_config() -> AppConfig:
-    config = load_config(EXAMPLE)
-    queues = dict(config.queues)
-    queues["sales"] = {**queues["sales"], "whisper": True}
-    return evolve(config, queues=queues)
+    return with_queues(load_config(EXAMPLE), sales={"whisper": True})
 
 
 def test_agent_hears_the_queue_name_then_the_caller(pbx_harness: Harness) -> None:

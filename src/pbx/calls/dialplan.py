@@ -37,6 +37,9 @@ TARGET_KINDS = (
     "feature",
     "hangup",
 )
+NAME_KEYS = ("name", "queue", "mailbox", "prompt", "handler", "extension")
+"""The keys that may give a target's name; the key named like the target kind
+(``ivr = "main"``, ``trunk = "carrier"``) comes right after ``name``."""
 
 
 @frozen
@@ -76,6 +79,13 @@ class NumberPattern:
                 raise ConfigError(f"{where}: invalid range {text!r}")
             return cls(text, None, (int(lo), int(hi), len(lo)))
         return cls(text)
+
+    @property
+    def exact(self) -> str | None:
+        """The one number this pattern matches, or None for a range, prefix or expression."""
+        if self._regex is not None or self._range is not None or self.text.endswith("*"):
+            return None
+        return self.text
 
     def match(self, number: str) -> str | None:
         """The number to send on when ``number`` matches, else None."""
@@ -155,82 +165,80 @@ class Dialplan:
         return None
 
 
+ROUTE_KEYS = frozenset(
+    {
+        "target",
+        "from",
+        "number",
+        "did",
+        "caller",
+        "trunk",
+        "name",
+        "queue",
+        "ivr",
+        "mailbox",
+        "prompt",
+        "handler",
+        "options",
+        "extension",
+        "record",
+        "dial",
+    }
+)
+"""The keys a ``[[dialplan]]`` table may have."""
+
+
+def parse_route(entry: Mapping[str, Any], where: str) -> Route:
+    """One ``[[dialplan]]`` table → :class:`Route`; errors start with ``where``
+    (``callcenter.toml: dialplan[3]``) and name the key."""
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where}: expected a table")
+    kind = entry.get("target")
+    if kind not in TARGET_KINDS:
+        raise ConfigError(
+            f"{where}.target: expected one of {', '.join(TARGET_KINDS)}, got {kind!r}"
+        )
+    origin = entry.get("from", "trunk" if kind != "trunk" else "user")
+    if origin not in ORIGINS:
+        raise ConfigError(f"{where}.from: expected trunk, user or any, got {origin!r}")
+    unknown = sorted(set(entry) - ROUTE_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key")
+    name = next((str(entry[k]) for k in ("name", kind, *NAME_KEYS[1:]) if entry.get(k)), "")
+    if kind in ("queue", "ivr", "trunk", "app", "play") and not name:
+        raise ConfigError(f"{where}: target {kind} needs a name")
+    options = entry.get("options", {})
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"{where}.options: expected a table")
+    record = entry.get("record", False)
+    if not isinstance(record, bool):
+        raise ConfigError(f"{where}.record: expected true or false, got {record!r}")
+    if record:
+        if kind not in ("extension", "trunk"):
+            raise ConfigError(
+                f"{where}.record: only extension and trunk targets record here"
+                " (queues have their own record setting)"
+            )
+        options = {**options, "record": True}
+    dial = entry.get("dial")
+    if dial is not None:
+        if kind != "trunk":
+            raise ConfigError(f"{where}.dial: only trunk targets dial a fixed number")
+        if not isinstance(dial, str) or not dial or any(c in dial for c in "@:;<> "):
+            raise ConfigError(f"{where}.dial: expected the number to dial, got {dial!r}")
+        options = {**options, "dial": dial}
+    number = str(entry.get("number", entry.get("did", "*")))
+    return Route(
+        target=Target(kind, name, "", dict(options)),
+        number=NumberPattern.parse(number, f"{where}.number"),
+        caller=NumberPattern.parse(str(entry.get("caller", "*")), f"{where}.caller"),
+        origin=origin,
+        trunk=str(entry["trunk"]) if kind != "trunk" and "trunk" in entry else None,
+    )
+
+
 def dialplan_from_config(entries: Sequence[Mapping[str, Any]], source: str) -> Dialplan:
     """Build a dial plan from ``[[dialplan]]`` tables; errors name the entry and key."""
-    routes = []
-    for i, entry in enumerate(entries):
-        where = f"{source}: dialplan[{i}]"
-        if not isinstance(entry, Mapping):
-            raise ConfigError(f"{where}: expected a table")
-        kind = entry.get("target")
-        if kind not in TARGET_KINDS:
-            raise ConfigError(
-                f"{where}.target: expected one of {', '.join(TARGET_KINDS)}, got {kind!r}"
-            )
-        origin = entry.get("from", "trunk" if kind != "trunk" else "user")
-        if origin not in ORIGINS:
-            raise ConfigError(f"{where}.from: expected trunk, user or any, got {origin!r}")
-        known = {
-            "target",
-            "from",
-            "number",
-            "did",
-            "caller",
-            "trunk",
-            "name",
-            "queue",
-            "ivr",
-            "mailbox",
-            "prompt",
-            "handler",
-            "options",
-            "extension",
-            "record",
-            "dial",
-        }
-        unknown = sorted(set(entry) - known)
-        if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}: unknown key")
-        name = str(
-            entry.get("name")
-            or entry.get(kind)
-            or entry.get("queue")
-            or entry.get("mailbox")
-            or entry.get("prompt")
-            or entry.get("handler")
-            or entry.get("extension")
-            or ""
-        )
-        if kind in ("queue", "ivr", "trunk", "app", "play") and not name:
-            raise ConfigError(f"{where}: target {kind} needs a name")
-        options = entry.get("options", {})
-        if not isinstance(options, Mapping):
-            raise ConfigError(f"{where}.options: expected a table")
-        record = entry.get("record", False)
-        if not isinstance(record, bool):
-            raise ConfigError(f"{where}.record: expected true or false, got {record!r}")
-        if record:
-            if kind not in ("extension", "trunk"):
-                raise ConfigError(
-                    f"{where}.record: only extension and trunk targets record here"
-                    " (queues have their own record setting)"
-                )
-            options = {**options, "record": True}
-        dial = entry.get("dial")
-        if dial is not None:
-            if kind != "trunk":
-                raise ConfigError(f"{where}.dial: only trunk targets dial a fixed number")
-            if not isinstance(dial, str) or not dial or any(c in dial for c in "@:;<> "):
-                raise ConfigError(f"{where}.dial: expected the number to dial, got {dial!r}")
-            options = {**options, "dial": dial}
-        number = str(entry.get("number", entry.get("did", "*")))
-        routes.append(
-            Route(
-                target=Target(kind, name, "", dict(options)),
-                number=NumberPattern.parse(number, f"{where}.number"),
-                caller=NumberPattern.parse(str(entry.get("caller", "*")), f"{where}.caller"),
-                origin=origin,
-                trunk=entry.get("trunk") if kind != "trunk" else None,
-            )
-        )
-    return Dialplan(routes)
+    return Dialplan(
+        [parse_route(entry, f"{source}: dialplan[{i}]") for i, entry in enumerate(entries)]
+    )

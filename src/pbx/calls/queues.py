@@ -28,7 +28,6 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import structlog
 from attrs import define, field
@@ -36,13 +35,12 @@ from attrs import define, field
 from pbx.acd import actions as act
 from pbx.acd import events as ev
 from pbx.acd.distributor import Distributor, LiveView
-from pbx.acd.models import AgentConfig, Membership, PriorityRule, QueueConfig
-from pbx.acd.models import Target as AcdTarget
+from pbx.acd.models import AgentConfig, Membership
 from pbx.calls.dialplan import Target
 from pbx.calls.events import CallEvent, DigitReceived, LegEnded, PlaybackDone, TransferRequested
 from pbx.calls.manager import Call, CallManager, Leg, LegState
 from pbx.config import UserConfig
-from pbx.errors import ConfigError, LocalProtocolError
+from pbx.errors import LocalProtocolError
 from pbx.media.mixer import Role
 from pbx.media.prompts import PlayItem, PromptItem, ToneItem
 from pbx.media.say import plural_ru, say_number
@@ -91,87 +89,6 @@ class _Monitor:
     role: Role
     #: The agent's leg being monitored: when it ends, so does the supervisor's call.
     agent_leg: str = ""
-
-
-def queue_configs(tables: Mapping[str, Mapping[str, Any]], source: str) -> list[QueueConfig]:
-    """``[queues.NAME]`` tables → :class:`QueueConfig`; errors name the file and key."""
-    out = []
-    simple: dict[str, type | tuple[type, ...]] = {
-        "strategy": str, "ring_timeout": (int, float), "rona": str, "skip_delay": (int, float),
-        "wrap_up": (int, float), "announce_period": (int, float), "max_wait": (int, float),
-        "max_length": int, "join_empty": str, "leave_when_empty": str, "weight": int,
-        "callback_after": (int, float), "callback_key": str, "whisper": bool, "record": bool,
-        "music_class": str, "service_level_threshold": (int, float),
-        "default_aht": (int, float),
-    }  # fmt: skip
-    for name, table in tables.items():
-        where = f"{source}: queues.{name}"
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{where}: expected a table")
-        kwargs: dict[str, Any] = {"name": name}
-        for key, value in table.items():
-            if key in simple:
-                kind = simple[key]
-                if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-                    raise ConfigError(f"{where}.{key}: invalid value {value!r}")
-                kwargs[key] = value
-            elif key == "overflow":
-                kwargs["overflow"] = _target(value, f"{where}.overflow")
-            elif key == "skills":
-                kwargs["skills"] = _skills(value, f"{where}.skills")
-            elif key == "relax":
-                steps = []
-                for i, step in enumerate(value):
-                    if not isinstance(step, Mapping) or "after" not in step:
-                        raise ConfigError(f"{where}.relax[{i}]: expected {{after, skills}}")
-                    steps.append(
-                        (
-                            float(step["after"]),
-                            _skills(step.get("skills", {}), f"{where}.relax[{i}]"),
-                        )
-                    )
-                kwargs["relax"] = tuple(steps)
-            elif key == "vip":
-                if not isinstance(value, list):
-                    raise ConfigError(f"{where}.vip: expected a list of caller numbers")
-                priority = int(table.get("vip_priority", 10))
-                kwargs["priority_rules"] = (
-                    PriorityRule("caller", frozenset(str(v) for v in value), priority),
-                )
-            elif key == "vip_priority":
-                continue
-            elif key == "exit_keys":
-                kwargs["exit_keys"] = {
-                    str(k): _target(v, f"{where}.exit_keys.{k}") for k, v in value.items()
-                }
-            else:
-                raise ConfigError(f"{where}.{key}: unknown key")
-        try:
-            out.append(QueueConfig(**kwargs))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-    return out
-
-
-def _target(value: Any, where: str) -> AcdTarget:
-    if not isinstance(value, str) or ":" not in value:
-        raise ConfigError(
-            f"{where}: expected KIND:NAME (queue:support, ivr:main, "
-            f"voicemail:800, number:2001), got {value!r}"
-        )
-    kind, _, name = value.partition(":")
-    if kind not in ("queue", "ivr", "voicemail", "number"):
-        raise ConfigError(f"{where}: unknown target kind {kind!r}")
-    return AcdTarget(kind, name)
-
-
-def _skills(value: Any, where: str) -> dict[str, int]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{where}: expected a table of skill = level")
-    for skill, level in value.items():
-        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 10:
-            raise ConfigError(f"{where}: skill {skill!r} needs a level from 1 to 10")
-    return dict(value)
 
 
 def agent_configs(users: Sequence[UserConfig]) -> list[AgentConfig]:

@@ -5,11 +5,11 @@ Theory of operation
 The example's queue timers are a contact center's (ring 15 s, wrap-up 5 s, an
 announcement every 30 s, a callback offer after 5 min); a test that waited for them
 would take minutes. :func:`with_queues` returns the same :class:`~pbx.config.AppConfig`
-with some keys of some ``[queues.NAME]`` tables replaced, before the
+with some settings of some queues replaced, before the
 :class:`~pbx.testing.harness.Harness` starts it; :data:`FAST` is a set of timers that
 keeps every behaviour (ring-no-answer, wrap-up, announcements, overflow) observable in
-seconds. Keys are checked by the application as in a TOML file, so a misspelt key is a
-:class:`~pbx.errors.ConfigError` naming it.
+seconds. A misspelt key is a :class:`~pbx.errors.ConfigError` naming it, and the
+application checks the result as it checks a loaded file.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from attrs import evolve
+import attrs
 
+from pbx.acd.models import QueueConfig
 from pbx.config import AppConfig
 from pbx.errors import ConfigError
 
@@ -36,30 +37,41 @@ overflow far away (turn on the one a test is about with :func:`with_queues`)."""
 
 
 def with_queues(config: AppConfig, **queues: Mapping[str, Any]) -> AppConfig:
-    """``config`` with the given keys of each named queue replaced, e.g.
-    ``with_queues(config, sales={"ring_timeout": 2, "wrap_up": 1})``. A key set to
-    ``None`` is removed (back to the queue's default)."""
-    tables = {name: dict(table) for name, table in config.queues.items()}
+    """``config`` with the given settings of each named queue replaced, e.g.
+    ``with_queues(config, sales={"ring_timeout": 2, "wrap_up": 1})``. Keys are the
+    attributes of :class:`~pbx.acd.models.QueueConfig`; a key set to ``None`` goes back
+    to the queue's default."""
+    tables = dict(config.queues)
     for name, overrides in queues.items():
-        if name not in tables:
+        queue = tables.get(name)
+        if queue is None:
             raise ConfigError(f"{config.source}: queues.{name}: no such queue to override")
+        known = attrs.fields_dict(QueueConfig)
+        changes: dict[str, Any] = {}
         for key, value in overrides.items():
-            if value is None:
-                tables[name].pop(key, None)
-            else:
-                tables[name][key] = value
-    return evolve(config, queues=tables)
+            if key not in known or key == "name":
+                raise ConfigError(f"{config.source}: queues.{name}.{key}: unknown key")
+            changes[key] = _default(known[key]) if value is None else value
+        tables[name] = attrs.evolve(queue, **changes)
+    return attrs.evolve(config, queues=tables)
+
+
+def _default(attribute: attrs.Attribute[Any]) -> Any:
+    """The value an attribute takes when it is not given (its factory's, if any)."""
+    default = attribute.default
+    factory = getattr(default, "factory", None)
+    return factory() if callable(factory) else default
 
 
 def fast_queues(config: AppConfig, **queues: Mapping[str, Any]) -> AppConfig:
     """``config`` with :data:`FAST` timers in every queue (only the timers the queue
-    sets: a queue without a callback offer does not get one), then ``queues``'
+    has: a queue without a callback offer does not get one), then ``queues``'
     overrides."""
     fast = with_queues(
         config,
         **{
-            name: {k: v for k, v in FAST.items() if k in table}
-            for name, table in config.queues.items()
+            name: {k: v for k, v in FAST.items() if getattr(queue, k) is not None}
+            for name, queue in config.queues.items()
         },
     )
     return with_queues(fast, **queues)
