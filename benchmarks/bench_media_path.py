@@ -213,8 +213,8 @@ async def serve_engine(channels: int, mode: str, port_min: int) -> None:
         stream = RtpStream(
             rng.getrandbits(32),
             0,
-            8000,
-            101,
+            clock_rate=8000,
+            telephone_event_pt=101,
             initial_seq=rng.getrandbits(16),
             initial_ts=rng.getrandbits(32),
             cname=f"bench{i}@127.0.0.1",

@@ -280,8 +280,8 @@ class CallManager:
         stream = RtpStream(
             self.rng.getrandbits(32),
             0,
-            8000,
-            101,
+            clock_rate=8000,
+            telephone_event_pt=101,
             initial_seq=self.rng.getrandbits(16),
             initial_ts=self.rng.getrandbits(32),
             cname=f"{leg.id}@{self.transport.host}",

@@ -18,25 +18,27 @@ keep their send state in the engine's :class:`~pbx.rtp.bank.RtpBank` and flag
 their events there, so neither ``packetize`` nor ``next_event`` is called per
 channel; other streams get those calls too.
 
-1. pop one 160-byte payload per channel from its jitter buffer into the
-   ``uint8`` payload block — for the streams whose jitter buffers are in the
+1. ``_pull``: pop one 160-byte payload per channel from its jitter buffer into
+   the ``uint8`` payload block — for the streams whose jitter buffers are in the
    engine's :class:`~pbx.rtp.jitterbank.JitterBank`, one vectorized pop of
-   every buffer in its steady state, a ``pop()`` call for the rest — and drain
-   the RFC 4733 digits of the streams that flagged some;
-2. conceal missing frames: the first miss repeats the previous frame at
-   −6 dB, further misses are silence (RFC 3550 §6.4.1 leaves concealment to
-   the receiver);
-3. decode per codec group in one table lookup (:mod:`pbx.media.g711`) into
-   the input pcm block — while anything records, the recorder's next history
-   block, so recording costs the tick nothing more;
-4. run DTMF and talk detection on the subscribed rows of the input block;
-5. mix into an ``int32`` accumulator, add player rows, saturate once;
-6. count the tick in the recorder, which takes the recordings that are due
-   from its history (:mod:`pbx.media.recorder`);
-7. encode per codec group and build one RTP datagram per channel that has a
-   remote address: the bank writes every header and payload into one block
-   (:meth:`~pbx.rtp.bank.RtpBank.packetize`); a stream sending telephone-events
-   builds its own packet.
+   every buffer in its steady state, a ``pop()`` call for the rest — and
+   ``_stream_events``: drain the RFC 4733 digits of the streams that flagged some;
+2. ``_conceal``: conceal missing frames: the first miss repeats the previous
+   frame at −6 dB, further misses are silence (RFC 3550 §6.4.1 leaves
+   concealment to the receiver);
+3. ``_decode``: decode per codec group in one table lookup (:mod:`pbx.media.g711`)
+   into the input pcm block — while anything records, the recorder's next history
+   block (``_next_input_block``), so recording costs the tick nothing more — and
+   finish the concealment on the decoded rows (``_conceal_pcm``);
+4. ``_detect``: run DTMF and talk detection on the subscribed rows of the input
+   block; ``_interrupt_players``: a digit stops an interruptible player;
+5. ``_mix``: mix into an ``int32`` accumulator, add player rows, saturate once;
+6. ``_record``: count the tick in the recorder, which takes the recordings that
+   are due from its history (:mod:`pbx.media.recorder`);
+7. ``_packetize``: encode per codec group and build one RTP datagram per channel
+   that has a remote address: the bank writes every header and payload into one
+   block (:meth:`~pbx.rtp.bank.RtpBank.packetize`); a stream sending
+   telephone-events builds its own packet.
 
 The tick reads no clock; ``now`` only stamps events.  It returns datagrams
 (with the channel each belongs to), events and counters; the shell sends and
@@ -72,6 +74,7 @@ from pbx.media.events import (
     TalkStarted,
     TalkStopped,
 )
+from pbx.media.layout import Layout, build_layout
 from pbx.media.mixer import Mixer, Role
 from pbx.media.prompts import Player, PlayItem, PromptCache, PromptItem, as_items
 from pbx.media.recorder import Format, RecorderBank
@@ -85,6 +88,8 @@ log = structlog.get_logger(__name__)
 
 FRAME = 160
 Addr = tuple[str, int]
+#: Row numbers in the engine's arrays.
+Rows = npt.NDArray[np.intp]
 #: Seconds from the NTP epoch (1900) to the Unix epoch (1970), RFC 868.
 NTP_UNIX_OFFSET = 2_208_988_800
 
@@ -188,7 +193,7 @@ class MediaEngine:
     _players: dict[int, Player] = field(init=False, factory=dict)
     _paused_players: dict[int, Player] = field(init=False, factory=dict)
     _pending: list[MediaEvent] = field(init=False, factory=list)
-    _layout: _Layout | None = field(init=False, default=None)
+    _layout: Layout | None = field(init=False, default=None)
     #: The remote addresses of the layout's streams, kept while ``rtp.address_version``
     #: stays at ``_addrs_version`` (every stream banked).
     _addrs: list[Addr | None] | None = field(init=False, default=None)
@@ -456,17 +461,39 @@ class MediaEngine:
     def tick(self, now: float) -> TickOutput:
         """Process one 20 ms frame for every channel."""
         layout = self._layout or self._build_layout()
-        events: list[MediaEvent] = self._pending
-        self._pending = []
+        events, self._pending = self._pending, []
         hi = self._high
+        present, all_present = self._pull(layout)
+        self._stream_events(layout, hi, events, now)
+        recording = self._next_input_block()
+        silent_rows, repeat_rows = self._conceal(layout, present, all_present)
+        self._decode(layout, hi)
+        self._conceal_pcm(silent_rows, repeat_rows)
+        self._detect(layout, events, now)
+        self._interrupt_players(events)
+        playing = len(self._players)
+        forward = self._mix(layout, hi, playing, all_present, events)
+        self._record(recording)
+        payloads, addresses, channels = self._packetize(layout, hi, forward)
+        counters = TickCounters(
+            channels=len(layout.rows_list),
+            frames_received=len(present),
+            frames_concealed=len(repeat_rows),
+            frames_silent=len(silent_rows),
+            datagrams=len(payloads),
+            playing=playing,
+            recording=recording,
+            dtmf_rows=len(layout.dtmf_rows),
+        )
+        return TickOutput(payloads, addresses, events, counters, list(channels))
 
-        # 1. one frame per channel, and the RFC 4733 digits.  Jitter buffers in the
-        #    bank: one vectorized pop of every buffer in its steady state.  The rest
-        #    (other branches, other streams): a call each, their frames joined and
-        #    copied in one assignment (list comprehensions, whose calls of Python
-        #    methods the 3.11 interpreter specializes, beat map() with operator.call).
+    def _pull(self, layout: Layout) -> tuple[Rows, bool]:
+        """Step 1: a payload per channel into the payload block; which rows got one."""
+        # Jitter buffers in the bank: one vectorized pop of every buffer in its steady
+        # state.  The rest (other branches, other streams): a call each, their frames
+        # joined and copied in one assignment (list comprehensions, whose calls of Python
+        # methods the 3.11 interpreter specializes, beat map() with operator.call).
         n = len(layout.rows_list)
-        streams = layout.streams
         payload_in = self._payload_in
         if layout.jitter_at is None:
             got = np.zeros(n, dtype=np.bool_)
@@ -476,35 +503,40 @@ class MediaEngine:
             got = np.zeros(n, dtype=np.bool_)
             got[layout.jitter_at] = self.jitter.pop_into(layout.jitter_rows, payload_in)
         all_present = bool(got.all())
-        present: npt.NDArray[np.intp] = layout.rows
-        if not all_present:
-            pops = layout.pops
-            pairs = [
-                (i, frame)
-                for i in np.flatnonzero(~got).tolist()
-                if (frame := pops[i]()) is not None and len(frame) == FRAME  # else: lost
-            ]
-            if pairs:
-                at = np.array([i for i, _ in pairs], dtype=np.intp)
-                joined = b"".join([frame for _, frame in pairs])
-                block = np.frombuffer(joined, np.uint8).reshape(-1, FRAME)
-                if layout.contiguous:
-                    payload_in[at] = block
-                else:
-                    payload_in[layout.rows[at]] = block
-                got[at] = True
-                all_present = bool(got.all())
-            present = layout.rows[got]
+        if all_present:
+            return layout.rows, all_present
+        pops = layout.pops
+        pairs = [
+            (i, frame)
+            for i in np.flatnonzero(~got).tolist()
+            if (frame := pops[i]()) is not None and len(frame) == FRAME  # else: lost
+        ]
+        if pairs:
+            at = np.array([i for i, _ in pairs], dtype=np.intp)
+            joined = b"".join([frame for _, frame in pairs])
+            block = np.frombuffer(joined, np.uint8).reshape(-1, FRAME)
+            if layout.contiguous:
+                payload_in[at] = block
+            else:
+                payload_in[layout.rows[at]] = block
+            got[at] = True
+            all_present = bool(got.all())
+        return layout.rows[got], all_present
+
+    def _stream_events(self, layout: Layout, hi: int, events: list[MediaEvent], now: float) -> None:
+        """Step 1, continued: the streams' events (RFC 4733 digits, remote BYEs)."""
         if layout.unbanked:
+            streams = layout.streams
             stream_events = [streams[i].next_event() for i in layout.unbanked]
             if stream_events.count(None) != len(stream_events):
                 self._collect_stream_events(layout, stream_events, events, now)
         flagged = self.rtp.events[:hi]
         if flagged.any():
             self._collect_flagged_events(np.flatnonzero(flagged), events, now)
-        missed = self._missed
-        # This tick's input pcm: the recorder's next history block while anything
-        # records, else the engine's block that does not hold last tick's pcm.
+
+    def _next_input_block(self) -> int:
+        """Make the block to decode into this tick's input pcm; the number of recordings."""
+        # The recorder's next history block while recording, else the engine's other one.
         recording = len(self.recorder.recordings)
         prev = self._pcm_in
         if recording:
@@ -512,30 +544,35 @@ class MediaEngine:
         else:
             self._pcm_in = self._pcm_b if prev is self._pcm_a else self._pcm_a
         self._pcm_prev = prev
-        # 2. concealment bookkeeping: rows that got nothing keep last tick's payload
-        #    (and the 3. decode per codec group, on each branch).
+        return recording
+
+    def _conceal(self, layout: Layout, present: Rows, all_present: bool) -> tuple[Rows, Rows]:
+        """Step 2: count misses, silence payloads; the rows to silence and to repeat."""
+        missed = self._missed  # a row that got nothing keeps last tick's payload
         if all_present:
             if layout.contiguous:
-                missed[:n] = 0
+                missed[: len(layout.rows_list)] = 0
             else:
                 missed[layout.rows] = 0
-            silent_rows = repeat_rows = layout.rows[:0]
-            self._decode(layout, hi)  # 3. decode per codec group.
-        else:
-            missed[layout.rows] = np.minimum(missed[layout.rows] + 1, 2)
-            missed[present] = 0
-            silent_rows = layout.rows[missed[layout.rows] >= 2]
-            if len(silent_rows):
-                self._payload_in[silent_rows] = self._silence[silent_rows, None]
-            self._decode(layout, hi)  # 3. decode per codec group.
-            repeat_rows = layout.rows[missed[layout.rows] == 1]
-            if len(repeat_rows):
-                self._pcm_in[repeat_rows] >>= 1  # −6 dB repeat of the last frame
-            self._pcm_in[silent_rows] = 0  # A-law silence decodes to ±8: make it true zero
-        silent_count = len(silent_rows)
-        pcm_in = self._pcm_in
+            none = layout.rows[:0]
+            return none, none
+        missed[layout.rows] = np.minimum(missed[layout.rows] + 1, 2)
+        missed[present] = 0
+        silent_rows = layout.rows[missed[layout.rows] >= 2]
+        if len(silent_rows):
+            self._payload_in[silent_rows] = self._silence[silent_rows, None]
+        return silent_rows, layout.rows[missed[layout.rows] == 1]
 
-        # 4. detectors on what each channel says.
+    def _conceal_pcm(self, silent_rows: Rows, repeat_rows: Rows) -> None:
+        """Step 3, after decoding: repeated frames at −6 dB, silence as true zero."""
+        if len(repeat_rows):
+            self._pcm_in[repeat_rows] >>= 1
+        if len(silent_rows):
+            self._pcm_in[silent_rows] = 0  # A-law silence decodes to ±8: make it true zero
+
+    def _detect(self, layout: Layout, events: list[MediaEvent], now: float) -> None:
+        """Step 4: DTMF and talk detection on what each channel says."""
+        pcm_in = self._pcm_in
         dtmf_rows = layout.dtmf_rows
         inband: list[tuple[int, str]] = []
         if len(dtmf_rows):
@@ -548,6 +585,9 @@ class MediaEngine:
             started, stopped = self.talk.process(pcm_in, layout.talk_rows, now)
             events.extend(TalkStarted(ch, now, level) for ch, level in started)
             events.extend(TalkStopped(ch, now, dur) for ch, dur in stopped)
+
+    def _interrupt_players(self, events: list[MediaEvent]) -> None:
+        """Step 4, continued: a digit stops its channel's interruptible player."""
         if self._players:
             for event in events:
                 if isinstance(event, DtmfDetected):
@@ -558,9 +598,12 @@ class MediaEngine:
                 events.extend(self._pending)
                 self._pending = []
 
-        # 5. mix, add players, saturate.
+    def _mix(
+        self, layout: Layout, hi: int, playing: int, all_present: bool, events: list[MediaEvent]
+    ) -> bool:
+        """Step 5: mix, add players, saturate; True when the codes were forwarded as they came."""
         plan = self.mixer.plan()
-        playing = len(self._players)
+        pcm_in = self._pcm_in
         # Two-party calls in one codec, nothing playing, every frame here: each sink
         # hears exactly one source unchanged, so its codes are forwarded as they came
         # (bit-transparent) and steps 5 and 7 need no arithmetic and no encoding.
@@ -577,44 +620,35 @@ class MediaEngine:
                 self._play(acc, events)
             np.clip(acc[:hi], -32768, 32767, out=acc[:hi])
             self._pcm_out[:hi] = acc[:hi]
+        return forward
 
-        # 6. recordings have what each party says (the block decoded into).
+    def _record(self, recording: int) -> None:
+        """Step 6: count the tick in the recorder (the block decoded into is its history)."""
         if recording:
             self.recorder.advance()
 
-        # 7. encode and packetize.
-        if not forward:
+    def _packetize(
+        self, layout: Layout, hi: int, forwarded: bool
+    ) -> tuple[list[bytes], list[Addr], list[int]]:
+        """Step 7: encode (unless forwarded); a datagram per channel with an address."""
+        if not forwarded:
             self._encode(layout, hi)
-        payloads: list[bytes] = []
-        addresses: list[Addr] = []
-        channels: list[int] = []
-        if n:
-            rows_out = slice(0, n) if layout.contiguous else layout.rows
-            if layout.contiguous:
-                block_out = self._payload_out[:n]
-            else:
-                block_out = self._payload_out.take(layout.rows, axis=0)
-            addrs, every_addr = self._addresses(layout)
-            if every_addr and layout.all_banked and not self.rtp.scalar[rows_out].any():
-                # Every datagram in one block (the usual case).
-                payloads = self.rtp.packetize(rows_out, block_out)
-                addresses = cast(list[Addr], addrs)
-                channels = layout.rows_list
-            else:
-                payloads, addresses, channels = self._packetize_mixed(layout, block_out, addrs)
-        counters = TickCounters(
-            channels=len(layout.rows_list),
-            frames_received=len(present),
-            frames_concealed=len(repeat_rows),
-            frames_silent=silent_count,
-            datagrams=len(payloads),
-            playing=playing,
-            recording=recording,
-            dtmf_rows=len(dtmf_rows),
-        )
-        return TickOutput(payloads, addresses, events, counters, list(channels))
+        n = len(layout.rows_list)
+        if not n:
+            return [], [], []
+        rows_out = slice(0, n) if layout.contiguous else layout.rows
+        if layout.contiguous:
+            block_out = self._payload_out[:n]
+        else:
+            block_out = self._payload_out.take(layout.rows, axis=0)
+        addrs, every_addr = self._addresses(layout)
+        if every_addr and layout.all_banked and not self.rtp.scalar[rows_out].any():
+            # Every datagram in one block (the usual case).
+            payloads = self.rtp.packetize(rows_out, block_out)
+            return payloads, cast(list[Addr], addrs), layout.rows_list
+        return self._packetize_mixed(layout, block_out, addrs)
 
-    def _addresses(self, layout: _Layout) -> tuple[list[Addr | None], bool]:
+    def _addresses(self, layout: Layout) -> tuple[list[Addr | None], bool]:
         """Every stream's remote address, and whether all have one (kept between ticks)."""
         addrs = self._addrs
         version = self.rtp.address_version
@@ -625,7 +659,7 @@ class MediaEngine:
         return addrs, self._every_addr
 
     def _packetize_mixed(
-        self, layout: _Layout, block_out: npt.NDArray[np.uint8], addrs: list[Addr | None]
+        self, layout: Layout, block_out: npt.NDArray[np.uint8], addrs: list[Addr | None]
     ) -> tuple[list[bytes], list[Addr], list[int]]:
         """Datagrams when some rows lack an address, are not banked or send DTMF."""
         has_addr = np.fromiter((a is not None for a in addrs), dtype=np.bool_, count=len(addrs))
@@ -655,7 +689,7 @@ class MediaEngine:
         return self.recorder.write_due()
 
     def _collect_stream_events(
-        self, layout: _Layout, first: list[Any], events: list[MediaEvent], now: float
+        self, layout: Layout, first: list[Any], events: list[MediaEvent], now: float
     ) -> None:
         for i, event in zip(layout.unbanked, first, strict=True):
             if event is not None:
@@ -694,7 +728,8 @@ class MediaEngine:
             player = self._players.pop(ch)
             events.append(PlaybackFinished(ch, player.current_name, True))
 
-    def _decode(self, layout: _Layout, hi: int) -> None:
+    def _decode(self, layout: Layout, hi: int) -> None:
+        """Step 3: decode the payload block per codec group into the input pcm."""
         if len(layout.by_codec) == 1:
             codec = layout.by_codec[0][0]
             codec.decode(self._payload_in[:hi], self._pcm_in[:hi])
@@ -702,7 +737,8 @@ class MediaEngine:
         for codec, rows in layout.by_codec:
             self._pcm_in[rows] = codec.decode(self._payload_in[rows], None)
 
-    def _encode(self, layout: _Layout, hi: int) -> None:
+    def _encode(self, layout: Layout, hi: int) -> None:
+        """Encode the output pcm per codec group into the outgoing payload block."""
         if len(layout.by_codec) == 1:
             codec = layout.by_codec[0][0]
             codec.encode(self._pcm_out[:hi], self._payload_out[:hi])
@@ -748,70 +784,16 @@ class MediaEngine:
         self.capacity = capacity
         self._layout = None
 
-    def _build_layout(self) -> _Layout:
-        rows_list = [ch for ch in range(self._high) if self._streams[ch] is not None]
-        streams = [s for s in self._streams[: self._high] if s is not None]
-        rows = np.array(rows_list, dtype=np.intp)
-        groups: dict[str, tuple[Codec, list[int]]] = {}
-        for ch in rows_list:
-            codec = self._codecs[ch]
-            assert codec is not None
-            groups.setdefault(codec.name, (codec, []))[1].append(ch)
-        by_codec = [(codec, np.array(chs, dtype=np.intp)) for codec, chs in groups.values()]
-        dtmf_rows = rows[self._dtmf_on[rows]] if len(rows) else rows
-        dtmf_span = None
-        if len(dtmf_rows) and dtmf_rows[-1] - dtmf_rows[0] == len(dtmf_rows) - 1:
-            dtmf_span = slice(int(dtmf_rows[0]), int(dtmf_rows[-1]) + 1)  # rows are sorted
-        banked = self._banked[rows] if len(rows) else np.zeros(0, dtype=np.bool_)
-        contiguous = rows_list == list(range(len(rows_list)))
-        jbanked = self._jbanked[rows] if len(rows) else np.zeros(0, dtype=np.bool_)
-        jitter_at: npt.NDArray[np.intp] | None = None
-        jitter_rows: npt.NDArray[np.intp] | slice = rows[:0]
-        if jbanked.any():
-            jitter_at = np.flatnonzero(jbanked)
-            every = len(jitter_at) == len(rows)
-            jitter_rows = slice(0, len(rows)) if every and contiguous else rows[jitter_at]
+    def _build_layout(self) -> Layout:
+        """The layout of the current channel table, kept until channels change."""
         self._addrs = None
-        self._layout = _Layout(
-            rows_list=rows_list,
-            streams=streams,
-            pops=[getattr(s, "frame_source", None) or s.pop_frame for s in streams],
-            all_banked=bool(banked.all()),
-            unbanked=np.flatnonzero(~banked).tolist(),
-            contiguous=contiguous,
-            jitter_at=jitter_at,
-            jitter_rows=jitter_rows,
-            rows=rows,
-            by_codec=by_codec,
-            dtmf_rows=dtmf_rows,
-            dtmf_span=dtmf_span,
-            talk_rows=rows[self._talk_on[rows]] if len(rows) else rows,
+        self._layout = build_layout(
+            self._streams,
+            self._codecs,
+            self._high,
+            dtmf_on=self._dtmf_on,
+            talk_on=self._talk_on,
+            banked=self._banked,
+            jbanked=self._jbanked,
         )
         return self._layout
-
-
-@frozen
-class _Layout:
-    """Row lists derived from the channel table; rebuilt only when channels change."""
-
-    rows_list: list[int]
-    streams: list[MediaStream]
-    #: What each stream's ``pop_frame`` calls (``frame_source``), or ``pop_frame``.
-    pops: list[Callable[[], bytes | None]]
-    #: Every stream keeps its send state in the engine's RtpBank.
-    all_banked: bool
-    #: Indexes (into ``streams``) of the streams that do not.
-    unbanked: list[int]
-    #: Rows are exactly 0..n-1, so the output block is a slice.
-    contiguous: bool
-    #: Indexes (into ``streams``) of the streams whose jitter buffers are in the
-    #: engine's JitterBank (None: none are), and their rows for
-    #: :meth:`JitterBank.pop_into` (a slice when they are all the rows, 0..n-1).
-    jitter_at: npt.NDArray[np.intp] | None
-    jitter_rows: npt.NDArray[np.intp] | slice
-    rows: npt.NDArray[np.intp]
-    by_codec: list[tuple[Codec, npt.NDArray[np.intp]]]
-    dtmf_rows: npt.NDArray[np.intp]
-    #: ``dtmf_rows`` as a slice when they are consecutive (no gather needed).
-    dtmf_span: slice | None
-    talk_rows: npt.NDArray[np.intp]

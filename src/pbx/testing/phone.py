@@ -202,8 +202,8 @@ class SimPhone:
         return RtpStream(
             rng.getrandbits(32),
             0,
-            8000,
-            101,
+            clock_rate=8000,
+            telephone_event_pt=101,
             initial_seq=rng.getrandbits(16),
             initial_ts=rng.getrandbits(32),
             cname=f"{self.label}@{HOST}",
