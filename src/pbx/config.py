@@ -37,7 +37,7 @@ from attrs import field, frozen
 from pbx.acd.models import EMPTY_RULES, PriorityRule, QueueConfig, validate_queue
 from pbx.acd.models import Target as QueueTarget
 from pbx.acd.strategies import STRATEGIES
-from pbx.calls.dialplan import Dialplan, Route, parse_route
+from pbx.calls.dialplan import Dialplan, Route, dialplan_from_config
 from pbx.errors import ConfigError
 from pbx.ivr.errors import IvrGraphError
 from pbx.ivr.graph import IvrGraph
@@ -352,10 +352,7 @@ def config_from_dict(
         if not Path(prompts_dir).is_dir():
             raise ConfigError(f"{prompts_t.where('dir')}: no such directory {prompts_dir!r}")
     prompts_t.done()
-    dialplan = tuple(
-        parse_route(entry, f"{source}: dialplan[{i}]")
-        for i, entry in enumerate(root.get("dialplan", list, []))
-    )
+    dialplan = tuple(dialplan_from_config(root.get("dialplan", list, []), source).routes)
     vm_t = root.table("voicemail")
     vm_max = vm_t.get("max_seconds", (int, float), 120.0)
     vm_t.done()

@@ -16,7 +16,7 @@ from attrs import evolve
 from pbx.app import Application
 from pbx.config import AppConfig
 from tests.net.test_app_peers import with_app
-from tests.net.test_hardening_wire import idle
+from tests.net.test_hardening_wire import good_call, idle
 from tests.net.wire import RawCaller
 
 INTERVAL = 6  # seconds: the pbx refreshes at 3, and ends a silent session at 6 - 2 = 4
@@ -144,3 +144,41 @@ def test_an_interval_below_min_se_is_answered_422_with_min_se(tmp_path: Path) ->
             caller.close()
 
     assert with_app(tmp_path, body, configure=short_timers) == (422, "2")
+
+
+def test_malformed_session_timer_fields_get_400_and_the_other_call_keeps_its_audio(
+    tmp_path: Path,
+) -> None:
+    async def body(app: Application) -> tuple[list[int], float]:
+        good = await good_call(app, b"st")
+        statuses = []
+        try:
+            for i, field in enumerate(
+                [
+                    b"Session-Expires: soon\r\n",
+                    b"Session-Expires: 1800;refresher=\xff\r\n",
+                    b"Session-Expires: 99999999999999999999\r\n",
+                    b"Min-SE: -5\r\nSession-Expires: 1800\r\n",
+                ]
+            ):
+                bad = RawCaller(app.port)
+                try:
+                    bad.invite(
+                        "600",
+                        b"st-bad-%d@wire" % i,
+                        branch=b"z9hG4bKstbad%d" % i,
+                        extra=b"Supported: timer\r\n" + field,
+                    )
+                    statuses.append((await bad.final_response()).status)
+                finally:
+                    bad.close()
+            ratio = await good.echo_ratio(frames=50)
+            assert await good.bye() == 200
+            await idle(app)
+            return statuses, ratio
+        finally:
+            good.close()
+
+    statuses, ratio = with_app(tmp_path, body, configure=short_timers)
+    assert statuses == [400, 400, 400, 400]
+    assert ratio >= 0.9

@@ -284,6 +284,8 @@ class SipEndpoint:
                 )
             elif isinstance(ev, TransactionTerminated):
                 owners.pop(ev.transaction, None)
+                # A re-INVITE or UPDATE that ended unanswered (the leg went first).
+                self.invites.sessions.answers.pop(ev.transaction, None)
                 key = self._pending_key.pop(ev.transaction, None)
                 if key is not None and self._pending_server.get(key) == ev.transaction:
                     del self._pending_server[key]
