@@ -16,34 +16,54 @@ from pathlib import Path
 
 from attrs import evolve
 
-from pbx import Application, Call, CallManager, Leg, Route, Target, load_config
+from pbx import (
+    Application,
+    Call,
+    CallManager,
+    DigitReceived,
+    Leg,
+    LegEnded,
+    Route,
+    Target,
+    load_config,
+)
 from pbx.acd.actions import OfferToAgent
 from pbx.calls.dialplan import NumberPattern
+from pbx.calls.events import CallEvent
 from pbx.config import parse_hostport
 from pbx.media.say import say_digits
 
 HERE = Path(__file__).parent
 
 
-def hello(app: Application):  # type: ignore[no-untyped-def]
-    """DID 500: answer, play a tone, read back each digit, # joins the sales queue."""
+class Hello:
+    """DID 500: answer, play a tone, read back each digit, # joins the sales queue.
 
-    def start(manager: CallManager, call: Call, leg: Leg, now: float) -> None:
+    A route handler takes the call; the digits come as ``DigitReceived`` events for the
+    legs it owns (every module sees every call event and picks its own)."""
+
+    def __init__(self, app: Application) -> None:
+        self.app = app
+        self.legs: set[str] = set()
+
+    def start(self, manager: CallManager, call: Call, leg: Leg, now: float) -> None:
         manager.answer(leg.id, now)
         manager.play(leg.id, ["en/welcome"], now)
+        self.legs.add(leg.id)
 
-        def digit(d: str, t: float) -> None:
-            if d == "#":
-                manager.on_digit(leg.id, None)
-                app.queues.enqueue(call, leg, "sales", t)
-                return
-            call.data.setdefault("pressed", "")
-            call.data["pressed"] += d
-            manager.play(leg.id, [f"en/{n}" for n in say_digits(d)], t)
-
-        manager.on_digit(leg.id, digit)
-
-    return start
+    def on_event(self, event: CallEvent, now: float) -> None:
+        if isinstance(event, LegEnded):
+            self.legs.discard(event.leg)
+        if not isinstance(event, DigitReceived) or event.leg not in self.legs:
+            return
+        manager = self.app.calls
+        call, leg = manager.call(event.call), manager.leg(event.leg)
+        if event.digit == "#":
+            self.legs.discard(leg.id)
+            self.app.queues.enqueue(call, leg, "sales", now)
+            return
+        call.data["pressed"] = call.data.get("pressed", "") + event.digit
+        manager.play(leg.id, [f"en/{n}" for n in say_digits(event.digit)], now)
 
 
 async def main(sip: str | None) -> None:
@@ -55,7 +75,9 @@ async def main(sip: str | None) -> None:
     app.calls.dialplan.routes.insert(
         0, Route(Target("app", "hello"), NumberPattern("500"), origin="any")
     )
-    app.route("app:hello", hello(app))
+    hello = Hello(app)
+    app.route("app:hello", hello.start)
+    app.on_call_event(hello.on_event)
 
     async def screen_pops() -> None:
         async for event in app.events():

@@ -10,12 +10,14 @@ from pbx.app import Application
 from pbx.calls.dialplan import Dialplan, Route, Target
 from pbx.calls.events import (
     CallEnded,
+    CallRouted,
     CallStarted,
     DigitReceived,
     LegAnswered,
     LegEnded,
     LegFailed,
     PlaybackDone,
+    Purpose,
     RecordingDone,
     TransferRequested,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "Call",
     "CallEnded",
     "CallManager",
+    "CallRouted",
     "CallStarted",
     "ConfigError",
     "DigitReceived",
@@ -58,6 +61,7 @@ __all__ = [
     "PbxError",
     "PlaybackDone",
     "ProtocolError",
+    "Purpose",
     "RecordingDone",
     "Request",
     "Response",

@@ -6,9 +6,15 @@ modules (voicemail; the ACD and IVR plug in the same way), the SQLite store, and
 network services that pump them: :class:`~pbx.net.pump.SipService` for SIP and
 :class:`~pbx.net.media.MediaService` for RTP and the 20 ms tick.
 
-Requests are classified on arrival: a request from the source address of a registered
-user is that user's and must authenticate; anything else from the trusted networks is
-the carrier trunk ``local``; everything else must authenticate as a user or is refused.
+Requests are classified once, on arrival (:meth:`Application.trust`): a request from
+the source address of a registered user is that user's and must authenticate; anything
+else from the trusted networks is a carrier trunk (the configured trunk with that host,
+else ``local``); everything else must authenticate as a user or is refused.
+
+The constructor is the composition root: every part gets its collaborators when it is
+built, and the :class:`~pbx.net.pump.CallRouter` routes events between them — each
+target kind to its module (queue, feature codes, operator, IVR, voicemail), every call
+event to the modules that follow calls, registrations to the queues.
 
 Embedding it::
 
@@ -32,25 +38,26 @@ from typing import Any
 import structlog
 from attrs import evolve
 
+from pbx.acd.actions import AcdAction
 from pbx.acd.distributor import Distributor
+from pbx.calls.callbacks import CallbackScheduler
 from pbx.calls.dialplan import Dialplan
 from pbx.calls.events import CallEvent
-from pbx.calls.ivr import CallbackScheduler, IvrService
-from pbx.calls.manager import Call, CallManager, Leg, TargetHandler
+from pbx.calls.ivr_service import IvrService
+from pbx.calls.manager import CallManager, TargetHandler
 from pbx.calls.queues import QueueService, agent_configs
 from pbx.calls.voicemail import Voicemail
-from pbx.config import AppConfig, TrunkConfig, check_config
+from pbx.config import AppConfig, check_config
 from pbx.errors import ConfigError
 from pbx.ivr.lookups import LookupService, demo_balance
 from pbx.media.engine import MediaEngine
 from pbx.media.recorder import recover_recordings
 from pbx.net.media import MediaService
-from pbx.net.pump import SipService
+from pbx.net.pump import CallRouter, SipService
 from pbx.net.sip_stream import TcpLimits
 from pbx.rtp.ports import PortPool
 from pbx.sip import auth
 from pbx.sip.endpoint import EndpointConfig, SipEndpoint
-from pbx.sip.events import DeviceRegistered, EndpointEvent
 from pbx.sip.message import Request
 from pbx.sip.registration import LocationService, Registrar
 from pbx.sip.session_timer import SessionTimerConfig
@@ -112,7 +119,7 @@ class Application:
             self.rng,
             registrar=self.registrar,
             authenticator=self.authenticator,
-            auth_policy=self._must_authenticate,
+            trust=self.trust,
         )
         self.store = Store(config.store_path, recordings=config.recordings_dir)
         self.media = MediaService(
@@ -130,7 +137,7 @@ class Application:
             store=self.store,
             rng=self.rng,
             wall=self.wall,
-            is_trunk=self.is_trunk,
+            trunks={trunk.name: trunk for trunk in config.trunks},
             ring_timeout=config.ring_timeout,
             media_timeout=config.rtp.inactivity_timeout,
             recordings=Path(config.recordings_dir),
@@ -141,57 +148,55 @@ class Application:
             max_seconds=config.voicemail_max_seconds,
             wall=self.wall,
         )
-        self.calls.handlers["voicemail"] = self.voicemail.start
-        self.calls.trunk_name = self.trunk_name
-        for trunk in config.trunks:
-            self.calls.handlers[f"trunk:{trunk.name}"] = self._trunk_handler(trunk)
         self.trunk_registrations: dict[str, str] = {}
-        users_by_ext = {u.extension: u for u in config.users}
-        self.acd = Distributor(
-            config.queues.values(),
-            agent_configs(config.users),
-            rng=self.rng,
-        )
+        self.acd = Distributor(config.queues.values(), agent_configs(config.users), rng=self.rng)
         self.queues = QueueService(
             self.calls,
             self.acd,
-            users_by_ext,
+            users,
             store=self.store,
             wall=self.wall,
             rng=self.rng,
+            listeners=[self._publish_action],
         )
-        self.calls.handlers["queue"] = self.queues.start
-        self.calls.handlers["feature"] = self.queues.feature
-        self.lookups = LookupService()
-        self.lookups.register("demo_balance", demo_balance)
+        self.lookups = LookupService({"demo_balance": demo_balance})
         self.ivr = IvrService(
             self.calls,
             {name: ivr.graph for name, ivr in config.ivr.items()},
-            self.queues,
             self.lookups,
             store=self.store,
             recordings=Path(config.voicemail_dir),
             submit=self._submit,
             wall=self.wall,
         )
-        self.calls.handlers["ivr"] = self.ivr.start
-        self.callbacks = CallbackScheduler(self.calls, self.queues, self.store, wall=self.wall)
+        self.callbacks = CallbackScheduler(self.calls, self.store, wall=self.wall)
+        self.router = CallRouter(
+            self.calls,
+            routes={
+                "queue": self.queues.start,
+                "feature": self.queues.feature,
+                "operator": self.queues.operator,
+                "ivr": self.ivr.start,
+                "voicemail": self.voicemail.start,
+            },
+            subscribers=[
+                self._publish_call_event,
+                self.voicemail.handle,
+                self.queues.handle_call_event,
+                self.ivr.handle_call_event,
+                self.callbacks.handle_call_event,
+            ],
+            device_watchers=[self.queues.handle_sip_event],
+        )
         self.sip = SipService(
             self.endpoint,
-            self._on_sip_event,
+            self.router.on_sip,
             timers=[self.calls, self.voicemail, self.queues, self.ivr, self.callbacks],
             tcp_limits=TcpLimits.from_config(config.sip),
+            drain=self.router.drain,
         )
-        self.ivr.clock = self.sip.now
-        self._call_handlers: list[CallEventHandler] = [
-            self.voicemail.handle,
-            self.queues.handle_call_event,
-            self.ivr.handle_call_event,
-        ]
-        self.sip_handlers: list[Callable[[EndpointEvent, float], None]] = []
         self._stopped = asyncio.Event()
         self._subscribers: set[asyncio.Queue[object]] = set()
-        self.queues.listeners.append(lambda action, now: self._publish(action))
         self._clock_offset = time.time() - time.monotonic()
 
     # -- composition -------------------------------------------------------------------
@@ -211,8 +216,11 @@ class Application:
         log.info("prompts_loaded", directory=str(root), count=count)
         return count
 
-    def _submit(self, work: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        """Run blocking ``work`` (HTTP/SQL lookups) on a worker thread; ``done`` on the loop."""
+    def _submit(
+        self, work: Callable[[], Any], done: Callable[[Any, float], None], now: float
+    ) -> None:
+        """Run blocking ``work`` (HTTP/SQL lookups) on a worker thread; ``done`` on the
+        loop, stamped with the time the work finished."""
         future = self.sip.loop.run_in_executor(None, work)
 
         def finished(f: asyncio.Future[Any]) -> None:
@@ -221,16 +229,16 @@ class Application:
             except Exception as exc:  # the lookup itself reports failures as values
                 log.warning("lookup_failed", error=str(exc))
                 return
-            done(result)
-            self._drain_calls(self.sip.now())
-            self.sip.flush()
+            finished_at = self.sip.now()
+            done(result, finished_at)
+            self.sip.flush(finished_at)
 
         future.add_done_callback(finished)
 
     def route(self, kind: str, handler: TargetHandler) -> None:
         """Run ``handler(manager, call, leg, now)`` for calls routed to target ``kind``
         (``queue``, ``ivr``, ``app:NAME`` ...)."""
-        self.calls.handlers[kind] = handler
+        self.router.route(kind, handler)
 
     async def events(self) -> AsyncIterator[object]:
         """Every call event and ACD action as they happen, for agent desktops and
@@ -244,6 +252,13 @@ class Application:
         finally:
             self._subscribers.discard(queue)
 
+    def _publish_action(self, action: AcdAction, now: float) -> None:
+        self._publish(action)
+
+    def _publish_call_event(self, event: CallEvent, now: float) -> None:
+        if self._subscribers:
+            self._publish(event)
+
     def _publish(self, event: object) -> None:
         for queue in self._subscribers:
             try:
@@ -253,18 +268,21 @@ class Application:
 
     def on_call_event(self, handler: CallEventHandler) -> None:
         """Call ``handler(event, now)`` for every call event (screen pops, wallboards)."""
-        self._call_handlers.append(handler)
+        self.router.subscribe(handler)
 
     # -- policy ------------------------------------------------------------------------
-    def is_trunk(self, source: Destination) -> bool:
-        """True for a request from the trusted networks that is not from a registered user."""
+    def trust(self, request: Request, source: Destination, now: float) -> str | None:
+        """The trunk a request comes from — the trusted networks, not the address of a
+        registered user — or None: it must authenticate. Decided once per request."""
         try:
             addr = ipaddress.ip_address(source.host)
         except ValueError:
-            return False
+            return None
         if not any(addr in net for net in self._networks):
-            return False
-        return self.location.find_by_source(source, self.sip.now()) is None
+            return None
+        if self.location.find_by_source(source, now) is not None:
+            return None
+        return self.trunk_name(source)
 
     def trunk_name(self, source: Destination) -> str:
         """The configured trunk whose host a request came from, else ``local``."""
@@ -273,68 +291,10 @@ class Application:
                 return trunk.name
         return "local"
 
-    def _trunk_handler(self, trunk: TrunkConfig) -> TargetHandler:
-        def place(manager: CallManager, call: Call, leg: Leg, now: float) -> None:
-            target = call.target
-            number = target.number if target is not None and target.number else call.number
-            uri = SipUri(
-                "sip",
-                number,
-                None,
-                trunk.host,
-                trunk.port,
-                (("transport", trunk.transport.lower()),) if trunk.transport != "UDP" else (),
-            )
-            credentials = (
-                (trunk.username, trunk.password) if trunk.username and trunk.password else None
-            )
-            call.direction = "outbound"
-            manager.dial(
-                call.id,
-                uri,
-                now,
-                from_number=trunk.caller_id or None,
-                destination=Destination(trunk.transport, trunk.host, trunk.port),
-                credentials=credentials,
-                on_answer=lambda out, t: manager.bridge_answered(leg.id, out, t),
-                on_failure=lambda out, status, reason, t: manager.fail_caller(leg.id, status, t),
-            )
-            for out in manager.legs_of(call.id):
-                if out.id != leg.id:
-                    out.peer, leg.peer = leg.id, out.id
-
-        return place
-
-    def _must_authenticate(self, request: Request, source: Destination) -> bool:
-        return not self.is_trunk(source)
-
     # -- events ------------------------------------------------------------------------
-    def _on_sip_event(self, event: EndpointEvent, now: float) -> None:
-        for handler in self.sip_handlers:
-            handler(event, now)
-        if isinstance(event, DeviceRegistered):
-            log.info("device_registered", aor=event.aor, bindings=len(event.bindings))
-            self.queues.handle_sip_event(event, now)
-            return
-        self.calls.handle_sip(event, now)
-        self._drain_calls(now)
-
     def _on_media_events(self, events: list[object], now: float) -> None:
-        for event in events:
-            self.calls.handle_media(event, now)
-        self._drain_calls(now)
-        self.sip.flush()
-
-    def _drain_calls(self, now: float) -> None:
-        calls = self.calls
-        while (event := calls.next_event()) is not None:
-            if self._subscribers:
-                self._publish(event)
-            for handler in self._call_handlers:
-                try:
-                    handler(event, now)
-                except Exception:
-                    log.exception("call_event_handler_failed", call_event=type(event).__name__)
+        self.router.on_media(events, now)
+        self.sip.flush(now)
 
     # -- life cycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -381,8 +341,7 @@ class Application:
         now = self.sip.now()
         for call_id in list(self.calls.calls):
             self.calls.hangup_call(call_id, now, status=503)
-        self._drain_calls(now)
-        self.sip.flush()
+        self.sip.flush(now)
         await asyncio.sleep(0.1)
         self.media.stop()
         self.engine.recorder.close_all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import numpy as np
 
@@ -71,7 +72,11 @@ class Net:
     def __init__(self, routes: list[Route] | None = None, store: Store | None = None) -> None:
         self.now = 0.0
         self.location = LocationService()
-        self.pbx = SipEndpoint(EndpointConfig(host="127.0.0.1", port=5060), random.Random(1))
+        self.pbx = SipEndpoint(
+            EndpointConfig(host="127.0.0.1", port=5060),
+            random.Random(1),
+            trust=lambda req, src, now: "local" if src.port == TRUNK.port else None,
+        )
         self.engine = MediaEngine()
         self.engine.prompts.add("moh", np.zeros(800, dtype=np.int16))
         self.engine.prompts.add("hello", np.full(1600, 1000, dtype=np.int16))
@@ -84,11 +89,12 @@ class Net:
             location=self.location,
             store=store,
             rng=random.Random(2),
-            is_trunk=lambda src: src.port == TRUNK.port,
         )
         self.phones: dict[tuple[str, int], Phone] = {}
         self.trunk = self.add_phone("trunk", TRUNK)
         self.call_events: list[object] = []
+        self.drain: Callable[[float], bool] | None = None
+        """Hands the manager's events on instead of collecting them (a router's drain)."""
 
     def add_phone(self, name: str, addr: Destination, register_as: str | None = None) -> Phone:
         phone = Phone(name, addr, seed=len(self.phones) + 10)
@@ -120,6 +126,8 @@ class Net:
             while (sev := self.pbx.next_event()) is not None:
                 moved = True
                 self.manager.handle_sip(sev, self.now)
+            if self.drain is not None:
+                moved = self.drain(self.now) or moved
             while (cev := self.manager.next_event()) is not None:
                 moved = True
                 self.call_events.append(cev)

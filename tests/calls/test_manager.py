@@ -291,7 +291,7 @@ def test_attended_transfer_joins_caller_with_the_consulted_agent_rfc3891() -> No
     from urllib.parse import quote
 
     net = Net([route("2001-2010", "extension", origin="any")])
-    net.manager.is_trunk = lambda src: True  # phones call in without authentication here
+    net.pbx.trust = lambda req, src, now: "local"  # phones call in without authentication here
     caller_leg, agent_leg, agent = _connected(net)
     agent2 = net.add_phone("agent2", AGENT2, register_as="2002")
     call = net.events_of(CallStarted)[0].call

@@ -1,4 +1,10 @@
-"""What the call layer tells the application and its modules (ACD, IVR, dialer)."""
+"""What the call layer tells the application and its modules (ACD, IVR, dialer).
+
+A leg's outcome — answered, failed, ended — is one event carrying the leg's
+:class:`Purpose`: the module that dialled it matches on the purpose's ``kind`` and
+``ref`` instead of storing a closure on the leg. The call layer carries out the two
+purposes it owns itself (``connect`` and ``transfer``) before the event is handed on.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,27 @@ from attrs import frozen
 
 from pbx.calls.dialplan import Target
 from pbx.calls.identity import CallerIdentity
+
+
+@frozen
+class Purpose:
+    """Why a leg was dialled; its outcome events carry it back to whoever dialled.
+
+    ``kind`` names the use. The call layer runs two itself: ``connect`` (the B2BUA: bridge
+    with ``peer`` when the leg answers — answering ``peer`` first if it still rings — and
+    pass the failure on to ``peer`` when it does not; extension, trunk and SIP URI
+    targets) and ``transfer`` (the target of a blind transfer of ``peer``; ``ref`` is the
+    transferor's leg). Modules name their own: the queues ``offer`` (to ``agent``, for
+    the ACD call ``ref``), ``operator``, ``callback-agent`` and ``callback-customer``;
+    stored callbacks ``callback`` (row ``ref``); the dialer its campaign attempts.
+    """
+
+    kind: str
+    ref: str = ""
+    peer: str | None = None
+    """The leg this one is placed for (bridged with it, or standing in for it)."""
+    agent: str | None = None
+    """The agent whose phone the leg rings, when it rings one."""
 
 
 @frozen
@@ -27,16 +54,20 @@ class LegAnswered:
 
     call: str
     leg: str
+    purpose: Purpose | None = None
+    """Why the leg was dialled (None for inbound legs)."""
 
 
 @frozen
 class LegFailed:
-    """An outbound leg failed (busy, no answer, rejected, timeout)."""
+    """An outbound leg failed: busy, no answer, rejected, ring timeout (408), the
+    extension not registered (480), no media port or trunk (503)."""
 
     call: str
     leg: str
     status: int
     reason: str
+    purpose: Purpose | None = None
 
 
 @frozen
@@ -47,6 +78,18 @@ class LegEnded:
     leg: str
     by: str
     """``remote`` or ``local``."""
+    purpose: Purpose | None = None
+
+
+@frozen
+class CallRouted:
+    """``call`` (its leg ``leg``) was sent to a target the call layer does not run itself
+    (a queue, an IVR, voicemail, feature codes, an application route): the module
+    registered for ``target.kind`` takes it from here."""
+
+    call: str
+    leg: str
+    target: Target
 
 
 @frozen
@@ -99,6 +142,7 @@ class TransferRequested:
 
 CallEvent = (
     CallStarted
+    | CallRouted
     | LegAnswered
     | LegFailed
     | LegEnded

@@ -2,25 +2,29 @@
 
 Theory of operation
 -------------------
-:class:`pbx.acd.Distributor` decides (sans-I/O, knows no calls); this module is the glue
-that makes its decisions happen to real calls and feeds the outcomes back:
+:class:`pbx.acd.Distributor` decides (sans-I/O, knows no calls) and alone keeps the
+offers; this module is the glue that makes its decisions happen to real calls and feeds
+the outcomes back:
 
 * a call routed to a ``queue`` target is answered, hears music on hold, and becomes a
   ``CallQueued``; digits it presses become ``KeyPressed`` (exit keys, the callback key);
   its hang-up becomes ``CallAbandoned`` (or, after an agent answered, ``CallCompleted``);
-* ``OfferToAgent`` rings the agent's registered phone (an outbound leg); its answer is
-  ``OfferAccepted``, its failure ``OfferFailed`` (busy, rejected, no answer, unavailable);
-  ``CancelOffer`` hangs the ringing leg up; ``ConnectCall`` bridges caller and agent and
-  starts the stereo recording (caller left, agent right);
+* ``OfferToAgent`` rings the agent's registered phone — a leg dialled with the purpose
+  ``offer``, whose ``LegAnswered`` is ``OfferAccepted`` and whose ``LegFailed`` is
+  ``OfferFailed`` (busy, rejected, no answer, unavailable); ``CancelOffer`` hangs the
+  ringing leg up; ``ConnectCall`` bridges caller and agent and starts the stereo
+  recording (caller left, agent right);
 * ``Announce`` plays position and estimated wait, ``OfferCallback`` the callback offer;
   ``CallbackRequested`` (the key) keeps the place and lets the caller hang up;
-  ``PlaceCallback`` rings the reserved agent first, then calls the customer back;
+  ``PlaceCallback`` rings the reserved agent first (``callback-agent``), then calls the
+  customer back (``callback-customer``);
 * ``Overflow`` routes the call on (another queue, an IVR, voicemail, a number),
   ``RejectCall`` refuses it; ``LogEvent`` rows go to the store's queue log;
+* the ``operator`` target rings every logged-in agent at once; the first to answer
+  takes the call;
 * agents log in, out, pause and unpause with the feature codes of their phones (``*1`` …
-  ``*4``), lose and regain their devices with their registrations, and supervisors listen
-  (``*5``), whisper (``*6``) or barge (``*7``) into an agent's call, switching between the
-  three with the digits 4, 5 and 6 while connected.
+  ``*4``), lose and regain their devices with their registrations, and supervisors
+  listen, whisper or barge (``*5`` … ``*7``, :mod:`pbx.calls.supervision`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import structlog
 from attrs import define, field
@@ -37,11 +42,20 @@ from pbx.acd import events as ev
 from pbx.acd.distributor import Distributor, LiveView
 from pbx.acd.models import AgentConfig, Membership
 from pbx.calls.dialplan import Target
-from pbx.calls.events import CallEvent, DigitReceived, LegEnded, PlaybackDone, TransferRequested
+from pbx.calls.events import (
+    CallEvent,
+    DigitReceived,
+    LegAnswered,
+    LegEnded,
+    LegFailed,
+    PlaybackDone,
+    Purpose,
+    TransferRequested,
+)
 from pbx.calls.manager import Call, CallManager, Leg, LegState
+from pbx.calls.supervision import SUPERVISOR_ROLES, Supervision
 from pbx.config import UserConfig
 from pbx.errors import LocalProtocolError
-from pbx.media.mixer import Role
 from pbx.media.prompts import PlayItem, PromptItem, ToneItem
 from pbx.media.say import plural_ru, say_number
 from pbx.media.tones import tone
@@ -52,11 +66,7 @@ from pbx.store import Store
 log = structlog.get_logger(__name__)
 
 FAILURE_REASONS = {486: "busy", 600: "busy", 603: "rejected", 403: "rejected"}
-SUPERVISOR_ROLES = {"5": Role.LISTEN, "6": Role.WHISPER, "7": Role.BARGE}
-SWITCH_DIGITS = {"4": Role.LISTEN, "5": Role.WHISPER, "6": Role.BARGE}
-WAITING = "_waiting"
-"""Call data key set while the caller waits in a queue: hanging up then is abandoning
-(:class:`~pbx.calls.manager.CallManager` writes the CDR disposition ``abandoned``)."""
+AcdListener = Callable[[act.AcdAction, float], None]
 
 
 @define(slots=True)
@@ -68,27 +78,25 @@ class _Queued:
     leg: str
     queue: str
     lang: str = "en"
-    offers: dict[str, str] = field(factory=dict)
-    """agent → ringing leg."""
+    contact: str | None = None
+    """Where a callback reaches the caller (their Contact over a SIP trunk)."""
     agent: str | None = None
     agent_leg: str | None = None
     connected: bool = False
     callback: bool = False
     """The caller asked for a callback and hangs up keeping their place."""
-    whisper: dict[str, str] = field(factory=dict)
-    """agent → what to whisper to them before the caller is connected (the queue name)."""
     whispering: bool = False
     """The agent answered and hears the whisper; the bridge waits for its end."""
     announcing: bool = False
 
 
 @define(slots=True)
-class _Monitor:
-    supervisor_leg: str
-    agent: str
-    role: Role
-    #: The agent's leg being monitored: when it ends, so does the supervisor's call.
-    agent_leg: str = ""
+class _Ringing:
+    """The leg ringing an agent for an offer of the distributor's."""
+
+    leg: str
+    whisper: str = ""
+    """What to whisper to the agent before the caller is connected (the queue name)."""
 
 
 def agent_configs(users: Sequence[UserConfig]) -> list[AgentConfig]:
@@ -106,9 +114,17 @@ def agent_configs(users: Sequence[UserConfig]) -> list[AgentConfig]:
     ]
 
 
+def failure_reason(status: int, reason: str) -> str:
+    """Why an offer failed, in the distributor's words, from the leg's final status."""
+    if status == 480 and reason == "Not Registered":
+        return "unavailable"
+    return FAILURE_REASONS.get(status, "no_answer" if status in (408, 480, 487) else "unavailable")
+
+
 @define
 class QueueService:
-    """Runs the ACD over the call manager; plug :meth:`start` into the ``queue`` target."""
+    """Runs the ACD over the call manager; its route handlers are :meth:`start`
+    (``queue``), :meth:`feature` (``feature``) and :meth:`operator` (``operator``)."""
 
     manager: CallManager
     distributor: Distributor
@@ -116,20 +132,41 @@ class QueueService:
     store: Store | None = None
     wall: Callable[[float], float] = field(default=lambda now: now)
     rng: random.Random = field(factory=random.Random)
-    listeners: list[Callable[[act.AcdAction, float], None]] = field(factory=list)
+    listeners: Sequence[AcdListener] = ()
     """Called with every ACD action (agent states for wallboards, offers for screen pops)."""
+    supervision: Supervision = field(init=False)
     _queued: dict[str, _Queued] = field(init=False, factory=dict)
     """ACD call id → the caller's legs."""
     _by_leg: dict[str, str] = field(init=False, factory=dict)
+    _ringing: dict[tuple[str, str], _Ringing] = field(init=False, factory=dict)
+    """(ACD call, agent) → the leg ringing the agent's phone."""
+    _operators: dict[str, set[str]] = field(init=False, factory=dict)
+    """Caller leg → the agents' legs ringing for it (the ``operator`` target)."""
     _pending: deque[ev.AcdEvent] = field(init=False, factory=deque)
     _busy: bool = field(init=False, default=False)
-    _monitors: dict[str, _Monitor] = field(init=False, factory=dict)
     _after_feature: dict[str, ev.AcdEvent] = field(init=False, factory=dict)
     """Feature-code leg → the log-in or unpause to apply once the phone hung up."""
+    _actions: dict[type, Callable[[Any, float], None]] = field(init=False, factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        self.supervision = Supervision(self.manager)
+        self._actions = {
+            act.LogEvent: self._log_event,
+            act.OfferToAgent: self._offer,
+            act.CancelOffer: self._cancel_offer,
+            act.ConnectCall: self._connect,
+            act.Announce: self._announce,
+            act.PlayHold: self._play_hold,
+            act.OfferCallback: self._offer_callback,
+            act.Overflow: self._overflow,
+            act.RejectCall: self._reject,
+            act.PlaceCallback: self._place_callback,
+        }
 
     # ============================================================ entry points
     def start(self, manager: CallManager, call: Call, leg: Leg, now: float) -> None:
-        """The ``queue`` target: answer, hold music, join the queue."""
+        """The ``queue`` target: answer, hold music, join the queue (the target's
+        options may give ``priority``, ``skills`` and ``lang``)."""
         target = call.target
         assert target is not None
         options = target.options
@@ -161,18 +198,13 @@ class QueueService:
         previous = self._queued.get(acd_call)
         if previous is not None and previous.queue != queue:
             acd_call = f"{call.id}:{queue}"  # an overflow into another queue
-        q = _Queued(acd_call, call.id, leg.id, queue, lang)
+        q = _Queued(acd_call, call.id, leg.id, queue, lang, contact=call.contact)
         self._queued[acd_call] = q
         self._by_leg[leg.id] = acd_call
         call.queue = queue
         call.data.setdefault("queue", queue)
-        call.data[WAITING] = queue
-        sip_leg = self.manager.endpoint.legs.get(leg.id)
-        if sip_leg is not None and sip_leg.invite.contacts:
-            # Where a callback reaches this caller over a SIP trunk.
-            call.data.setdefault("_callback_contact", str(sip_leg.invite.contacts[0].uri))
+        call.waiting = queue
         self._hold(q, now)
-        self.manager.on_digit(leg.id, lambda digit, t: self._caller_digit(acd_call, digit, t))
         caller = call.caller.number if call.caller is not None else ""
         self.feed(
             ev.CallQueued(acd_call, queue, priority, dict(skills or {}), dict(call.data), caller),
@@ -209,30 +241,25 @@ class QueueService:
     # ============================================================ call events in
     def handle_call_event(self, event: CallEvent, now: float) -> None:
         """Feed every call-manager event here."""
-        if isinstance(event, LegEnded):
+        if isinstance(event, LegAnswered) and event.purpose is not None:
+            self._leg_answered(event, event.purpose, now)
+        elif isinstance(event, LegFailed) and event.purpose is not None:
+            self._leg_failed(event, event.purpose, now)
+        elif isinstance(event, LegEnded):
             self._leg_ended(event, now)
         elif isinstance(event, PlaybackDone):
-            acd_call = self._by_leg.get(event.leg)
-            q = self._queued.get(acd_call or "")
-            if q is not None and q.whispering and event.leg == q.agent_leg:
-                q.whispering = False
-                if q.leg in self.manager.legs and q.agent_leg in self.manager.legs:
-                    self.manager.bridge(q.leg, q.agent_leg, now)
-                return
-            # Only the announcement's own end: the hold music it replaced also reports
-            # a (not completed) PlaybackDone, which must not cut the announcement off.
-            if q is not None and q.announcing and event.leg == q.leg and event.completed:
-                q.announcing = False
-                if not q.connected:
-                    self._hold(q, now)
+            self._playback_done(event, now)
         elif isinstance(event, TransferRequested):
             for q in list(self._queued.values()):
                 if q.agent_leg == event.leg and q.agent is not None:
                     self.feed(ev.CallTransferred(q.acd_call, q.agent, event.target), now)
         elif isinstance(event, DigitReceived):
-            monitor = self._monitors.get(event.leg)
-            if monitor is not None and event.digit in SWITCH_DIGITS:
-                self._set_monitor_role(monitor, SWITCH_DIGITS[event.digit])
+            if self.supervision.digit(event.leg, event.digit):
+                return
+            caller = self._queued.get(self._by_leg.get(event.leg, ""))
+            if caller is not None and event.leg == caller.leg and not caller.connected:
+                if not caller.callback:
+                    self.feed(ev.KeyPressed(caller.acd_call, event.digit), now)
 
     def handle_sip_event(self, event: EndpointEvent, now: float) -> None:
         """Registrations tell the ACD when an agent's phone comes and goes."""
@@ -250,106 +277,158 @@ class QueueService:
             return None
         return extension
 
+    def _leg_answered(self, event: LegAnswered, p: Purpose, now: float) -> None:
+        manager = self.manager
+        if p.kind == "offer":
+            ringing = self._ringing.get((p.ref, p.agent or ""))
+            if ringing is None or ringing.leg != event.leg:
+                manager.hangup(event.leg, now)  # an offer withdrawn meanwhile
+                return
+            self.feed(ev.OfferAccepted(p.ref, p.agent or ""), now)
+        elif p.kind == "operator":
+            for other in self._operators.pop(p.peer or "", set()) - {event.leg}:
+                manager.hangup(other, now)
+            call = manager.calls.get(event.call)
+            if call is not None:
+                call.agent = call.agent or p.agent
+            if event.leg in manager.legs and p.peer is not None:
+                manager.bridge_answered(p.peer, manager.leg(event.leg), now)
+        elif p.kind == "callback-agent":
+            self._callback_agent_answered(event, p, now)
+        elif p.kind == "callback-customer":
+            q = self._queued.get(p.ref)
+            if q is None or q.agent_leg not in manager.legs:
+                manager.hangup(event.leg, now)
+                return
+            q.leg, q.connected = event.leg, True
+            self._by_leg[event.leg] = p.ref
+            assert q.agent_leg is not None
+            manager.bridge(event.leg, q.agent_leg, now)
+            self.feed(ev.CallbackCompleted(p.ref, p.agent or ""), now)
+
+    def _leg_failed(self, event: LegFailed, p: Purpose, now: float) -> None:
+        if p.kind == "offer":
+            key = (p.ref, p.agent or "")
+            ringing = self._ringing.get(key)
+            if ringing is None or ringing.leg != event.leg:
+                return  # we cancelled it
+            del self._ringing[key]
+            self._by_leg.pop(event.leg, None)
+            self.feed(
+                ev.OfferFailed(p.ref, p.agent or "", failure_reason(event.status, event.reason)),
+                now,
+            )
+        elif p.kind == "operator":
+            operators = self._operators.get(p.peer or "")
+            if operators is None:
+                return
+            operators.discard(event.leg)
+            if not operators:
+                del self._operators[p.peer or ""]
+                if p.peer in self.manager.legs:
+                    self.manager.fail_caller(p.peer or "", event.status, now)
+        elif p.kind in ("callback-agent", "callback-customer"):
+            q = self._queued.get(p.ref)
+            if q is None:
+                return
+            if p.kind == "callback-customer" and q.agent_leg is not None:
+                self.manager.hangup(q.agent_leg, now)
+            self._finish(q)
+            why = "no_answer" if p.kind == "callback-customer" else "agent"
+            self.feed(ev.CallbackFailed(p.ref, p.agent or "", why), now)
+
     def _leg_ended(self, event: LegEnded, now: float) -> None:
-        monitor = self._monitors.pop(event.leg, None)
-        if monitor is not None:
+        if self.supervision.leg_ended(event.leg, now):
             return
-        for sup_leg, watching in list(self._monitors.items()):
-            if watching.agent_leg == event.leg:
-                # The monitored call is over: end the supervisor's call too.
-                del self._monitors[sup_leg]
-                log.info("supervise_ended", agent=watching.agent, reason="call ended")
-                self.manager.hangup(sup_leg, now)
+        for other in self._operators.pop(event.leg, set()):
+            self.manager.hangup(other, now)  # the caller left while operators rang
         deferred = self._after_feature.pop(event.leg, None)
         if deferred is not None:
             self.feed(deferred, now)
             return
         acd_call = self._by_leg.pop(event.leg, None)
-        if acd_call is None:
-            return
-        q = self._queued.get(acd_call)
+        q = self._queued.get(acd_call or "")
         if q is None:
             return
         if event.leg == q.leg:
             if q.callback:
                 return  # the caller hung up after asking for a callback: place kept
+            self._finish(q)
             if q.connected and q.agent is not None:
-                self._finish(q)
-                self.feed(ev.CallCompleted(acd_call, q.agent, "caller"), now)
+                self.feed(ev.CallCompleted(q.acd_call, q.agent, "caller"), now)
             else:
-                # Agents' phones still ringing with this caller stop ringing.
-                offers = list(q.offers.values())
-                q.offers.clear()
-                for offer_leg in offers:
-                    self.manager.hangup(offer_leg, now)
-                self._finish(q)
-                self.feed(ev.CallAbandoned(acd_call), now)
+                # The distributor withdraws its offers: the agents' phones stop ringing.
+                self.feed(ev.CallAbandoned(q.acd_call), now)
         elif event.leg == q.agent_leg and q.connected and q.agent is not None:
             self._finish(q)
-            self.feed(ev.CallCompleted(acd_call, q.agent, "agent"), now)
+            self.feed(ev.CallCompleted(q.acd_call, q.agent, "agent"), now)
+
+    def _playback_done(self, event: PlaybackDone, now: float) -> None:
+        q = self._queued.get(self._by_leg.get(event.leg, ""))
+        if q is None:
+            return
+        if q.whispering and event.leg == q.agent_leg:
+            q.whispering = False
+            if q.leg in self.manager.legs and q.agent_leg in self.manager.legs:
+                self.manager.bridge(q.leg, q.agent_leg, now)
+            return
+        # Only the announcement's own end: the hold music it replaced also reports a (not
+        # completed) PlaybackDone, which must not cut the announcement off.
+        if q.announcing and event.leg == q.leg and event.completed:
+            q.announcing = False
+            if not q.connected:
+                self._hold(q, now)
 
     def _finish(self, q: _Queued) -> None:
         self._queued.pop(q.acd_call, None)
-        for leg in (q.leg, q.agent_leg, *q.offers.values()):
+        for leg in (q.leg, q.agent_leg):
             if leg is not None and self._by_leg.get(leg) == q.acd_call:
                 del self._by_leg[leg]
-
-    def _caller_digit(self, acd_call: str, digit: str, now: float) -> None:
-        q = self._queued.get(acd_call)
-        if q is not None and not q.connected:
-            self.feed(ev.KeyPressed(acd_call, digit), now)
 
     # ============================================================ actions out
     def _perform(self, actions: list[act.AcdAction], now: float) -> None:
         for action in actions:
             for listener in self.listeners:
                 listener(action, now)
+            handler = self._actions.get(type(action))
+            if handler is None:
+                continue  # agent states and the like: for the listeners only
             try:
-                self._do(action, now)
+                handler(action, now)
             except Exception:
                 log.exception("acd_action_failed", action=type(action).__name__)
 
-    def _do(self, a: act.AcdAction, now: float) -> None:
-        if isinstance(a, act.LogEvent):
-            if a.event == "CALLBACKREQUESTED":
-                self._callback_requested(a.call, now)
-            if self.store is not None:
-                q = self._queued.get(a.call)
-                self.store.queue_log(
-                    self.wall(a.time),
-                    a.event,
-                    call_id=q.call if q is not None else (a.call or None),
-                    queue=a.queue or None,
-                    agent=a.agent or None,
-                    data=a.data,
-                )
-        elif isinstance(a, act.OfferToAgent):
-            self._offer(a, now)
-        elif isinstance(a, act.CancelOffer):
-            self._cancel_offer(a.call, a.agent, now)
-        elif isinstance(a, act.ConnectCall):
-            self._connect(a, now)
-        elif isinstance(a, act.Announce):
-            self._announce(a, now)
-        elif isinstance(a, act.PlayHold):
+    def _log_event(self, a: act.LogEvent, now: float) -> None:
+        if a.event == "CALLBACKREQUESTED":
+            self._callback_requested(a.call, now)
+        if self.store is not None:
             q = self._queued.get(a.call)
-            # After an announcement: its PlaybackDone brings the music back.
-            if q is not None and not q.connected and not q.announcing:
-                self._hold(q, now)
-        elif isinstance(a, act.OfferCallback):
-            q = self._queued.get(a.call)
-            if q is not None and not q.connected:
-                q.announcing = True
-                self._play(q.leg, [f"{q.lang}/callback-offer"], now)
-        elif isinstance(a, act.Overflow):
-            self._overflow(a, now)
-        elif isinstance(a, act.RejectCall):
-            q = self._queued.pop(a.call, None)
-            if q is not None:
-                self._by_leg.pop(q.leg, None)
-                self.manager.hangup(q.leg, now, status=486)
-        elif isinstance(a, act.PlaceCallback):
-            self._place_callback(a, now)
+            self.store.queue_log(
+                self.wall(a.time),
+                a.event,
+                call_id=q.call if q is not None else (a.call or None),
+                queue=a.queue or None,
+                agent=a.agent or None,
+                data=a.data,
+            )
+
+    def _play_hold(self, a: act.PlayHold, now: float) -> None:
+        q = self._queued.get(a.call)
+        # After an announcement: its PlaybackDone brings the music back.
+        if q is not None and not q.connected and not q.announcing:
+            self._hold(q, now)
+
+    def _offer_callback(self, a: act.OfferCallback, now: float) -> None:
+        q = self._queued.get(a.call)
+        if q is not None and not q.connected:
+            q.announcing = True
+            self._play(q.leg, [f"{q.lang}/callback-offer"], now)
+
+    def _reject(self, a: act.RejectCall, now: float) -> None:
+        q = self._queued.pop(a.call, None)
+        if q is not None:
+            self._by_leg.pop(q.leg, None)
+            self.manager.hangup(q.leg, now, status=486)
 
     def _hold(self, q: _Queued, now: float) -> None:
         leg = self.manager.legs.get(q.leg)
@@ -357,12 +436,13 @@ class QueueService:
             return
         self.manager.play(q.leg, list(self.manager.moh), now, loop=True)
 
+    def _items(self, names: Sequence[str]) -> list[PlayItem]:
+        """The prompts of ``names`` that are loaded (a beep when none is)."""
+        items: list[PlayItem] = [PromptItem(n) for n in names if self.manager.has_prompt(n)]
+        return items or [ToneItem(tone("beep"))]
+
     def _play(self, leg_id: str, names: Sequence[str], now: float) -> None:
-        prompts = self.manager.engine.prompts
-        items: list[PlayItem] = [PromptItem(n) for n in names if n in prompts]
-        if not items:
-            items = [ToneItem(tone("beep"))]
-        self.manager.play(leg_id, items, now)
+        self.manager.play(leg_id, self._items(names), now)
 
     def _announce(self, a: act.Announce, now: float) -> None:
         q = self._queued.get(a.call)
@@ -391,89 +471,47 @@ class QueueService:
     def _offer(self, a: act.OfferToAgent, now: float) -> None:
         q = self._queued.get(a.call)
         manager = self.manager
-        if q is None or q.call not in manager.calls:
+        device = next((d for d in a.devices if manager.registered(d, now)), None)
+        if q is None or q.call not in manager.calls or device is None:
             self._pending.append(ev.OfferFailed(a.call, a.agent, "unavailable"))
             return
-        location = manager.location
-        bindings = []
-        for device in a.devices:
-            bindings = location.lookup(device, now) if location is not None else []
-            if bindings:
-                break
-        if not bindings:
-            self._pending.append(ev.OfferFailed(a.call, a.agent, "unavailable"))
-            return
-        binding = bindings[0]
-        contact = binding.contact.uri
-        assert isinstance(contact, SipUri)
         call = manager.calls[q.call]
         caller = call.caller
         headers = [("X-Queue", a.queue)]
         for key, value in a.data.items():
             if isinstance(value, (str, int, float)) and key.isidentifier():
                 headers.append((f"X-Data-{key}", str(value)[:200]))
-
-        def answered(out: Leg, t: float) -> None:
-            if q.offers.get(a.agent) != out.id:
-                manager.hangup(out.id, t)
-                return
-            self.feed(ev.OfferAccepted(a.call, a.agent), t)
-
-        def failed(out: Leg, status: int, reason: str, t: float) -> None:
-            if q.offers.get(a.agent) != out.id:
-                return  # we cancelled it
-            del q.offers[a.agent]
-            self._by_leg.pop(out.id, None)
-            why = FAILURE_REASONS.get(
-                status, "no_answer" if status in (408, 480, 487) else "unavailable"
-            )
-            self.feed(ev.OfferFailed(a.call, a.agent, why), t)
-
         leg_id = manager.dial(
             q.call,
-            contact,
+            device,
             now,
+            purpose=Purpose("offer", ref=a.call, agent=a.agent),
             from_number=caller.number if caller is not None else None,
             from_name=caller.name if caller is not None else None,
-            destination=binding.source,
             ring_timeout=a.ring_timeout + 5.0,  # the ACD decides ring-no-answer
-            on_answer=answered,
-            on_failure=failed,
             extra=headers,
         )
-        q.offers[a.agent] = leg_id
-        if a.whisper:
-            q.whisper[a.agent] = a.whisper
-        self._by_leg[leg_id] = q.acd_call
-        manager.leg(leg_id).peer = None
+        self._ringing[(a.call, a.agent)] = _Ringing(leg_id, a.whisper or "")
 
-    def _cancel_offer(self, acd_call: str, agent: str, now: float) -> None:
-        q = self._queued.get(acd_call)
-        if q is None:
-            return
-        leg = q.offers.pop(agent, None)
-        if leg is not None:
-            self._by_leg.pop(leg, None)
-            self.manager.hangup(leg, now)
+    def _cancel_offer(self, a: act.CancelOffer, now: float) -> None:
+        ringing = self._ringing.pop((a.call, a.agent), None)
+        if ringing is not None:
+            self.manager.hangup(ringing.leg, now)
 
     def _connect(self, a: act.ConnectCall, now: float) -> None:
         q = self._queued.get(a.call)
         manager = self.manager
-        if q is None:
-            return
-        agent_leg = q.offers.pop(a.agent, None)
-        if agent_leg is None or agent_leg not in manager.legs or q.leg not in manager.legs:
+        ringing = self._ringing.pop((a.call, a.agent), None)
+        agent_leg = ringing.leg if ringing is not None else None
+        if q is None or agent_leg not in manager.legs or q.leg not in manager.legs:
             if agent_leg is not None:
                 manager.hangup(agent_leg, now)
             return
-        for other in list(q.offers.values()):
-            manager.hangup(other, now)  # ring-all: the others stop ringing
-        q.offers.clear()
+        assert agent_leg is not None and ringing is not None
         q.agent, q.agent_leg, q.connected = a.agent, agent_leg, True
         self._by_leg[agent_leg] = q.acd_call
-        whisper = q.whisper.get(a.agent)
-        prompt = f"{q.lang}/queue-{whisper}" if whisper else ""
-        if prompt and prompt in manager.engine.prompts:
+        prompt = f"{q.lang}/queue-{ringing.whisper}" if ringing.whisper else ""
+        if prompt and manager.has_prompt(prompt):
             # Whisper the queue's name to the agent alone; bridge when it ends.
             q.whispering = True
             manager.play(agent_leg, [PromptItem(prompt)], now)
@@ -482,7 +520,7 @@ class QueueService:
         call = manager.calls[q.call]
         call.agent = a.agent
         call.data["agent"] = a.agent
-        call.data.pop(WAITING, None)
+        call.waiting = None
         if a.record:
             manager.record_call(call, manager.leg(q.leg), manager.leg(agent_leg), now)
 
@@ -497,16 +535,30 @@ class QueueService:
         leg = manager.legs.get(q.leg)
         if call is None or leg is None:
             return
-        call.data.pop(WAITING, None)
+        call.waiting = None
         manager.stop_playback(leg.id)
-        manager.on_digit(leg.id, None)
         target = a.target
         if target.kind == "queue":
             self.enqueue(call, leg, target.name, now, lang=q.lang)
         elif target.kind == "number":
-            manager.connect_extension(leg.id, target.name, now)
+            manager.connect(leg.id, Target("extension", target.name), now, agent=target.name)
         else:
             manager.route(call, leg, Target(target.kind, target.name), now)
+
+    def operator(self, manager: CallManager, call: Call, leg: Leg, now: float) -> None:
+        """The ``operator`` target: ring every logged-in agent's phone at once; the first
+        to answer takes the call."""
+        view = self.snapshot(now)
+        agents = [a.id for a in view.agents if a.state.name != "LOGGED_OUT"]
+        ringing: set[str] = set()
+        for agent in agents:
+            if manager.registered(agent, now):
+                purpose = Purpose("operator", ref=call.id, peer=leg.id, agent=agent)
+                ringing.add(manager.dial(call.id, agent, now, purpose=purpose))
+        if ringing:
+            self._operators[leg.id] = ringing
+        else:
+            manager.hangup(leg.id, now, status=480)
 
     # -- callbacks --------------------------------------------------------------------
     def _callback_requested(self, acd_call: str, now: float) -> None:
@@ -517,83 +569,59 @@ class QueueService:
         q.callback = True
         call = self.manager.calls.get(q.call)
         if call is not None:
-            call.data.pop(WAITING, None)
-        self.manager.on_digit(q.leg, None)
-        names = [f"{q.lang}/callback-confirm"]
-        prompts = self.manager.engine.prompts
-        items: list[PlayItem] = [PromptItem(n) for n in names if n in prompts] or [
-            ToneItem(tone("beep"))
-        ]
-        self.manager.play(q.leg, items, now, then_hangup=True)
+            call.waiting = None
+        self.manager.play(q.leg, self._items([f"{q.lang}/callback-confirm"]), now, then_hangup=True)
 
     def _place_callback(self, a: act.PlaceCallback, now: float) -> None:
+        """Ring the reserved agent; when they answer, call the customer back."""
         manager = self.manager
         original = self._queued.get(a.call)
         lang = original.lang if original is not None else "en"
         queue = original.queue if original is not None else ""
+        contact = original.contact if original is not None else None
         call_id = manager.originate(now, number=a.number, data=dict(a.data))
         call = manager.calls[call_id]
         call.queue = queue
         call.agent = a.agent
-        q = _Queued(a.call, call_id, "", queue, lang)
+        call.contact = contact
+        q = _Queued(a.call, call_id, "", queue, lang, contact=contact)
         self._queued[a.call] = q
-        bindings = manager.location.lookup(a.agent, now) if manager.location else []
-        if not bindings:
+        if not manager.registered(a.agent, now):
             self.feed(ev.CallbackFailed(a.call, a.agent, "unavailable"), now)
             return
-        binding = bindings[0]
-        contact = binding.contact.uri
-        assert isinstance(contact, SipUri)
-
-        def agent_answered(agent_leg: Leg, t: float) -> None:
-            q.agent, q.agent_leg = a.agent, agent_leg.id
-            self._by_leg[agent_leg.id] = a.call
-            manager.play(agent_leg.id, [ToneItem(tone("ringback"))], t, loop=True)
-            customer = self._callback_uri(a.number, a.data)
-            manager.dial(
-                call_id,
-                customer,
-                t,
-                from_number=queue or "pbx",
-                on_answer=customer_answered,
-                on_failure=customer_failed,
-            )
-
-        def customer_answered(customer: Leg, t: float) -> None:
-            q.leg, q.connected = customer.id, True
-            self._by_leg[customer.id] = a.call
-            assert q.agent_leg is not None
-            manager.bridge(customer.id, q.agent_leg, t)
-            self.feed(ev.CallbackCompleted(a.call, a.agent), t)
-
-        def customer_failed(customer: Leg, status: int, reason: str, t: float) -> None:
-            if q.agent_leg is not None:
-                manager.hangup(q.agent_leg, t)
-            self._finish(q)
-            self.feed(ev.CallbackFailed(a.call, a.agent, "no_answer"), t)
-
-        def agent_failed(agent_leg: Leg, status: int, reason: str, t: float) -> None:
-            self._finish(q)
-            self.feed(ev.CallbackFailed(a.call, a.agent, "agent"), t)
-
         manager.dial(
             call_id,
-            contact,
+            a.agent,
             now,
+            purpose=Purpose("callback-agent", ref=a.call, agent=a.agent),
             from_number=a.number,
-            destination=binding.source,
-            on_answer=agent_answered,
-            on_failure=agent_failed,
             extra=[("X-Queue", queue), ("X-Callback", a.number)],
         )
 
-    def _callback_uri(self, number: str, data: Mapping[str, object]) -> SipUri:
-        """Where to call the customer back: the address they called from (a SIP trunk
-        simulation or a SIP customer), or the number at the callback trunk's host."""
-        contact = data.get("_callback_contact")
-        if isinstance(contact, str):
-            return SipUri.parse(contact)
-        return SipUri("sip", number, None, self.manager.transport.host)
+    def _callback_agent_answered(self, event: LegAnswered, p: Purpose, now: float) -> None:
+        manager = self.manager
+        q = self._queued.get(p.ref)
+        if q is None:
+            manager.hangup(event.leg, now)
+            return
+        q.agent, q.agent_leg = p.agent, event.leg
+        self._by_leg[event.leg] = p.ref
+        manager.play(event.leg, [ToneItem(tone("ringback"))], now, loop=True)
+        # The customer: the address they called from (a SIP trunk simulation or a SIP
+        # customer), or the number at the pbx's own host.
+        call = manager.call(q.call)
+        customer = (
+            SipUri.parse(q.contact)
+            if q.contact is not None
+            else SipUri("sip", call.number, None, manager.transport.host)
+        )
+        manager.dial(
+            q.call,
+            customer,
+            now,
+            purpose=Purpose("callback-customer", ref=p.ref, agent=p.agent),
+            from_number=q.queue or "pbx",
+        )
 
     # ============================================================ feature codes
     def feature(self, manager: CallManager, call: Call, leg: Leg, now: float) -> None:
@@ -605,7 +633,7 @@ class QueueService:
             manager.hangup(leg.id, now, status=403)
             return
         if code[:2] in ("*5", "*6", "*7"):
-            self._monitor(call, leg, user, code[1], code[2:], now)
+            self._monitor(leg, user, code[1], code[2:], now)
             return
         agent = self.distributor_agent(user)
         if agent is None:
@@ -631,9 +659,7 @@ class QueueService:
         manager.answer(leg.id, now)
         manager.play(leg.id, [ToneItem(tone("beep"))], now, then_hangup=True)
 
-    def _monitor(
-        self, call: Call, leg: Leg, user: str, digit: str, extension: str, now: float
-    ) -> None:
+    def _monitor(self, leg: Leg, user: str, digit: str, extension: str, now: float) -> None:
         manager = self.manager
         if not self.users[user].supervisor:
             log.info("supervise_refused", user=user, agent=extension)
@@ -643,45 +669,13 @@ class QueueService:
             (
                 q
                 for q in self._queued.values()
-                if q.agent == extension and q.connected and q.agent_leg
-            ),
-            None,
-        )
-        if target is None or q_leg(manager, target) is None:
-            manager.hangup(leg.id, now, status=480)
-            return
-        manager.answer(leg.id, now)
-        monitor = _Monitor(leg.id, extension, SUPERVISOR_ROLES[digit])
-        self._monitors[leg.id] = monitor
-        self._set_monitor_role(monitor, monitor.role, join=True)
-        log.info("supervise", user=user, agent=extension, role=monitor.role.name)
-
-    def _set_monitor_role(self, monitor: _Monitor, role: Role, join: bool = False) -> None:
-        manager = self.manager
-        target = next(
-            (
-                q
-                for q in self._queued.values()
-                if q.agent == monitor.agent and q.connected and q.agent_leg
+                if q.agent == extension and q.connected and q.agent_leg in manager.legs
             ),
             None,
         )
         if target is None or target.agent_leg is None:
+            manager.hangup(leg.id, now, status=480)
             return
-        agent_leg = manager.legs.get(target.agent_leg)
-        sup = manager.legs.get(monitor.supervisor_leg)
-        if agent_leg is None or sup is None or agent_leg.bridge is None or sup.channel is None:
-            return
-        whisper_to = agent_leg.channel if role is Role.WHISPER else None
-        if join:
-            manager.engine.bridge_join(agent_leg.bridge, sup.channel, role, whisper_to=whisper_to)
-            sup.bridge = agent_leg.bridge
-            monitor.agent_leg = agent_leg.id
-        else:
-            manager.engine.bridge_set_role(sup.channel, role, whisper_to=whisper_to)
-        monitor.role = role
-
-
-def q_leg(manager: CallManager, q: _Queued) -> Leg | None:
-    """The agent leg of a connected queue call, if it is still up."""
-    return manager.legs.get(q.agent_leg or "")
+        manager.answer(leg.id, now)
+        if not self.supervision.join(leg.id, extension, target.agent_leg, SUPERVISOR_ROLES[digit]):
+            manager.hangup(leg.id, now, status=480)

@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 from attrs import define, field
 
-from pbx.calls.events import CallEvent, LegEnded, PlaybackDone
+from pbx.calls.events import CallEvent, DigitReceived, LegEnded, PlaybackDone
 from pbx.calls.manager import Call, CallManager, Leg
 from pbx.media.prompts import PlayItem, PromptItem, ToneItem
 from pbx.media.tones import tone
@@ -41,7 +41,7 @@ class _Box:
 
 @define
 class Voicemail:
-    """Runs every voicemail call; plug :meth:`start` into the call manager's handlers."""
+    """Runs every voicemail call; :meth:`start` is the ``voicemail`` route's handler."""
 
     manager: CallManager
     directory: Path
@@ -61,11 +61,10 @@ class Voicemail:
         self._boxes[leg.id] = _Box(call.id, leg.id, mailbox, path, caller)
         manager.answer(leg.id, now)
         items: list[PlayItem] = []
-        if self.greeting in manager.engine.prompts:
+        if manager.has_prompt(self.greeting):
             items.append(PromptItem(self.greeting))
         items.append(ToneItem(tone("beep")))
         manager.play(leg.id, items, now)
-        manager.on_digit(leg.id, lambda digit, t: self._digit(leg.id, digit, t))
 
     def handle(self, event: CallEvent, now: float) -> None:
         """Feed every call-manager event here."""
@@ -79,6 +78,8 @@ class Voicemail:
             box = self._boxes.get(event.leg)
             if box is not None:
                 self._finish(box, now, hang_up=False)
+        elif isinstance(event, DigitReceived) and event.leg in self._boxes:
+            self._digit(event.leg, event.digit, now)
 
     def get_timer(self) -> float | None:
         """The earliest recording time limit."""
@@ -95,8 +96,7 @@ class Voicemail:
         leg = self.manager.legs.get(box.leg)
         if leg is None or leg.channel is None:
             return
-        box.path.parent.mkdir(parents=True, exist_ok=True)
-        self.manager.engine.start_recording(f"vm:{box.leg}", box.path, mono=[leg.channel])
+        self.manager.record_leg(leg.id, f"vm:{box.leg}", box.path)
         box.recording = True
         box.started = now
         box.deadline = now + self.max_seconds
@@ -116,7 +116,7 @@ class Voicemail:
     def _finish(self, box: _Box, now: float, *, hang_up: bool) -> None:
         self._boxes.pop(box.leg, None)
         if box.recording:
-            self.manager.engine.stop_recording(f"vm:{box.leg}")
+            self.manager.stop_recording(f"vm:{box.leg}")
             seconds = now - box.started
             call = self.manager.calls.get(box.call)
             if seconds >= self.min_seconds and self.manager.store is not None:

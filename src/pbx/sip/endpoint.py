@@ -83,7 +83,7 @@ __all__ = [
     "ALLOWED_METHODS",
     "KNOWN_METHODS",
     "SUPPORTED_EXTENSIONS",
-    "AuthPolicy",
+    "TrustPolicy",
     "EndpointConfig",
     "Leg",
     "LegState",
@@ -92,7 +92,9 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-AuthPolicy = Callable[[Request, Destination], bool]
+TrustPolicy = Callable[[Request, Destination, float], str | None]
+"""Decides once per request who it comes from: the name of the trusted peer (a carrier
+trunk) whose requests need no authentication, or None when it must authenticate."""
 
 
 @define
@@ -103,8 +105,9 @@ class SipEndpoint:
     rng: random.Random = field(factory=random.Random)
     registrar: Registrar | None = None
     authenticator: auth.DigestAuthenticator | None = None
-    auth_policy: AuthPolicy | None = None
-    """Requests (other than REGISTER) for which it returns True must authenticate."""
+    trust: TrustPolicy | None = None
+    """Classifies INVITEs and application requests: a trunk name (trusted, carried on
+    the event) or None (digest authentication). Without a policy nothing authenticates."""
     transactions: TransactionLayer = field(init=False)
     core: UaCore = field(init=False)
     invites: InviteUsage = field(init=False)
@@ -303,9 +306,10 @@ class SipEndpoint:
         elif method == "INVITE":
             # Challenge first: a 401 needs no 100 Trying before it (and some clients stop
             # reading at the 100).
-            user = self._authenticate(req, tx, now)
+            trunk = self.trust(req, source, now) if self.trust is not None else None
+            user = None if trunk is not None else self._authenticate(req, tx, now)
             if user is not False:
-                self.invites.on_invite(req, source, tx, now, user)
+                self.invites.on_invite(req, source, tx, now, user, trunk)
         elif method == "REGISTER":
             self._on_register(req, source, tx, now)
         elif method == "OPTIONS":
@@ -320,8 +324,9 @@ class SipEndpoint:
         elif method == "BYE":
             core.respond(tx, req, 481, now, to_tag=core.token())
         elif method in self.config.app_methods:
-            if self._authenticate(req, tx, now) is not False:
-                core.events.append(IncomingRequest(req, source, tx))
+            trunk = self.trust(req, source, now) if self.trust is not None else None
+            if trunk is not None or self._authenticate(req, tx, now) is not False:
+                core.events.append(IncomingRequest(req, source, tx, trunk))
         else:
             core.respond(tx, req, 405, now, to_tag=core.token(), extra=core.allow_fields())
 
@@ -347,7 +352,8 @@ class SipEndpoint:
     def _authenticate(
         self, req: Request, tx: str, now: float, *, always: bool = False
     ) -> str | None | Literal[False]:
-        """Digest-check ``req`` when policy asks; False when a challenge was sent.
+        """Digest-check ``req`` (unless no trust policy is set); False when a challenge
+        was sent.
 
         Returns the authenticated user name, or None when no authentication was needed.
         """
@@ -356,7 +362,7 @@ class SipEndpoint:
             return None
         core = self.core
         source = self._tx_source(tx)
-        if not always and (self.auth_policy is None or not self.auth_policy(req, source)):
+        if not always and self.trust is None:
             return None
         # RFC 3261 §22.3: a UAS or registrar challenges with 401 (proxies use 407); a
         # B2BUA is the UAS of its inbound legs. Proxy-Authorization is accepted as well.

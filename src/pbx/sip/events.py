@@ -25,6 +25,9 @@ class IncomingCall:
     sdp: bytes | None
     auth_user: str | None = None
     """The user that passed digest authentication, when the policy asked for it."""
+    trunk: str | None = None
+    """The trusted peer (carrier trunk) the request came from, as the endpoint's trust
+    policy decided it; None when it authenticated or no policy is set."""
 
 
 @frozen
@@ -101,6 +104,8 @@ class IncomingRequest:
     request: Request
     source: Destination
     transaction: str
+    trunk: str | None = None
+    """The trusted peer it came from (None: it authenticated, or no policy is set)."""
 
 
 @frozen

@@ -74,7 +74,13 @@ class InviteUsage:
 
     # ================================================================ requests in
     def on_invite(
-        self, req: Request, source: Destination, tx: str, now: float, auth_user: str | None
+        self,
+        req: Request,
+        source: Destination,
+        tx: str,
+        now: float,
+        auth_user: str | None,
+        trunk: str | None = None,
     ) -> None:
         """A new INVITE (authenticated when policy asked): a leg, and IncomingCall."""
         core = self.core
@@ -91,7 +97,9 @@ class InviteUsage:
         self.legs[leg_id] = leg
         core.owners[tx] = Owner("uas-invite", leg_id, leg_id)
         log.info("sip_incoming_call", call_id=req.call_id, leg=leg_id, peer=str(source))
-        core.events.append(IncomingCall(leg_id, req.call_id, req, source, sdp_of(req), auth_user))
+        core.events.append(
+            IncomingCall(leg_id, req.call_id, req, source, sdp_of(req), auth_user, trunk)
+        )
 
     def on_cancel(self, req: Request, tx: str, now: float) -> None:
         """CANCEL (§9.2): 200 for the CANCEL, 487 for the INVITE if still unanswered."""

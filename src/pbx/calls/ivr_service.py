@@ -7,9 +7,10 @@ operations: prompts, attached data, lookups (Python functions at once; HTTP and 
 worker thread the shell provides, so the loop never blocks), recordings, and the exits —
 a queue (with priority and skills), a transfer (extension, number, or the operator: every
 logged-in agent rings and the first to answer takes the call), voicemail, a callback
-request (stored, and placed by :class:`CallbackScheduler`), or hang-up. Where the caller
-left and the path taken are attached to the call (``ivr_exit``, ``ivr_path``) for
-drop-off reports.
+request (stored, and placed by :class:`~pbx.calls.callbacks.CallbackScheduler`), or
+hang-up. Exits to a queue, the operator or voicemail are routes (``CallRouted``) the
+modules registered for them take. Where the caller left and the path taken are attached
+to the call (``ivr_exit``, ``ivr_path``) for drop-off reports.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from attrs import define, field
 from pbx.calls.dialplan import Target
 from pbx.calls.events import CallEvent, DigitReceived, LegEnded, PlaybackDone
 from pbx.calls.manager import Call, CallManager, Leg, LegState
-from pbx.calls.queues import QueueService
 from pbx.ivr import actions as ia
 from pbx.ivr import events as ie
 from pbx.ivr.graph import IvrGraph
@@ -33,18 +33,18 @@ from pbx.ivr.lookups import LookupService
 from pbx.ivr.runner import IvrRunner
 from pbx.media.prompts import PlayItem, PromptItem, ToneItem
 from pbx.media.tones import tone
-from pbx.sip.uri import SipUri
 from pbx.store import Store
 
 log = structlog.get_logger(__name__)
 
-Submit = Callable[[Callable[[], Any], Callable[[Any], None]], None]
-"""Run the first callable off the loop, then the second with its result on the loop."""
+Submit = Callable[[Callable[[], Any], Callable[[Any, float], None], float], None]
+"""``submit(work, done, now)``: run ``work`` off the loop, then ``done(result, now)`` on
+the loop with the time it finished (the shell stamps it)."""
 
 
-def run_inline(work: Callable[[], Any], done: Callable[[Any], None]) -> None:
+def run_inline(work: Callable[[], Any], done: Callable[[Any, float], None], now: float) -> None:
     """A :data:`Submit` for tests and scripts without a loop: run now."""
-    done(work())
+    done(work(), now)
 
 
 @define(slots=True)
@@ -61,7 +61,6 @@ class IvrService:
 
     manager: CallManager
     graphs: Mapping[str, IvrGraph]
-    queues: QueueService | None = None
     lookups: LookupService = field(factory=LookupService)
     store: Store | None = None
     recordings: Path = Path("voicemail")
@@ -69,8 +68,6 @@ class IvrService:
     wall: Callable[[float], float] = field(default=lambda now: now)
     callback_queue: str = "support"
     """Where callbacks requested in the IVR are queued when placed."""
-    clock: Callable[[], float] = field(default=time.monotonic)
-    """The shell's clock, read only when an off-loop lookup finishes."""
     _runs: dict[str, _Run] = field(init=False, factory=dict)
     """leg id → its run."""
 
@@ -95,7 +92,6 @@ class IvrService:
             manager.answer(leg.id, now)
         run = _Run(runner, call.id, leg.id)
         self._runs[leg.id] = run
-        manager.on_digit(leg.id, lambda digit, t: self._event(leg.id, ie.Digit(digit), t))
         self._perform(run, runner.start(now), now)
 
     def handle_call_event(self, event: CallEvent, now: float) -> None:
@@ -110,7 +106,8 @@ class IvrService:
                 self._event(event.leg, ie.HungUp(), now)
                 self._runs.pop(event.leg, None)
         elif isinstance(event, DigitReceived):
-            pass  # delivered through the digit listener
+            if event.leg in self._runs:
+                self._event(event.leg, ie.Digit(event.digit), now)
 
     def get_timer(self) -> float | None:
         """The earliest deadline of any run (menu time-outs, inter-digit time-outs ...)."""
@@ -148,17 +145,14 @@ class IvrService:
                 call.data["ivr_exit"] = a.node
                 call.data["ivr_path"] = list(a.path)
             log.info("ivr_finished", call=run.call, reason=a.reason, node=a.node)
-            # The digit listener is left alone: an exit (queue, voicemail, transfer) has
-            # already handed the leg, and its digits, to the next module.
             return
         if call is None or leg is None:
             return
         if isinstance(a, ia.Play):
-            prompts = manager.engine.prompts
             items: list[PlayItem] = []
             for item in a.items:
                 if isinstance(item, str):
-                    if item in prompts:
+                    if manager.has_prompt(item):
                         items.append(PromptItem(item))
                     else:
                         log.warning("ivr_prompt_missing", prompt=item)
@@ -172,49 +166,39 @@ class IvrService:
         elif isinstance(a, ia.SetData):
             call.data[a.key] = a.value
         elif isinstance(a, ia.Lookup):
-            self._lookup(run, a)
+            self._lookup(run, a, now)
         elif isinstance(a, ia.StartRecording):
             self._start_recording(run, call, leg, a, now)
         elif isinstance(a, ia.StopRecording):
             self._stop_recording(run, now, report=True)
         elif isinstance(a, ia.Enqueue):
-            manager.on_digit(leg.id, None)
-            if self.queues is None:
-                manager.hangup(leg.id, now, status=480)
-                return
-            self.queues.enqueue(
-                call,
-                leg,
-                a.queue,
-                now,
-                priority=a.priority,
-                skills=a.skills,
-                lang=str(call.data.get("lang", "en")),
-            )
+            options = {
+                "priority": a.priority,
+                "skills": dict(a.skills),
+                "lang": str(call.data.get("lang", "en")),
+            }
+            manager.route(call, leg, Target("queue", a.queue, options=options), now)
         elif isinstance(a, ia.Transfer):
-            manager.on_digit(leg.id, None)
             self._transfer(call, leg, a, now)
         elif isinstance(a, ia.Voicemail):
-            manager.on_digit(leg.id, None)
             manager.route(call, leg, Target("voicemail", a.mailbox), now)
         elif isinstance(a, ia.RequestCallback):
             self._request_callback(call, a, now)
         elif isinstance(a, ia.Hangup):
             manager.hangup(leg.id, now)
 
-    def _lookup(self, run: _Run, a: ia.Lookup) -> None:
+    def _lookup(self, run: _Run, a: ia.Lookup, now: float) -> None:
         def work() -> ie.LookupResult | ie.LookupFailed:
             return self.lookups.perform(a)
 
-        def done(result: ie.LookupResult | ie.LookupFailed) -> None:
-            now = self.clock()
+        def done(result: ie.LookupResult | ie.LookupFailed, now: float) -> None:
             if run.leg in self._runs:
                 self._perform(run, run.runner.handle(result, now), now)
 
         if a.kind == "python":
-            done(work())  # in-process functions answer at once
+            done(work(), now)  # in-process functions answer at once
         else:
-            self.submit(work, done)
+            self.submit(work, done, now)
 
     def _start_recording(
         self, run: _Run, call: Call, leg: Leg, a: ia.StartRecording, now: float
@@ -224,9 +208,8 @@ class IvrService:
         mailbox = str(call.data.get("mailbox", "ivr"))
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.wall(now)))
         path = self.recordings / mailbox / f"{stamp}-{call.id}.wav"
-        path.parent.mkdir(parents=True, exist_ok=True)
         key = f"ivr:{leg.id}"
-        self.manager.engine.start_recording(key, path, mono=[leg.channel])
+        self.manager.record_leg(leg.id, key, path)
         run.recording = (key, path, now)
 
     def _stop_recording(self, run: _Run, now: float, *, report: bool) -> None:
@@ -234,7 +217,7 @@ class IvrService:
             return
         key, path, started = run.recording
         run.recording = None
-        self.manager.engine.stop_recording(key)
+        self.manager.stop_recording(key)
         if report:
             self._perform(
                 run, run.runner.handle(ie.RecordingDone(str(path), now - started), now), now
@@ -243,20 +226,11 @@ class IvrService:
     def _transfer(self, call: Call, leg: Leg, a: ia.Transfer, now: float) -> None:
         manager = self.manager
         if a.kind == "operator":
-            self._ring_operators(call, leg, now)
+            manager.route(call, leg, Target("operator"), now)
         elif a.kind in ("extension", "agent"):
-            manager.connect_extension(leg.id, a.target, now)
+            manager.connect(leg.id, Target("extension", a.target), now, agent=a.target)
         elif a.target.startswith("sip:"):
-
-            def answered(out: Leg, t: float) -> None:
-                manager.bridge_answered(leg.id, out, t)
-
-            def failed(out: Leg, status: int, reason: str, t: float) -> None:
-                manager.fail_caller(leg.id, status, t)
-
-            manager.dial(
-                call.id, SipUri.parse(a.target), now, on_answer=answered, on_failure=failed
-            )
+            manager.connect(leg.id, a.target, now)
         else:
             match = manager.dialplan.resolve(origin="user", number=a.target, caller="", trunk=None)
             if match is None:
@@ -264,57 +238,9 @@ class IvrService:
             else:
                 manager.route(call, leg, match.target, now)
 
-    def _ring_operators(self, call: Call, leg: Leg, now: float) -> None:
-        """Ring every logged-in agent's phone at once; the first to answer takes the call."""
-        manager = self.manager
-        agents: list[str] = []
-        if self.queues is not None:
-            view = self.queues.snapshot(now)
-            agents = [a.id for a in view.agents if a.state.name not in ("LOGGED_OUT",)]
-        ringing: list[str] = []
-        agent_of: dict[str, str] = {}
-
-        def answered(out: Leg, t: float) -> None:
-            for other in ringing:
-                if other != out.id:
-                    manager.hangup(other, t)
-            call.agent = call.agent or agent_of.get(out.id, out.remote)
-            manager.bridge_answered(leg.id, out, t)
-
-        def failed(out: Leg, status: int, reason: str, t: float) -> None:
-            if out.id in ringing:
-                ringing.remove(out.id)
-            if not ringing and leg.id in manager.legs:
-                manager.fail_caller(leg.id, status, t)
-
-        location = manager.location
-        for agent in agents:
-            bindings = location.lookup(agent, now) if location is not None else []
-            if not bindings:
-                continue
-            contact = bindings[0].contact.uri
-            if not isinstance(contact, SipUri):
-                continue
-            out_leg = manager.dial(
-                call.id,
-                contact,
-                now,
-                destination=bindings[0].source,
-                on_answer=answered,
-                on_failure=failed,
-            )
-            ringing.append(out_leg)
-            agent_of[out_leg] = agent
-        if not ringing:
-            manager.hangup(leg.id, now, status=480)
-
     def _request_callback(self, call: Call, a: ia.RequestCallback, now: float) -> None:
         if self.store is None:
             return
-        contact = None
-        sip_leg = self.manager.endpoint.legs.get(call.legs[0]) if call.legs else None
-        if sip_leg is not None and sip_leg.invite.contacts:
-            contact = str(sip_leg.invite.contacts[0].uri)
         self.store.callback_insert(
             {
                 "number": a.number,
@@ -322,85 +248,8 @@ class IvrService:
                 "requested": self.wall(now),
                 "due": self.wall(now),
                 "call_id": call.id,
-                "data": {
-                    "slot": a.slot,
-                    "contact": contact,
-                    **{k: v for k, v in call.data.items() if not k.startswith("_")},
-                },
+                "data": {"slot": a.slot, "contact": call.contact, **call.data},
             }
         )
         call.data["callback"] = a.number
         log.info("ivr_callback_requested", call=call.id, number=a.number, slot=a.slot)
-
-
-@define
-class CallbackScheduler:
-    """Places the callbacks the IVR stored: calls the customer back, then queues them.
-
-    Pending rows of the store's ``callback`` table whose time has come are dialled (to
-    the SIP contact the customer called from, else the number at the pbx's host); an
-    answered callback joins its queue like a new caller, with the data it had; a failed
-    one is retried after ``retry_after`` seconds, at most ``attempts`` times.
-    """
-
-    manager: CallManager
-    queues: QueueService
-    store: Store
-    wall: Callable[[float], float] = field(default=lambda now: now)
-    poll: float = 5.0
-    retry_after: float = 60.0
-    attempts: int = 3
-    _next: float | None = field(init=False, default=None)
-
-    def get_timer(self) -> float | None:
-        """When to look for due callbacks next."""
-        return self._next
-
-    def arm(self, now: float) -> None:
-        """Start polling (the shell calls this once at start)."""
-        self._next = now
-
-    def handle_timer(self, now: float) -> None:
-        """Dial every due callback."""
-        self._next = now + self.poll
-        due = self.store.query(
-            "SELECT * FROM callback WHERE status='pending' AND due<=? ORDER BY due LIMIT 20",
-            (self.wall(now),),
-        )
-        for row in due:
-            if row["call_id"] in self.manager.calls:
-                continue  # the customer is still on the call that asked for it
-            self._place(row, now)
-
-    def _place(self, row: dict[str, Any], now: float) -> None:
-        manager = self.manager
-        data = row["data"] if isinstance(row["data"], dict) else {}
-        contact = data.get("contact")
-        uri = (
-            SipUri.parse(contact)
-            if isinstance(contact, str)
-            else SipUri("sip", row["number"], None, manager.transport.host)
-        )
-        self.store.execute(
-            "UPDATE callback SET status='dialing', attempts=attempts+1 WHERE id=?", (row["id"],)
-        )
-        call_id = manager.originate(
-            now, number=row["number"], data={k: v for k, v in data.items() if k not in ("contact",)}
-        )
-        call = manager.calls[call_id]
-        queue = row["queue"] or "support"
-
-        def answered(out: Leg, t: float) -> None:
-            self.store.execute("UPDATE callback SET status='done' WHERE id=?", (row["id"],))
-            call.data["callback"] = row["number"]
-            self.queues.enqueue(call, out, queue, t, lang=str(call.data.get("lang", "en")))
-
-        def failed(out: Leg, status: int, reason: str, t: float) -> None:
-            retry = row["attempts"] + 1 < self.attempts
-            self.store.execute(
-                "UPDATE callback SET status=?, due=? WHERE id=?",
-                ("pending" if retry else "failed", self.wall(t) + self.retry_after, row["id"]),
-            )
-
-        manager.dial(call_id, uri, now, from_number=queue, on_answer=answered, on_failure=failed)
-        log.info("callback_placed", number=row["number"], queue=queue)

@@ -1,0 +1,132 @@
+"""Each leg's anchored media: an RTP port, a stream, an engine channel, and its SDP.
+
+Every leg gets its own RTP port and media-engine channel when it is created, so any two
+legs can be bridged, recorded or monitored through the mixer. This module opens and
+closes them, builds our offers and answers (RFC 3264) and applies what was negotiated
+to the stream and the channel's codec.
+"""
+
+from __future__ import annotations
+
+import random
+
+from attrs import define, field
+
+from pbx.calls.model import Leg, MediaTransport
+from pbx.media.engine import MediaEngine
+from pbx.rtp.stream import RtpStream
+from pbx.sip.offer_answer import (
+    LocalMedia,
+    NegotiatedMedia,
+    OfferAnswerError,
+    accept_answer,
+    build_offer,
+    is_ip_literal,
+    negotiate_answer,
+)
+from pbx.sip.sdp import SdpParseError, SessionDescription
+
+
+@define
+class LegMedia:
+    """Opens, negotiates and closes the media of legs over one engine and transport."""
+
+    engine: MediaEngine
+    transport: MediaTransport
+    rng: random.Random
+    by_channel: dict[int, str] = field(init=False, factory=dict)
+    """Engine channel → the leg it carries."""
+
+    def open(self, leg: Leg) -> None:
+        """Bind a port, add a channel (PCMU until negotiated); raises PbxError
+        (ResourceExhausted when the port pool is empty)."""
+        port = self.transport.open()
+        rng = self.rng
+        stream = RtpStream(
+            rng.getrandbits(32),
+            0,
+            clock_rate=8000,
+            telephone_event_pt=101,
+            initial_seq=rng.getrandbits(16),
+            initial_ts=rng.getrandbits(32),
+            cname=f"{leg.id}@{self.transport.host}",
+            rng=rng,
+        )
+        channel = self.engine.add_channel(stream, "PCMU")
+        self.transport.attach(port, channel)
+        leg.port, leg.stream, leg.channel = port, stream, channel
+        leg.session_id = rng.getrandbits(31)
+        leg.session_version = 1
+        self.by_channel[channel] = leg.id
+
+    def adopt(self, leg: Leg) -> None:
+        """The leg's id became known after its media was opened (an outbound INVITE)."""
+        if leg.channel is not None:
+            self.by_channel[leg.channel] = leg.id
+
+    def close(self, leg: Leg) -> None:
+        """Remove the leg's channel and unbind its port."""
+        if leg.channel is not None:
+            self.engine.remove_channel(leg.channel)
+            self.by_channel.pop(leg.channel, None)
+            leg.channel = None
+        if leg.port is not None:
+            self.transport.close(leg.port)
+            leg.port = None
+
+    def local(self, leg: Leg) -> LocalMedia:
+        assert leg.port is not None
+        return LocalMedia(self.transport.host, leg.port)
+
+    def apply(self, leg: Leg, media: NegotiatedMedia) -> None:
+        """Point the leg's stream at the negotiated address, payload types and codec."""
+        if not is_ip_literal(media.remote_address):
+            # A host name is refused, not resolved: resolving would block the loop (or,
+            # handed to sendto, every packet), and a name a caller chose can point anywhere.
+            raise OfferAnswerError("the SDP connection address is a host name; pbx needs an IP")
+        leg.media = media
+        stream = leg.stream
+        if stream is None or leg.channel is None:
+            return
+        stream.payload_type = media.payload_type
+        stream.telephone_event_pt = media.telephone_event
+        if media.remote_port and media.remote_address not in ("0.0.0.0", "::"):
+            stream.set_remote((media.remote_address, media.remote_port))
+        self.engine.set_codec(leg.channel, media.codec)
+
+    def offer(self, leg: Leg, direction: str = "sendrecv") -> bytes:
+        """Our offer for the leg (a new session version); kept until answered."""
+        leg.session_version += 1
+        offer = build_offer(
+            self.local(leg),
+            session_id=leg.session_id,
+            session_version=leg.session_version,
+            direction=direction,
+        )
+        leg.offer = offer
+        leg.local_sdp = bytes(offer)
+        return leg.local_sdp
+
+    def answer(self, leg: Leg, sdp: bytes, hold: bool = False) -> bytes:
+        """Negotiate an answer to ``sdp``; raises OfferAnswerError (488, 400) on failure."""
+        try:
+            offer = SessionDescription.parse(sdp)
+        except SdpParseError as exc:
+            raise OfferAnswerError(f"invalid SDP: {exc}", 400) from None
+        leg.session_version += 1
+        answer, media = negotiate_answer(
+            offer,
+            self.local(leg),
+            session_id=leg.session_id,
+            session_version=leg.session_version,
+            hold=hold,
+        )
+        self.apply(leg, media)
+        leg.local_sdp = bytes(answer)
+        return leg.local_sdp
+
+    def accept(self, leg: Leg, sdp: bytes) -> None:
+        """Apply the answer ``sdp`` to our outstanding offer; raises SdpParseError or
+        OfferAnswerError when it does not fit."""
+        assert leg.offer is not None
+        self.apply(leg, accept_answer(leg.offer, SessionDescription.parse(sdp)))
