@@ -31,7 +31,7 @@ from pbx.acd.actions import OfferToAgent
 from pbx.calls.dialplan import NumberPattern
 from pbx.calls.events import CallEvent
 from pbx.config import parse_hostport
-from pbx.media.say import say_digits
+from pbx.media.numbers import say_digits
 
 HERE = Path(__file__).parent
 

@@ -71,6 +71,23 @@ log = structlog.get_logger(__name__)
 CallEventHandler = Callable[[CallEvent, float], None]
 
 
+def endpoint_config(config: AppConfig, timers: TimerConfig | None = None) -> EndpointConfig:
+    """The SIP endpoint's settings from the ``[sip]`` section."""
+    sip = config.sip
+    return EndpointConfig(
+        host=sip.host,
+        port=sip.port,
+        user_agent=sip.user_agent,
+        timers=timers or TimerConfig(),
+        trace=sip.trace,
+        session_timer=(
+            SessionTimerConfig(sip.session_expires, sip.session_min_se)
+            if sip.session_expires
+            else None
+        ),
+    )
+
+
 class Application:
     """A running pbx: SIP, media, calls, records, and the modules routed to."""
 
@@ -96,26 +113,14 @@ class Application:
         self.location = LocationService()
         users = {u.extension: u for u in config.users}
         self.registrar = Registrar(self.location, lambda user: user in users)
-        nonces = auth.NonceManager(secret=secrets.token_bytes(32))
         self.authenticator = auth.DigestAuthenticator(
             realm=config.sip.realm,
             lookup=lambda user: users[user].password if user in users else None,
-            nonces=nonces,
+            nonces=auth.NonceManager(secret=secrets.token_bytes(32)),
             algorithms=config.sip.auth_algorithms,
         )
         self.endpoint = SipEndpoint(
-            EndpointConfig(
-                host=config.sip.host,
-                port=config.sip.port,
-                user_agent=config.sip.user_agent,
-                timers=timers or TimerConfig(),
-                trace=config.sip.trace,
-                session_timer=(
-                    SessionTimerConfig(config.sip.session_expires, config.sip.session_min_se)
-                    if config.sip.session_expires
-                    else None
-                ),
-            ),
+            endpoint_config(config, timers),
             self.rng,
             registrar=self.registrar,
             authenticator=self.authenticator,
@@ -128,20 +133,7 @@ class Application:
             config.sip.host,
             self._on_media_events,
         )
-        self.calls = CallManager(
-            self.endpoint,
-            self.engine,
-            self.media,
-            Dialplan(config.dialplan),
-            location=self.location,
-            store=self.store,
-            rng=self.rng,
-            wall=self.wall,
-            trunks={trunk.name: trunk for trunk in config.trunks},
-            ring_timeout=config.ring_timeout,
-            media_timeout=config.rtp.inactivity_timeout,
-            recordings=Path(config.recordings_dir),
-        )
+        self.calls = self._call_manager()
         self.voicemail = Voicemail(
             self.calls,
             Path(config.voicemail_dir),
@@ -170,7 +162,45 @@ class Application:
             wall=self.wall,
         )
         self.callbacks = CallbackScheduler(self.calls, self.store, wall=self.wall)
-        self.router = CallRouter(
+        self.router = self._router()
+        self.sip = self._sip_service()
+        self._stopped = asyncio.Event()
+        self._subscribers: set[asyncio.Queue[object]] = set()
+        self._clock_offset = time.time() - time.monotonic()
+
+    # -- composition -------------------------------------------------------------------
+    def _call_manager(self) -> CallManager:
+        """Calls over the endpoint and the media engine, with the dial plan and trunks."""
+        config = self.config
+        return CallManager(
+            self.endpoint,
+            self.engine,
+            self.media,
+            Dialplan(config.dialplan),
+            location=self.location,
+            store=self.store,
+            rng=self.rng,
+            wall=self.wall,
+            trunks={trunk.name: trunk for trunk in config.trunks},
+            ring_timeout=config.ring_timeout,
+            media_timeout=config.rtp.inactivity_timeout,
+            recordings=Path(config.recordings_dir),
+        )
+
+    def _sip_service(self) -> SipService:
+        """SIP over UDP and TCP, pumping every core with deadlines through the router."""
+        return SipService(
+            self.endpoint,
+            self.router.on_sip,
+            timers=[self.calls, self.voicemail, self.queues, self.ivr, self.callbacks],
+            tcp_limits=TcpLimits.from_config(self.config.sip),
+            drain=self.router.drain,
+        )
+
+    def _router(self) -> CallRouter:
+        """Each target kind to its module; every call event to the modules that follow
+        calls (and the event stream first); registrations to the queues."""
+        return CallRouter(
             self.calls,
             routes={
                 "queue": self.queues.start,
@@ -188,18 +218,7 @@ class Application:
             ],
             device_watchers=[self.queues.handle_sip_event],
         )
-        self.sip = SipService(
-            self.endpoint,
-            self.router.on_sip,
-            timers=[self.calls, self.voicemail, self.queues, self.ivr, self.callbacks],
-            tcp_limits=TcpLimits.from_config(config.sip),
-            drain=self.router.drain,
-        )
-        self._stopped = asyncio.Event()
-        self._subscribers: set[asyncio.Queue[object]] = set()
-        self._clock_offset = time.time() - time.monotonic()
 
-    # -- composition -------------------------------------------------------------------
     def wall(self, now: float) -> float:
         """Wall-clock time for a loop time (the loop's clock is monotonic)."""
         return now + self._clock_offset
@@ -337,11 +356,17 @@ class Application:
         self._stopped.set()
 
     async def close(self) -> None:
-        """Stop taking calls, hang up every call with BYE, flush records, stop listening."""
+        """Stop taking calls, hang up every call with BYE, log the agents off (reason
+        ``shutdown``), flush records, stop listening."""
         now = self.sip.now()
         for call_id in list(self.calls.calls):
             self.calls.hangup_call(call_id, now, status=503)
         self.sip.flush(now)
+        try:
+            # The agents still logged in are logged off: their sessions end at the stop.
+            self.store.close_sessions(self.wall(now), reason="shutdown")
+        except Exception:
+            log.exception("store_close_sessions_failed")
         await asyncio.sleep(0.1)
         self.media.stop()
         self.engine.recorder.close_all()
@@ -350,14 +375,15 @@ class Application:
 
     async def run(self) -> None:
         """Start, serve until SIGINT/SIGTERM or :meth:`stop`, then shut down cleanly."""
-        await self.start()
         loop = asyncio.get_running_loop()
+        # Before listening: a signal that arrives as soon as SIP answers still stops cleanly.
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, self.stop)
             except (NotImplementedError, RuntimeError):
                 pass
         try:
+            await self.start()
             await self._stopped.wait()
         finally:
             log.info("pbx_stopping")

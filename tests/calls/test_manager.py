@@ -17,7 +17,7 @@ from pbx.sip.events import (
     RequestAnswered,
 )
 from pbx.sip.events import (
-    CallEnded as SipCallEnded,
+    DialogEnded as SipCallEnded,
 )
 from pbx.sip.message import parse_message
 from pbx.sip.transport import Destination

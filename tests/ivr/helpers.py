@@ -15,7 +15,7 @@ from pbx.ivr import (
     Lookup,
     LookupService,
     Play,
-    PlaybackDone,
+    PlayEnded,
     RecordingDone,
     SetData,
     StopPlayback,
@@ -99,7 +99,7 @@ class Shell:
         assert self.playing is not None, "nothing is playing"
         seq = self.playing.seq
         self.playing = None
-        return self.send(PlaybackDone(seq))
+        return self.send(PlayEnded(seq))
 
     def listen(self) -> list[IvrAction]:
         """Let prompts play to their end until the runner waits for something else."""

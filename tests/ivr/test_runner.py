@@ -19,7 +19,7 @@ from pbx.ivr import (
     LookupFailed,
     LookupResult,
     Play,
-    PlaybackDone,
+    PlayEnded,
     RequestCallback,
     SetData,
     StartRecording,
@@ -111,10 +111,10 @@ def test_stale_or_stopped_playback_reports_are_ignored() -> None:
     shell = Shell(menu_graph())
     shell.start()
     shell.play_ends()  # the menu plays (seq 2)
-    assert shell.send(PlaybackDone(seq=1)) == []  # the welcome's, late
-    assert shell.send(PlaybackDone(seq=2, completed=False)) == []
+    assert shell.send(PlayEnded(seq=1)) == []  # the welcome's, late
+    assert shell.send(PlayEnded(seq=2, completed=False)) == []
     assert shell.runner.get_timer() is None  # the menu timeout starts at the prompt's end
-    assert shell.send(PlaybackDone()) == []
+    assert shell.send(PlayEnded()) == []
     assert shell.runner.get_timer() == shell.now + 4
 
 
@@ -350,8 +350,8 @@ def test_say_digits_number_and_date() -> None:
         g.build(), call="c", caller="12#", lang="ru", data={"count": 21, "due": "2024-03-08"}
     )
     assert runner.start(0.0) == [Play(("ru/digits/1", "ru/digits/2", "ru/digits/pound"), True, 1)]
-    assert runner.handle(PlaybackDone(), 0.0) == [Play(("ru/digits/20", "ru/digits/1f"), True, 2)]
-    assert runner.handle(PlaybackDone(), 0.0) == [
+    assert runner.handle(PlayEnded(), 0.0) == [Play(("ru/digits/20", "ru/digits/1f"), True, 2)]
+    assert runner.handle(PlayEnded(), 0.0) == [
         Play(
             (
                 "ru/ordinals/8",  # восьмого
@@ -481,7 +481,7 @@ def test_hang_up_mid_prompt_ends_the_run_once() -> None:
     shell.start()
     assert shell.hang_up() == [Finished("hangup", "welcome", ("welcome",))]
     assert shell.hang_up() == []
-    assert shell.send(PlaybackDone()) == []
+    assert shell.send(PlayEnded()) == []
     assert shell.runner.get_timer() is None
 
 

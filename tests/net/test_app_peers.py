@@ -560,3 +560,23 @@ def test_embedding_example_answers_its_own_route(tmp_path: Path) -> None:
     assert rc == 0, screen
     rows = Store(tmp_path / "callcenter.db").cdrs(did="500")
     assert [r["disposition"] for r in rows] == ["answered"]
+
+
+def test_a_clean_stop_logs_the_agents_off_with_reason_shutdown(tmp_path: Path) -> None:
+    from pbx.acd import events as acd
+
+    async def body(app: Application) -> None:
+        app.queues.feed(acd.AgentLogin("2001"), app.sip.now())
+        app.sip.flush()
+
+    with_app(tmp_path, body)
+    rows = Store(tmp_path / "callcenter.db").query(
+        "SELECT event, agent, queue, data FROM queue_log WHERE agent='2001' ORDER BY id"
+    )
+    logins = [r for r in rows if r["event"] == "AGENTLOGIN"]
+    logoffs = [r for r in rows if r["event"] == "AGENTLOGOFF"]
+    assert logins and len(logoffs) == len(logins)
+    assert {r["queue"] for r in logoffs} == {r["queue"] for r in logins}
+    assert all(r["data"] == {"reason": "shutdown"} for r in logoffs)
+    # The next start finds nothing left open (no "interrupted" sessions).
+    assert Store(tmp_path / "callcenter.db").sessions_closed == 0

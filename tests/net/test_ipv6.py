@@ -10,7 +10,7 @@ import pytest
 
 from pbx.net.pump import SipService
 from pbx.sip.endpoint import EndpointConfig, SipEndpoint
-from pbx.sip.events import CallAnswered, CallEnded, EndpointEvent, IncomingCall
+from pbx.sip.events import CallAnswered, DialogEnded, EndpointEvent, IncomingCall
 from pbx.sip.uri import SipUri
 from tests.conftest import need_ipv6_loopback
 
@@ -44,7 +44,7 @@ def test_call_over_ipv6_loopback(transport: str) -> None:
             if isinstance(event, IncomingCall):
                 seen.append(f"incoming from {event.source.host}")
                 uas.answer(event.leg, SDP, now)
-            elif isinstance(event, CallEnded):
+            elif isinstance(event, DialogEnded):
                 seen.append("uas ended")
                 if not done.done():
                     done.set_result(None)

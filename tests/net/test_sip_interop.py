@@ -12,7 +12,7 @@ from pbx.app import Application
 from pbx.config import AppConfig, SipConfig, UserConfig
 from pbx.net.pump import SipService
 from pbx.sip.endpoint import EndpointConfig, SipEndpoint
-from pbx.sip.events import CallAnswered, CallEnded, CallFailed, EndpointEvent, IncomingCall
+from pbx.sip.events import CallAnswered, CallFailed, DialogEnded, EndpointEvent, IncomingCall
 from pbx.sip.transport import Destination
 from tests.conftest import free_port
 from tests.peers.sipp import SCENARIOS, counts, run_sipp
@@ -38,7 +38,7 @@ class AnsweringUas:
         if isinstance(event, IncomingCall):
             self.endpoint.answer(event.leg, SDP, now)
             self.answered += 1
-        elif isinstance(event, CallEnded):
+        elif isinstance(event, DialogEnded):
             self.ended += 1
 
     async def __aenter__(self) -> AnsweringUas:
@@ -102,7 +102,7 @@ def test_pbx_uac_calls_sipp_uas(tmp_path: Path) -> None:
             if isinstance(event, CallAnswered):
                 outcomes.append(event)
                 loop.call_later(0.2, hang_up, event.leg)
-            elif isinstance(event, (CallFailed, CallEnded)):
+            elif isinstance(event, (CallFailed, DialogEnded)):
                 outcomes.append(event)
 
         def hang_up(leg: str) -> None:
@@ -133,7 +133,7 @@ def test_pbx_uac_calls_sipp_uas(tmp_path: Path) -> None:
     rc, screen, outcomes = asyncio.run(scenario())
     assert rc == 0, screen
     assert sum(isinstance(o, CallAnswered) for o in outcomes) == calls
-    assert sum(isinstance(o, CallEnded) and o.by == "local" for o in outcomes) == calls
+    assert sum(isinstance(o, DialogEnded) and o.by == "local" for o in outcomes) == calls
 
 
 def _app_config(port: int) -> AppConfig:

@@ -8,15 +8,15 @@ import pytest
 
 from pbx.errors import InvalidStateError
 from pbx.sip import auth
-from pbx.sip.endpoint import EndpointConfig, LegState, SipEndpoint
+from pbx.sip.endpoint import EndpointConfig, SipEndpoint, SipLegState
 from pbx.sip.events import (
     CallAnswered,
     CallCancelled,
     CallConfirmed,
-    CallEnded,
     CallFailed,
     CallProgress,
     DeviceRegistered,
+    DialogEnded,
     IncomingCall,
     InDialogRequest,
     MessageRejected,
@@ -109,14 +109,14 @@ def test_basic_call_ring_answer_ack_bye() -> None:
     assert isinstance(answered, CallAnswered) and answered.sdp == SDP
     [confirmed] = events(p.b)
     assert isinstance(confirmed, CallConfirmed)
-    assert p.a.leg(leg_a).state is LegState.CONFIRMED
-    assert p.b.leg(leg_b).state is LegState.CONFIRMED
+    assert p.a.leg(leg_a).state is SipLegState.CONFIRMED
+    assert p.b.leg(leg_b).state is SipLegState.CONFIRMED
     p.a.bye(leg_a, p.now)
     p.transfer()
     [ended_b] = events(p.b)
-    assert isinstance(ended_b, CallEnded) and ended_b.by == "remote"
+    assert isinstance(ended_b, DialogEnded) and ended_b.by == "remote"
     [ended_a] = events(p.a)
-    assert isinstance(ended_a, CallEnded) and ended_a.by == "local"
+    assert isinstance(ended_a, DialogEnded) and ended_a.by == "local"
     assert p.a.legs == {} and p.b.legs == {}
 
 
@@ -146,7 +146,7 @@ def test_uas_ends_call_with_bye_when_ack_never_comes() -> None:
     p.drop_next["b"] = 100  # nothing from b reaches a
     p.advance(40.0)
     evs = events(p.b)
-    assert any(isinstance(e, CallEnded) and e.reason == "no ACK" for e in evs)
+    assert any(isinstance(e, DialogEnded) and e.reason == "no ACK" for e in evs)
     oks = p.sent_by("b", "SIP/2.0 200")
     # T1-doubling capped at T2: 0.5, 1.5, 3.5, 7.5, 11.5, ... until 64·T1 = 32 s.
     assert 9 <= len(oks) <= 11

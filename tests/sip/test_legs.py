@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pbx.errors import InvalidStateError
-from pbx.sip.legs import TRANSITIONS, Leg, LegState, advance
+from pbx.sip.legs import TRANSITIONS, SipLeg, SipLegState, advance
 from pbx.sip.message import Request, parse_message
 from pbx.sip.transport import Destination
 
@@ -16,20 +16,20 @@ INVITE = (
 )
 
 
-def leg(state: LegState = LegState.CALLING) -> Leg:
+def leg(state: SipLegState = SipLegState.CALLING) -> SipLeg:
     req = parse_message(INVITE)
     assert isinstance(req, Request)
-    return Leg("l1", "uas", "legs", req, Destination("UDP", "127.0.0.1", 5070), state=state)
+    return SipLeg("l1", "uas", "legs", req, Destination("UDP", "127.0.0.1", 5070), state=state)
 
 
 def test_an_incoming_call_rings_is_answered_acked_and_ended() -> None:
     one = leg()
     for event, state in [
-        ("send_1xx", LegState.EARLY),
-        ("send_2xx", LegState.ANSWERED),
-        ("ack", LegState.CONFIRMED),
-        ("send_bye", LegState.ENDING),
-        ("ended", LegState.ENDED),
+        ("send_1xx", SipLegState.EARLY),
+        ("send_2xx", SipLegState.ANSWERED),
+        ("ack", SipLegState.CONFIRMED),
+        ("send_bye", SipLegState.ENDING),
+        ("ended", SipLegState.ENDED),
     ]:
         assert advance(one, event) is state and one.state is state
 
@@ -38,17 +38,17 @@ def test_a_move_the_table_lacks_names_the_leg_state_and_input() -> None:
     with pytest.raises(InvalidStateError, match=r"leg l1: ack in state calling"):
         advance(leg(), "ack")
     with pytest.raises(InvalidStateError, match=r"leg l1: send_2xx in state confirmed"):
-        advance(leg(LegState.CONFIRMED), "send_2xx")
+        advance(leg(SipLegState.CONFIRMED), "send_2xx")
 
 
 def test_every_live_state_can_end_and_nothing_leaves_ended_but_ended() -> None:
-    for state in LegState:
-        assert TRANSITIONS[(state, "ended")] is LegState.ENDED
-    assert {e for (s, e) in TRANSITIONS if s is LegState.ENDED} == {"ended"}
+    for state in SipLegState:
+        assert TRANSITIONS[(state, "ended")] is SipLegState.ENDED
+    assert {e for (s, e) in TRANSITIONS if s is SipLegState.ENDED} == {"ended"}
 
 
 def test_the_2xx_deadline_is_dropped_when_the_ack_comes() -> None:
-    one = leg(LegState.ANSWERED)
+    one = leg(SipLegState.ANSWERED)
     one.ok_deadline = 3.0
     advance(one, "ack")
     assert one.ok_deadline is None

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from pbx.sip.endpoint import EndpointConfig, LegState, SipEndpoint
+from pbx.sip.endpoint import EndpointConfig, SipEndpoint, SipLegState
 from pbx.sip.errors import SipParseError
-from pbx.sip.events import CallEnded, InDialogRequest
+from pbx.sip.events import DialogEnded, InDialogRequest
 from pbx.sip.message import Request, Response, parse_message
 from pbx.sip.session_timer import (
     Negotiated,
@@ -129,8 +129,8 @@ def test_caller_refreshes_with_update_at_half_the_interval_and_the_call_lives_on
     # At 900, 1800, 2700, 3600 s: each UPDATE restarts both ends' timers.
     assert len(updates) == 4
     assert updates[0].request.headers.get("session-expires") == "1800;refresher=uac"
-    assert p.a.leg(leg_a).state is LegState.CONFIRMED
-    assert p.b.leg(leg_b).state is LegState.CONFIRMED
+    assert p.a.leg(leg_a).state is SipLegState.CONFIRMED
+    assert p.b.leg(leg_b).state is SipLegState.CONFIRMED
     assert not p.sent_by("a", "BYE") and not p.sent_by("b", "BYE")
 
 
@@ -139,13 +139,13 @@ def test_callee_ends_the_call_when_the_refresher_goes_silent_10() -> None:
     p.drop_next["a"] = 1000  # the caller's refreshes never arrive
     # BYE at the interval minus min(32 s, interval/3): 1768 s after the answer.
     p.advance(1767.0)
-    assert not [e for e in events(p.b) if isinstance(e, CallEnded)]
+    assert not [e for e in events(p.b) if isinstance(e, DialogEnded)]
     assert not p.sent_by("b", "BYE")
     p.advance(1769.0)
-    ended = [e for e in events(p.b) if isinstance(e, CallEnded)]
+    ended = [e for e in events(p.b) if isinstance(e, DialogEnded)]
     assert ended and ended[0].reason == "session expired" and ended[0].by == "local"
     assert p.sent_by("b", "BYE")
-    assert leg_b not in p.b.legs or p.b.leg(leg_b).state is LegState.ENDING
+    assert leg_b not in p.b.legs or p.b.leg(leg_b).state is SipLegState.ENDING
     assert leg_a
 
 
@@ -177,7 +177,7 @@ def test_we_refresh_a_caller_that_does_not_support_timers() -> None:
     [update] = [e for e in events(p.a) if isinstance(e, InDialogRequest)]
     p.a.respond(update.transaction, 481, p.now)
     p.transfer()
-    ended = [e for e in events(p.b) if isinstance(e, CallEnded)]
+    ended = [e for e in events(p.b) if isinstance(e, DialogEnded)]
     assert ended and ended[0].reason == "session refresh failed (481)"
 
 
@@ -200,7 +200,7 @@ def test_refresh_falls_back_to_reinvite_when_update_is_refused() -> None:
     p.a.respond(reinvite.transaction, 200, p.now, body=SDP, content_type="application/sdp")
     p.transfer()
     assert p.sent_by("b", "ACK")
-    assert p.b.leg(leg_b).state is LegState.CONFIRMED
+    assert p.b.leg(leg_b).state is SipLegState.CONFIRMED
     assert p.b.leg(leg_b).session.started == pytest.approx(901.0)  # type: ignore[union-attr]
 
 

@@ -98,7 +98,7 @@ class IvrService:
         """Feed every call-manager event here."""
         if isinstance(event, PlaybackDone):
             if event.leg in self._runs:
-                self._event(event.leg, ie.PlaybackDone(None, event.completed), now)
+                self._event(event.leg, ie.PlayEnded(None, event.completed), now)
         elif isinstance(event, LegEnded):
             run = self._runs.get(event.leg)
             if run is not None:

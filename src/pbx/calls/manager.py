@@ -57,7 +57,7 @@ from pbx.calls.events import (
     Purpose,
     RecordingDone,
 )
-from pbx.calls.identity import CallerIdentity, caller_identity, dialled_number
+from pbx.calls.inbound import Refused, admit
 from pbx.calls.leg_media import LegMedia
 from pbx.calls.model import (
     FAILURE_MAP,
@@ -82,7 +82,6 @@ from pbx.media.prompts import PlayItem, PromptItem, ToneItem
 from pbx.media.tones import tone
 from pbx.sip import events as sip
 from pbx.sip.endpoint import SipEndpoint
-from pbx.sip.errors import SipParseError
 from pbx.sip.offer_answer import OfferAnswerError
 from pbx.sip.registration import Binding, LocationService
 from pbx.sip.sdp import SdpParseError
@@ -227,7 +226,7 @@ class CallManager:
         elif isinstance(event, sip.CallCancelled):
             leg.end_cause = "caller cancelled"
             self._leg_gone(leg, "remote", now)
-        elif isinstance(event, sip.CallEnded):
+        elif isinstance(event, sip.DialogEnded):
             leg.end_cause = event.reason
             self._leg_gone(leg, event.by, now)
         elif isinstance(event, sip.InDialogRequest):
@@ -236,49 +235,18 @@ class CallManager:
             self._on_reinvite_answered(leg, event)
 
     def _on_incoming(self, ev: sip.IncomingCall, now: float) -> None:
-        req = ev.request
-        try:
-            identity = caller_identity(req)
-            number = dialled_number(req)
-        except SipParseError as exc:
-            self.endpoint.reject(ev.leg, 400, now, reason=f"Bad Request ({exc.reason})")
+        call = admit(ev, self.dialplan, self._new_id, now)
+        if isinstance(call, Refused):
+            self.endpoint.reject(ev.leg, call.status, now, reason=call.reason)
             return
-        if ev.auth_user is not None:
-            origin, trunk = "user", None
-        elif ev.trunk is not None:
-            origin, trunk = "trunk", ev.trunk
-        else:
-            self.endpoint.reject(ev.leg, 403, now)
-            return
-        match = self.dialplan.resolve(
-            origin=origin, number=number, caller=identity.number, trunk=trunk
-        )
-        if match is None:
-            log.info("call_no_route", number=number, origin=origin)
-            self.endpoint.reject(ev.leg, 404, now)
-            return
-        call = Call(
-            self._new_id(),
-            origin,
-            "inbound" if origin == "trunk" else "internal",
-            now,
-            number=number,
-            trunk=trunk,
-            caller=identity,
-            target=match.target,
-            owner=match.target.kind,
-        )
-        if origin == "user":
-            call.caller = CallerIdentity(ev.auth_user or identity.number, identity.name, "auth")
-        if req.contacts:
-            call.contact = str(req.contacts[0].uri)
+        caller = call.caller
         leg = Leg(
             ev.leg,
             call.id,
             LegKind.INBOUND,
             LegState.RINGING,
-            identity=call.caller,
-            remote=call.caller.number if call.caller else "",
+            identity=caller,
+            remote=caller.number if caller else "",
             created=now,
         )
         try:
@@ -303,19 +271,19 @@ class CallManager:
         self.calls[call.id] = call
         self.legs[leg.id] = leg
         call.legs.append(leg.id)
-        self.records.open(call, req.call_id)
+        self.records.open(call, ev.call_id)
+        target = call.target
+        assert target is not None and caller is not None
         log.info(
             "call_started",
             call=call.id,
-            number=number,
-            origin=origin,
-            caller=call.caller.number if call.caller else "",
-            target=match.target.kind,
+            number=call.number,
+            origin=call.origin,
+            caller=caller.number,
+            target=target.kind,
         )
-        self._events.append(
-            CallStarted(call.id, leg.id, match.target, number, call.caller or identity, origin)
-        )
-        self.route(call, leg, match.target, now)
+        self._events.append(CallStarted(call.id, leg.id, target, call.number, caller, call.origin))
+        self.route(call, leg, target, now)
 
     def route(self, call: Call, leg: Leg, target: Target, now: float) -> None:
         """Send ``call`` (its leg ``leg``) to ``target``: the dial plan does this for new

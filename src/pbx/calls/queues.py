@@ -56,8 +56,8 @@ from pbx.calls.manager import Call, CallManager, Leg, LegState
 from pbx.calls.supervision import SUPERVISOR_ROLES, Supervision
 from pbx.config import UserConfig
 from pbx.errors import LocalProtocolError
+from pbx.media.numbers import plural_ru, say_number
 from pbx.media.prompts import PlayItem, PromptItem, ToneItem
-from pbx.media.say import plural_ru, say_number
 from pbx.media.tones import tone
 from pbx.sip.events import DeviceRegistered, EndpointEvent
 from pbx.sip.uri import SipUri

@@ -2,7 +2,7 @@
 
 A graph is built in Python (:class:`Graph`) or loaded from TOML (:func:`load_graph`),
 validated once (:class:`IvrGraphError` names the node and problem), and then run per
-call by an :class:`IvrRunner`: events (:class:`Digit`, :class:`PlaybackDone`, …) in,
+call by an :class:`IvrRunner`: events (:class:`Digit`, :class:`PlayEnded`, …) in,
 actions (:class:`Play`, :class:`SetData`, :class:`Enqueue`, … :class:`Finished`) out.
 The package imports nothing from ``pbx.calls``, ``pbx.sip`` or ``pbx.net``.
 """
@@ -31,7 +31,7 @@ from pbx.ivr.events import (
     IvrEvent,
     LookupFailed,
     LookupResult,
-    PlaybackDone,
+    PlayEnded,
     RecordingDone,
 )
 from pbx.ivr.expr import evaluate, parse_expr, truth
@@ -60,7 +60,7 @@ __all__ = [
     "LookupResult",
     "LookupService",
     "Play",
-    "PlaybackDone",
+    "PlayEnded",
     "RecordingDone",
     "RequestCallback",
     "Schedule",

@@ -42,7 +42,7 @@ class Play:
     items: tuple[PlayEntry, ...]
     #: A key from the caller may stop it (the shell passes the key on as a Digit anyway).
     interruptible: bool = True
-    #: Echoed in :class:`~pbx.ivr.events.PlaybackDone`.
+    #: Echoed in :class:`~pbx.ivr.events.PlayEnded`.
     seq: int = 0
 
 

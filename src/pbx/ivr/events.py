@@ -21,7 +21,7 @@ __all__ = [
     "IvrEvent",
     "LookupFailed",
     "LookupResult",
-    "PlaybackDone",
+    "PlayEnded",
     "RecordingDone",
 ]
 
@@ -35,7 +35,7 @@ class Digit:
 
 
 @frozen
-class PlaybackDone:
+class PlayEnded:
     """The prompt of a :class:`~pbx.ivr.actions.Play` finished."""
 
     #: The ``seq`` of the Play (None: the current one).
@@ -73,4 +73,4 @@ class HungUp:
     """The caller hung up."""
 
 
-IvrEvent = Digit | PlaybackDone | LookupResult | LookupFailed | RecordingDone | HungUp
+IvrEvent = Digit | PlayEnded | LookupResult | LookupFailed | RecordingDone | HungUp

@@ -67,7 +67,7 @@ from pbx.ivr.events import (
     IvrEvent,
     LookupFailed,
     LookupResult,
-    PlaybackDone,
+    PlayEnded,
     RecordingDone,
 )
 from pbx.ivr.expr import evaluate, truth
@@ -93,7 +93,7 @@ from pbx.ivr.nodes import (
 )
 from pbx.ivr.say import say_value
 from pbx.ivr.validate import DTMF_KEYS
-from pbx.media.say import Gender
+from pbx.media.numbers import Gender
 
 __all__ = ["RECORD_GRACE", "IvrRunner"]
 
@@ -209,7 +209,7 @@ class IvrRunner:
         self._steps = 0
         if isinstance(event, Digit):
             self._on_digit(event.digit, now)
-        elif isinstance(event, PlaybackDone):
+        elif isinstance(event, PlayEnded):
             self._on_playback_done(event, now)
         elif isinstance(event, LookupResult | LookupFailed):
             self._on_lookup(event, now)
@@ -337,7 +337,7 @@ class IvrRunner:
             return
         self._buffer.append(digit)
 
-    def _on_playback_done(self, event: PlaybackDone, now: float) -> None:
+    def _on_playback_done(self, event: PlayEnded, now: float) -> None:
         if self._playing is None or not event.completed:
             return
         if event.seq is not None and event.seq != self._playing:

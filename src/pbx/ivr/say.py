@@ -1,6 +1,6 @@
 """Spoken values for ``say`` nodes: digits, numbers, amounts of money and dates.
 
-Theory of operation: :mod:`pbx.media.say` turns a number into fragment names
+Theory of operation: :mod:`pbx.media.numbers` turns a number into fragment names
 (``digits/20``, ``digits/thousand``); this module adds the words around numbers
 that an IVR needs — the currency units with their singular and plural forms (Russian
 has three: *1 рубль, 2 рубля, 5 рублей*; *копейка* is feminine: *одна копейка, две
@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from attrs import frozen
 
 from pbx.errors import LocalProtocolError
-from pbx.media.say import Gender, plural_ru, say_digits, say_number
+from pbx.media.numbers import Gender, plural_ru, say_digits, say_number
 
 __all__ = [
     "CURRENCIES",

@@ -20,9 +20,9 @@ from pbx.media.events import (
     TalkStopped,
 )
 from pbx.media.mixer import Mixer, Role
+from pbx.media.numbers import say_digits, say_number
 from pbx.media.prompts import PromptCache, PromptError, PromptItem, SilenceItem, ToneItem
 from pbx.media.recorder import RecorderBank, recover_recordings, repair_wav
-from pbx.media.say import say_digits, say_number
 from pbx.media.tones import ToneSpec, tone
 
 __all__ = [

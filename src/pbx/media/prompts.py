@@ -29,8 +29,8 @@ import structlog
 from attrs import define, field, frozen
 
 from pbx.errors import ConfigError
+from pbx.media.numbers import say_digits, say_number
 from pbx.media.resample import ENGINE_RATE, to_engine_pcm
-from pbx.media.say import say_digits, say_number
 from pbx.media.tones import ToneSpec
 
 __all__ = [

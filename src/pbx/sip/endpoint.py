@@ -49,7 +49,7 @@ from pbx.sip.events import (
 )
 from pbx.sip.headers import Headers
 from pbx.sip.invite import InviteUsage
-from pbx.sip.legs import Leg, LegState, dialog_destination, dialog_request
+from pbx.sip.legs import SipLeg, SipLegState, dialog_destination, dialog_request
 from pbx.sip.message import Request, Response, error_response_for, parse_message
 from pbx.sip.registration import Registrar
 from pbx.sip.registration_client import RegistrationClient
@@ -85,8 +85,8 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "TrustPolicy",
     "EndpointConfig",
-    "Leg",
-    "LegState",
+    "SipLeg",
+    "SipLegState",
     "SipEndpoint",
 ]
 
@@ -122,7 +122,7 @@ class SipEndpoint:
     def __attrs_post_init__(self) -> None:
         self.transactions = TransactionLayer(self._config.timers)
         self.core = UaCore(self._config, self.rng, self.transactions)
-        legs: dict[str, Leg] = {}
+        legs: dict[str, SipLeg] = {}
         sessions = SessionRefresh(self.core, legs, {})
         self.invites = InviteUsage(self.core, legs, sessions)
         self.registrations = RegistrationClient(self.core)
@@ -221,12 +221,12 @@ class SipEndpoint:
         events = self.core.events
         return events.popleft() if events else None
 
-    def leg(self, leg_id: str) -> Leg:
+    def leg(self, leg_id: str) -> SipLeg:
         """The leg ``leg_id``; raises :class:`~pbx.errors.InvalidStateError` when unknown."""
         return self.invites.leg(leg_id)
 
     @property
-    def legs(self) -> dict[str, Leg]:
+    def legs(self) -> dict[str, SipLeg]:
         """Every live leg by id."""
         return self.invites.legs
 
@@ -591,7 +591,7 @@ class SipEndpoint:
         handle = core.token()
         if leg_id is not None:
             leg = self.invites.leg(leg_id)
-            if leg.dialog is None or leg.state in (LegState.ENDING, LegState.ENDED):
+            if leg.dialog is None or leg.state in (SipLegState.ENDING, SipLegState.ENDED):
                 raise InvalidStateError(f"leg {leg_id} has no dialog for {method}")
             req = dialog_request(
                 core, leg, method, body=body, content_type=content_type, extra=extra

@@ -75,7 +75,7 @@ class CallCancelled:
 
 
 @frozen
-class CallEnded:
+class DialogEnded:
     """A confirmed call ended: BYE from either side, or no ACK for our 2xx."""
 
     leg: str
@@ -168,7 +168,7 @@ EndpointEvent = (
     | CallConfirmed
     | CallFailed
     | CallCancelled
-    | CallEnded
+    | DialogEnded
     | InDialogRequest
     | IncomingRequest
     | RequestAnswered

@@ -29,17 +29,17 @@ from pbx.sip.events import (
     CallAnswered,
     CallCancelled,
     CallConfirmed,
-    CallEnded,
     CallFailed,
     CallProgress,
+    DialogEnded,
     IncomingCall,
     InDialogRequest,
     ReinviteAnswered,
 )
 from pbx.sip.headers import Headers
 from pbx.sip.legs import (
-    Leg,
-    LegState,
+    SipLeg,
+    SipLegState,
     advance,
     dialog_destination,
     dialog_request,
@@ -62,10 +62,10 @@ class InviteUsage:
     """Every INVITE leg of one endpoint, by our local tag."""
 
     core: UaCore
-    legs: dict[str, Leg]
+    legs: dict[str, SipLeg]
     sessions: SessionRefresh
 
-    def leg(self, leg_id: str) -> Leg:
+    def leg(self, leg_id: str) -> SipLeg:
         """The leg ``leg_id``; raises :class:`InvalidStateError` when unknown."""
         leg = self.legs.get(leg_id)
         if leg is None:
@@ -89,7 +89,7 @@ class InviteUsage:
             return
         core.respond(tx, req, 100, now)
         leg_id = core.token()
-        leg = Leg(leg_id, "uas", req.call_id, req, source, invite_tx=tx)
+        leg = SipLeg(leg_id, "uas", req.call_id, req, source, invite_tx=tx)
         leg.session_offer = offer
         leg.refresh_with_invite = not allows(req, "UPDATE")
         leg.auth_user = auth_user
@@ -111,7 +111,7 @@ class InviteUsage:
         owner = core.owners.get(invite_tx.id)
         leg = self.legs.get(owner.key) if owner is not None else None
         core.respond(tx, req, 200, now, to_tag=leg.id if leg is not None else None)
-        if leg is not None and leg.state in (LegState.CALLING, LegState.EARLY):
+        if leg is not None and leg.state in (SipLegState.CALLING, SipLegState.EARLY):
             core.respond(invite_tx.id, leg.invite, 487, now, to_tag=leg.id)
             self._forget(leg, "cancel")
             core.events.append(CallCancelled(leg.id))
@@ -141,7 +141,7 @@ class InviteUsage:
             if leg.reinvite_out is not None:
                 core.respond(tx, req, 491, now)  # §14.2 glare
                 return
-            if leg.reinvite_in is not None or leg.state is not LegState.CONFIRMED:
+            if leg.reinvite_in is not None or leg.state is not SipLegState.CONFIRMED:
                 retry = str(core.rng.randint(0, 10))
                 core.respond(tx, req, 500, now, extra=[("Retry-After", retry)])
                 return
@@ -152,36 +152,39 @@ class InviteUsage:
         else:
             core.respond(tx, req, 405, now, extra=core.allow_fields())
 
-    def _on_bye(self, leg: Leg, req: Request, tx: str, now: float) -> None:
+    def _on_bye(self, leg: SipLeg, req: Request, tx: str, now: float) -> None:
         core = self.core
         core.respond(tx, req, 200, now)
         was = leg.state
         end_leg(self.legs, leg)
-        if was in (LegState.CALLING, LegState.EARLY, LegState.ANSWERED) and leg.role == "uas":
+        if (
+            was in (SipLegState.CALLING, SipLegState.EARLY, SipLegState.ANSWERED)
+            and leg.role == "uas"
+        ):
             # §15.1.2: a BYE before our final response ends the INVITE with 487.
             t = core.transactions.get(leg.invite_tx or "")
             if t is not None and t.last_response is not None and t.last_response.status < 200:
                 core.respond(t.id, leg.invite, 487, now, to_tag=leg.id)
-        core.events.append(CallEnded(leg.id, "remote", "bye"))
+        core.events.append(DialogEnded(leg.id, "remote", "bye"))
 
     def on_ack(self, req: Request) -> None:
         """An ACK outside any transaction: to our 2xx (initial or re-INVITE)."""
         leg = self.legs.get(req.to_tag or "")
         if leg is None or leg.call_id != req.call_id:
             return
-        if leg.state is LegState.ANSWERED and req.cseq.seq == leg.invite.cseq.seq:
+        if leg.state is SipLegState.ANSWERED and req.cseq.seq == leg.invite.cseq.seq:
             advance(leg, "ack")
             self.core.events.append(CallConfirmed(leg.id, sdp_of(req)))
         elif leg.reinvite_in is None and leg.ok_deadline is not None:
             leg.ok_deadline = None  # ACK to a re-INVITE 2xx
 
     # ================================================================ UAS API
-    def _unanswered(self, leg_id: str, what: str) -> tuple[Leg, str]:
+    def _unanswered(self, leg_id: str, what: str) -> tuple[SipLeg, str]:
         """The incoming leg ``leg_id``, still unanswered, and its INVITE transaction."""
         leg = self.leg(leg_id)
         if (
             leg.role != "uas"
-            or leg.state not in (LegState.CALLING, LegState.EARLY)
+            or leg.state not in (SipLegState.CALLING, SipLegState.EARLY)
             or not leg.invite_tx
         ):
             raise InvalidStateError(f"leg {leg_id} {what} in state {leg.state.value}")
@@ -237,7 +240,9 @@ class InviteUsage:
         leg.local_sdp = sdp
         self._start_2xx_retransmit(leg, response, tx, now)
 
-    def _start_2xx_retransmit(self, leg: Leg, response: Response, sent_in: str, now: float) -> None:
+    def _start_2xx_retransmit(
+        self, leg: SipLeg, response: Response, sent_in: str, now: float
+    ) -> None:
         core = self.core
         tx = core.transactions.get(leg.reinvite_in or leg.invite_tx or "")
         # The server transaction that sent this 2xx has serialized it: resend those bytes.
@@ -268,12 +273,12 @@ class InviteUsage:
         core = self.core
         if now >= leg.ok_giveup:
             leg.ok_deadline = None
-            if leg.state is LegState.ANSWERED:
+            if leg.state is SipLegState.ANSWERED:
                 # §13.3.1.4: no ACK within 64·T1 — confirm and end the session with BYE.
                 log.info("sip_no_ack", call_id=leg.call_id, leg=leg.id)
                 advance(leg, "no_ack")
                 send_bye(core, self.legs, leg, now)
-                core.events.append(CallEnded(leg.id, "local", "no ACK"))
+                core.events.append(DialogEnded(leg.id, "local", "no ACK"))
             return
         assert leg.ack_destination is not None
         core.transactions.send_raw(leg.ok_bytes, leg.ack_destination)
@@ -391,13 +396,13 @@ class InviteUsage:
         if sdp:
             fields.append(("Content-Type", "application/sdp"))
         request = Request("INVITE", uri, Headers(fields), sdp or b"")
-        leg = Leg(leg_id, "uac", cid, request, dest, credentials=credentials, local_sdp=sdp)
+        leg = SipLeg(leg_id, "uac", cid, request, dest, credentials=credentials, local_sdp=sdp)
         self.legs[leg_id] = leg
         self._send_invite(leg, request, now)
         log.info("sip_outgoing_call", call_id=cid, leg=leg_id, target=str(uri))
         return leg_id
 
-    def _send_invite(self, leg: Leg, request: Request, now: float) -> None:
+    def _send_invite(self, leg: SipLeg, request: Request, now: float) -> None:
         leg.invite = request
         tx = self.core.transactions.send_request(request, leg.peer, now)
         leg.invite_tx = tx
@@ -406,14 +411,14 @@ class InviteUsage:
     def cancel(self, leg_id: str, now: float) -> None:
         """Give up on our INVITE (§9.1): CANCEL once a provisional response has arrived."""
         leg = self.leg(leg_id)
-        if leg.role != "uac" or leg.state not in (LegState.CALLING, LegState.EARLY):
+        if leg.role != "uac" or leg.state not in (SipLegState.CALLING, SipLegState.EARLY):
             raise InvalidStateError(f"leg {leg_id} cannot be cancelled in state {leg.state.value}")
         if not leg.provisional_seen:
             leg.cancel_wanted = True
             return
         self._send_cancel(leg, now)
 
-    def _send_cancel(self, leg: Leg, now: float) -> None:
+    def _send_cancel(self, leg: SipLeg, now: float) -> None:
         core = self.core
         inv = leg.invite
         fields: list[tuple[str, str]] = [("Via", str(inv.top_via))]
@@ -434,16 +439,16 @@ class InviteUsage:
     def bye(self, leg_id: str, now: float) -> None:
         """End a confirmed call with BYE (§15)."""
         leg = self.leg(leg_id)
-        if leg.state not in (LegState.CONFIRMED, LegState.ANSWERED):
+        if leg.state not in (SipLegState.CONFIRMED, SipLegState.ANSWERED):
             raise InvalidStateError(f"leg {leg_id} cannot send BYE in state {leg.state.value}")
         send_bye(self.core, self.legs, leg, now)
 
     def hangup(self, leg_id: str, now: float, status: int = 480) -> None:
         """End the leg whatever its state: CANCEL, reject with ``status``, or BYE."""
         leg = self.legs.get(leg_id)
-        if leg is None or leg.state in (LegState.ENDING, LegState.ENDED):
+        if leg is None or leg.state in (SipLegState.ENDING, SipLegState.ENDED):
             return
-        if leg.state in (LegState.CONFIRMED, LegState.ANSWERED):
+        if leg.state in (SipLegState.CONFIRMED, SipLegState.ANSWERED):
             send_bye(self.core, self.legs, leg, now)
         elif leg.role == "uac":
             self.cancel(leg_id, now)
@@ -453,7 +458,7 @@ class InviteUsage:
     def reinvite(self, leg_id: str, sdp: bytes, now: float) -> None:
         """Send a re-INVITE with a new offer (hold, resume, media change) (§14.1)."""
         leg = self.leg(leg_id)
-        if leg.state is not LegState.CONFIRMED or leg.dialog is None:
+        if leg.state is not SipLegState.CONFIRMED or leg.dialog is None:
             raise InvalidStateError(f"leg {leg_id} cannot re-INVITE in state {leg.state.value}")
         if leg.reinvite_out is not None or leg.reinvite_in is not None:
             raise InvalidStateError(f"leg {leg_id} has an offer/answer in progress")
@@ -473,7 +478,7 @@ class InviteUsage:
         core.owners[tx] = Owner("reinvite", leg.id, leg.id)
 
     # ================================================================ responses
-    def on_invite_response(self, leg: Leg, resp: Response, now: float) -> None:
+    def on_invite_response(self, leg: SipLeg, resp: Response, now: float) -> None:
         """A response to our INVITE."""
         status = resp.status
         if status < 200:
@@ -483,7 +488,7 @@ class InviteUsage:
         else:
             self._on_failure(leg, resp, now)
 
-    def _on_provisional(self, leg: Leg, resp: Response, now: float) -> None:
+    def _on_provisional(self, leg: SipLeg, resp: Response, now: float) -> None:
         leg.provisional_seen = True
         if resp.status == 100:
             if leg.cancel_wanted:
@@ -491,15 +496,15 @@ class InviteUsage:
             return
         if resp.to_tag and leg.dialog is None:
             leg.dialog = Dialog.from_uac(leg.invite, resp)
-        if leg.state in (LegState.CALLING, LegState.EARLY):
+        if leg.state in (SipLegState.CALLING, SipLegState.EARLY):
             advance(leg, "recv_1xx")
         if leg.cancel_wanted:
             self._send_cancel(leg, now)
         self.core.events.append(CallProgress(leg.id, resp.status, resp.reason, sdp_of(resp)))
 
-    def _on_2xx(self, leg: Leg, resp: Response, now: float) -> None:
+    def _on_2xx(self, leg: SipLeg, resp: Response, now: float) -> None:
         core = self.core
-        if leg.state in (LegState.CONFIRMED, LegState.ENDING):
+        if leg.state in (SipLegState.CONFIRMED, SipLegState.ENDING):
             if leg.ack_bytes and leg.ack_destination is not None:
                 core.transactions.send_raw(leg.ack_bytes, leg.ack_destination)  # §13.2.2.4
             return
@@ -519,7 +524,7 @@ class InviteUsage:
         if cancelled:
             send_bye(core, self.legs, leg, now)
 
-    def _on_failure(self, leg: Leg, resp: Response, now: float) -> None:
+    def _on_failure(self, leg: SipLeg, resp: Response, now: float) -> None:
         status = resp.status
         if status == 422 and leg.session_retries < 2:
             retry = self.sessions.with_larger_interval(leg.invite, resp)
@@ -536,7 +541,7 @@ class InviteUsage:
         self._forget(leg, "recv_final")
         self.core.events.append(CallFailed(leg.id, status, resp.reason, resp))
 
-    def on_reinvite_response(self, leg: Leg, resp: Response, tx: str, now: float) -> None:
+    def on_reinvite_response(self, leg: SipLeg, resp: Response, tx: str, now: float) -> None:
         """A response to our re-INVITE."""
         if resp.status < 200:
             return
@@ -556,11 +561,11 @@ class InviteUsage:
         if resp.status in (408, 481):
             send_bye(core, self.legs, leg, now)  # §14.1: the dialog is gone
 
-    def on_bye_response(self, leg: Leg, resp: Response) -> None:
+    def on_bye_response(self, leg: SipLeg, resp: Response) -> None:
         """The response to our BYE: the leg is over."""
         if resp.status >= 200:
             end_leg(self.legs, leg)
-            self.core.events.append(CallEnded(leg.id, "local", "bye"))
+            self.core.events.append(DialogEnded(leg.id, "local", "bye"))
 
     def on_stray_response(self, resp: Response) -> None:
         """A response no transaction claims: a retransmitted 2xx gets our ACK again."""
@@ -577,15 +582,15 @@ class InviteUsage:
         """A 2xx to an INVITE whose leg is gone."""
         self.core.log_limit.log(log.info, "sip_stray_2xx", now, call_id=bounded(resp.call_id))
 
-    def timed_out(self, kind: str, leg: Leg, now: float) -> None:
+    def timed_out(self, kind: str, leg: SipLeg, now: float) -> None:
         """A client transaction of ``leg`` got no final response."""
         core = self.core
-        if kind == "invite" and leg.state in (LegState.CALLING, LegState.EARLY):
+        if kind == "invite" and leg.state in (SipLegState.CALLING, SipLegState.EARLY):
             self._forget(leg, "recv_final")
             core.events.append(CallFailed(leg.id, 408, "Request Timeout", None))
         elif kind == "bye":
             end_leg(self.legs, leg)
-            core.events.append(CallEnded(leg.id, "local", "bye timeout"))
+            core.events.append(DialogEnded(leg.id, "local", "bye timeout"))
         elif kind == "reinvite":
             leg.reinvite_out = None
             core.events.append(ReinviteAnswered(leg.id, 408, None))
@@ -593,6 +598,6 @@ class InviteUsage:
         elif kind == "refresh":
             self.sessions.timed_out(leg, now)
 
-    def _forget(self, leg: Leg, event: str) -> None:
+    def _forget(self, leg: SipLeg, event: str) -> None:
         advance(leg, event)
         self.legs.pop(leg.id, None)

@@ -31,7 +31,7 @@ from pbx.sip.transport import Destination
 from pbx.sip.ua import Owner, UaCore
 
 
-class LegState(enum.Enum):
+class SipLegState(enum.Enum):
     """Where one INVITE leg is."""
 
     CALLING = "calling"
@@ -46,10 +46,10 @@ class LegState(enum.Enum):
     ENDED = "ended"
 
 
-S = LegState
+S = SipLegState
 _LIVE = (S.CALLING, S.EARLY, S.ANSWERED, S.CONFIRMED)
 
-TRANSITIONS: dict[tuple[LegState, str], LegState] = {
+TRANSITIONS: dict[tuple[SipLegState, str], SipLegState] = {
     # UAS: answering an INVITE (§13.3)
     (S.CALLING, "send_1xx"): S.EARLY,
     (S.EARLY, "send_1xx"): S.EARLY,
@@ -76,7 +76,7 @@ TRANSITIONS: dict[tuple[LegState, str], LegState] = {
 
 
 @define(slots=True)
-class Leg:
+class SipLeg:
     """One INVITE leg and its dialog."""
 
     id: str
@@ -86,7 +86,7 @@ class Leg:
     invite: Request
     peer: Destination
     """UAC: where requests go before a dialog exists; UAS: where the INVITE came from."""
-    state: LegState = LegState.CALLING
+    state: SipLegState = SipLegState.CALLING
     invite_tx: str | None = None
     dialog: Dialog | None = None
     credentials: tuple[str, str] | None = None
@@ -121,7 +121,7 @@ class Leg:
     session_retries: int = 0
 
 
-def advance(leg: Leg, event: str) -> LegState:
+def advance(leg: SipLeg, event: str) -> SipLegState:
     """Move ``leg`` on ``event`` by :data:`TRANSITIONS`; raise InvalidStateError (naming
     the leg, its state and the input) when the table has no such move."""
     new = TRANSITIONS.get((leg.state, event))
@@ -138,13 +138,13 @@ def advance(leg: Leg, event: str) -> LegState:
     return new
 
 
-def end_leg(legs: dict[str, Leg], leg: Leg) -> None:
+def end_leg(legs: dict[str, SipLeg], leg: SipLeg) -> None:
     """The leg is over: ended and forgotten."""
     advance(leg, "ended")
     legs.pop(leg.id, None)
 
 
-def dialog_destination(leg: Leg) -> Destination:
+def dialog_destination(leg: SipLeg) -> Destination:
     """Where a request within the leg's dialog goes (§12.2.1.1, with connection reuse and
     symmetric routing for phones behind NAT)."""
     assert leg.dialog is not None
@@ -164,7 +164,7 @@ def dialog_destination(leg: Leg) -> Destination:
 
 def dialog_request(
     core: UaCore,
-    leg: Leg,
+    leg: SipLeg,
     method: str,
     *,
     body: bytes = b"",
@@ -191,7 +191,7 @@ def dialog_request(
     )
 
 
-def send_ack(core: UaCore, leg: Leg, resp: Response) -> None:
+def send_ack(core: UaCore, leg: SipLeg, resp: Response) -> None:
     """ACK a 2xx: a request outside any transaction (§13.2.2.4), kept for resending."""
     assert leg.dialog is not None
     ack = dialog_request(core, leg, "ACK", cseq=resp.cseq.seq)
@@ -201,7 +201,7 @@ def send_ack(core: UaCore, leg: Leg, resp: Response) -> None:
     core.transactions.send_raw(leg.ack_bytes, dest)
 
 
-def send_bye(core: UaCore, legs: dict[str, Leg], leg: Leg, now: float) -> None:
+def send_bye(core: UaCore, legs: dict[str, SipLeg], leg: SipLeg, now: float) -> None:
     """End the leg's session with BYE (§15.1.1); a leg without a dialog just ends."""
     if leg.dialog is None:
         end_leg(legs, leg)

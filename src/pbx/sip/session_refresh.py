@@ -16,8 +16,8 @@ import structlog
 from attrs import define
 
 from pbx.sip.errors import SipParseError
-from pbx.sip.events import CallEnded
-from pbx.sip.legs import Leg, LegState, dialog_destination, dialog_request, send_ack, send_bye
+from pbx.sip.events import DialogEnded
+from pbx.sip.legs import SipLeg, SipLegState, dialog_destination, dialog_request, send_ack, send_bye
 from pbx.sip.message import Request, Response
 from pbx.sip.session_timer import (
     Negotiated,
@@ -38,7 +38,7 @@ class SessionRefresh:
     """The session timers of every leg of one endpoint."""
 
     core: UaCore
-    legs: dict[str, Leg]
+    legs: dict[str, SipLeg]
     answers: dict[str, tuple[str, Negotiated]]
     """In-dialog INVITE/UPDATE transaction → (leg, what its 2xx says about the timer)."""
 
@@ -60,7 +60,7 @@ class SessionRefresh:
             return False
         return got
 
-    def offered_in_dialog(self, leg: Leg, req: Request, tx: str, now: float) -> bool:
+    def offered_in_dialog(self, leg: SipLeg, req: Request, tx: str, now: float) -> bool:
         """A re-INVITE or UPDATE from the peer: False when it was answered here (422)."""
         offer = self.negotiate(req, tx, now)
         if offer is False:
@@ -84,16 +84,16 @@ class SessionRefresh:
         self.start(leg, SessionTimer(offer.interval, offer.refresher == "uas", now))
         return list(offer.fields)
 
-    def start(self, leg: Leg, timer: SessionTimer) -> None:
+    def start(self, leg: SipLeg, timer: SessionTimer) -> None:
         """Run ``timer`` for ``leg`` from now on."""
         leg.session = timer
         self._arm(leg, timer.deadline)
 
-    def _arm(self, leg: Leg, at: float) -> None:
+    def _arm(self, leg: SipLeg, at: float) -> None:
         leg.session_armed = at
         self.core.arm(at, "session", leg.id)
 
-    def request_fields(self, leg: Leg) -> list[tuple[str, str]]:
+    def request_fields(self, leg: SipLeg) -> list[tuple[str, str]]:
         """Session-Expires for a re-INVITE or UPDATE we send in a dialog with a timer."""
         config = self.core.config.session_timer
         if config is None or leg.session is None:
@@ -105,7 +105,7 @@ class SessionRefresh:
             fields[0] = ("Session-Expires", f"{leg.session.interval};refresher=uac")
         return fields
 
-    def refreshed(self, leg: Leg, resp: Response, now: float) -> None:
+    def refreshed(self, leg: SipLeg, resp: Response, now: float) -> None:
         """A 2xx to our re-INVITE or UPDATE restarts the timer on its terms (§7.2)."""
         if self.core.config.session_timer is None:
             return
@@ -129,7 +129,7 @@ class SessionRefresh:
             return  # ended, or a later deadline replaced this one
         leg.session_armed = None
         timer = leg.session
-        if timer is None or leg.state not in (LegState.ANSWERED, LegState.CONFIRMED):
+        if timer is None or leg.state not in (SipLegState.ANSWERED, SipLegState.CONFIRMED):
             return
         if now >= timer.expires_at:
             self.end(leg, "session expired", now)
@@ -137,7 +137,7 @@ class SessionRefresh:
         if not timer.local_refreshes or now < timer.refresh_at:
             self._arm(leg, timer.deadline)
             return
-        if leg.state is LegState.CONFIRMED and leg.refresh_tx is None:
+        if leg.state is SipLegState.CONFIRMED and leg.refresh_tx is None:
             self._send(leg, now)
             if leg.refresh_tx is None:
                 # An offer/answer of the call's own is in progress: try again shortly.
@@ -145,7 +145,7 @@ class SessionRefresh:
                 return
         self._arm(leg, timer.expires_at)
 
-    def _send(self, leg: Leg, now: float) -> None:
+    def _send(self, leg: SipLeg, now: float) -> None:
         """Refresh the session: UPDATE without a body, or a re-INVITE with the same SDP
         (an unchanged version, so no media change, RFC 3264 §8) when UPDATE is not taken."""
         core = self.core
@@ -171,7 +171,7 @@ class SessionRefresh:
             leg.reinvite_out_request = req
         log.debug("sip_session_refresh", call_id=leg.call_id, leg=leg.id, method=req.method)
 
-    def on_response(self, leg: Leg, resp: Response, tx: str, now: float) -> None:
+    def on_response(self, leg: SipLeg, resp: Response, tx: str, now: float) -> None:
         """The response to our refresh."""
         if leg.refresh_tx != tx or resp.status < 200:
             return
@@ -203,17 +203,17 @@ class SessionRefresh:
             self._arm(leg, min(retry, leg.session.expires_at))
         # Any other failure: the session runs to its end and is then ended (§10).
 
-    def timed_out(self, leg: Leg, now: float) -> None:
+    def timed_out(self, leg: SipLeg, now: float) -> None:
         """Our refresh got no answer at all: the session is over (§10)."""
         self.end(leg, "session refresh timed out", now)
 
-    def end(self, leg: Leg, reason: str, now: float) -> None:
+    def end(self, leg: SipLeg, reason: str, now: float) -> None:
         """The session timer ran out (or its refresh failed): BYE, and tell the call layer."""
         log.info("sip_session_expired", call_id=leg.call_id, leg=leg.id, reason=reason)
         leg.session = None
         leg.session_armed = None
         send_bye(self.core, self.legs, leg, now)
-        self.core.events.append(CallEnded(leg.id, "local", reason))
+        self.core.events.append(DialogEnded(leg.id, "local", reason))
 
     def with_larger_interval(self, request: Request, resp: Response) -> Request | None:
         """Our INVITE again after a 422, asking for at least its Min-SE (§7.4)."""

@@ -74,7 +74,7 @@ class Owner:
     """``invite``, ``cancel``, ``bye``, ``reinvite``, ``refresh``, ``request``,
     ``register`` (client transactions); ``uas-invite``, ``uas-reinvite`` (server)."""
     key: str
-    """Leg id, request handle or registration id."""
+    """SipLeg id, request handle or registration id."""
     leg: str | None = None
 
 

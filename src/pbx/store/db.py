@@ -250,23 +250,44 @@ class Store:
             _params((e.time, e.call_id, e.queue, e.agent, e.event, json.dumps(dict(e.data)))),
         )
 
-    def _open_sessions(self) -> list[LogRow]:
-        """AGENTLOGOFF rows for the agents' sessions a crash left open (after the calls
-        were completed, so their closing rows count towards the last known moment)."""
+    def _open_sessions(self, at: float | None = None, reason: str = "interrupted") -> list[LogRow]:
+        """AGENTLOGOFF rows for the agents' sessions left open, at ``at`` — by default,
+        after a crash, the last moment the store knows of (computed after the calls were
+        completed, so their closing rows count)."""
         rows = self.db.execute(
             "SELECT time, event, call_id, queue, agent FROM queue_log "
             "WHERE event IN ('AGENTLOGIN', 'AGENTLOGOFF') ORDER BY id"
         ).fetchall()
         if not rows:
             return []
-        last = self.db.execute(
-            "SELECT MAX(t) FROM (SELECT MAX(time) AS t FROM queue_log "
-            "UNION ALL SELECT MAX(COALESCE(end_time, answer_time, start_time)) FROM cdr)"
-        ).fetchone()[0]
+        if at is None:
+            last = self.db.execute(
+                "SELECT MAX(t) FROM (SELECT MAX(time) AS t FROM queue_log "
+                "UNION ALL SELECT MAX(COALESCE(end_time, answer_time, start_time)) FROM cdr)"
+            ).fetchone()[0]
+            at = float(last or 0.0)
         return close_agent_sessions(
             (LogRow(r["time"], r["event"], r["call_id"], r["queue"], r["agent"]) for r in rows),
-            float(last or 0.0),
+            at,
+            reason,
         )
+
+    def close_sessions(self, at: float, reason: str = "shutdown") -> int:
+        """Log every agent still logged in off at ``at`` (wall clock) with ``reason``, in
+        one transaction — a clean stop, so the next start finds no session open."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                sessions = self._open_sessions(at, reason)
+                for row in sessions:
+                    self._insert_log_row(row)
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        if sessions:
+            log.info("store_sessions_closed", count=len(sessions), reason=reason)
+        return len(sessions)
 
     @property
     def version(self) -> int:

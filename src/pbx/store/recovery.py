@@ -285,17 +285,20 @@ def find_recording(
 SESSION_EVENTS = frozenset({"AGENTLOGIN", "AGENTLOGOFF"})
 
 
-def close_agent_sessions(rows: Iterable[LogRow], at: float) -> list[LogRow]:
+def close_agent_sessions(
+    rows: Iterable[LogRow], at: float, reason: str = INTERRUPTED
+) -> list[LogRow]:
     """``AGENTLOGOFF`` rows for the sessions ``rows`` (the agents' ``AGENTLOGIN`` and
-    ``AGENTLOGOFF`` rows, oldest first) leave open, at ``at`` (the last moment the store
-    knows of), with ``{"reason": "interrupted"}``: a session's login time ends where the
-    crash did, and the next login opens a new one."""
+    ``AGENTLOGOFF`` rows, oldest first) leave open, at ``at`` (after a crash the last
+    moment the store knows of), with ``{"reason": reason}`` (``interrupted`` after a
+    crash, ``shutdown`` when the pbx stops): a session's login time ends there, and the
+    next login opens a new one."""
     last: dict[tuple[str | None, str | None], LogRow] = {}
     for row in rows:
         if row.event in SESSION_EVENTS:
             last[(row.queue, row.agent)] = row
     return [
-        LogRow(max(at, row.time), "AGENTLOGOFF", "", row.queue, row.agent, {"reason": INTERRUPTED})
+        LogRow(max(at, row.time), "AGENTLOGOFF", "", row.queue, row.agent, {"reason": reason})
         for row in last.values()
         if row.event == "AGENTLOGIN"
     ]

@@ -152,7 +152,7 @@ class SimAgent(SimPhone):
         elif isinstance(event, sip.CallConfirmed):
             if event.leg == self.leg:
                 self.state = "connected"
-        elif isinstance(event, (sip.CallEnded, sip.CallCancelled)):
+        elif isinstance(event, (sip.DialogEnded, sip.CallCancelled)):
             if event.leg == self.leg:
                 self._call_over("cancelled" if isinstance(event, sip.CallCancelled) else "bye")
         elif isinstance(event, sip.InDialogRequest):
@@ -407,7 +407,7 @@ class AgentCall:
             self.reason = event.reason
             self.ended_at = now
             phone._call_over(f"failed {event.status}")
-        elif isinstance(event, sip.CallEnded):
+        elif isinstance(event, sip.DialogEnded):
             self.state = "ended"
             self.ended_by = "pbx" if event.by == "remote" else "phone"
             self.ended_at = now

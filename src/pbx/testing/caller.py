@@ -129,7 +129,7 @@ class SimCall(SimPhone):
             self.reason = event.reason
             self.ended_at = now
             self._sending = False
-        elif isinstance(event, sip.CallEnded):
+        elif isinstance(event, sip.DialogEnded):
             self.state = "ended"
             self.ended_by = "pbx" if event.by == "remote" else "caller"
             self.ended_at = now

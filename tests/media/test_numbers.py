@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pbx.errors import LocalProtocolError
-from pbx.media.say import plural_ru, say_digits, say_number
+from pbx.media.numbers import plural_ru, say_digits, say_number
 
 
 def test_say_digits() -> None:
