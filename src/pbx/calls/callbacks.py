@@ -93,7 +93,7 @@ class CallbackScheduler:
         uri = (
             SipUri.parse(contact)
             if isinstance(contact, str)
-            else SipUri("sip", row["number"], None, manager.transport.host)
+            else manager.uri_at_host(row["number"])
         )
         self.store.execute(
             "UPDATE callback SET status='dialing', attempts=attempts+1 WHERE id=?", (row["id"],)

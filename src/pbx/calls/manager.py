@@ -69,7 +69,7 @@ from pbx.calls.model import (
     MediaTransport,
 )
 from pbx.calls.records import CallRecords, account_leg_end, disposition
-from pbx.calls.requests import answer_out_of_dialog, dtmf_from_info
+from pbx.calls.requests import InDialogRequests, answer_out_of_dialog
 from pbx.calls.targets import DialTo, resolve
 from pbx.calls.transfer import Transfers
 from pbx.calls.watchdog import MediaWatchdog
@@ -86,6 +86,7 @@ from pbx.sip.offer_answer import OfferAnswerError
 from pbx.sip.registration import Binding, LocationService
 from pbx.sip.sdp import SdpParseError
 from pbx.sip.transport import Destination
+from pbx.sip.uri import SipUri
 from pbx.store import Store
 
 __all__ = [
@@ -138,6 +139,7 @@ class CallManager:
     media: LegMedia = field(init=False)
     records: CallRecords = field(init=False)
     transfers: Transfers = field(init=False)
+    in_dialog: InDialogRequests = field(init=False)
     _events: deque[CallEvent] = field(init=False, factory=deque)
     _timers: list[tuple[float, str]] = field(init=False, factory=list)
     bridges: Bridges = field(init=False)
@@ -147,6 +149,7 @@ class CallManager:
         self.media = LegMedia(self.engine, self.transport, self.rng)
         self.records = CallRecords(self.store, self.wall)
         self.transfers = Transfers(self)
+        self.in_dialog = InDialogRequests(self)
         self.bridges = Bridges(self.engine, self.legs)
         self.watchdog = MediaWatchdog(self.media_timeout)
 
@@ -183,6 +186,36 @@ class CallManager:
     def registered(self, extension: str, now: float) -> bool:
         """True when ``extension`` has a registered device to ring."""
         return self._binding(extension, now) is not None
+
+    def uri_at_host(self, number: str) -> SipUri:
+        """``sip:number@`` our own host: where a number with no contact of its own is
+        called (a callback to a caller who left none)."""
+        return SipUri("sip", number, None, self.transport.host)
+
+    def notify_devices(
+        self, extension: str, event: str, body: bytes, content_type: str, now: float
+    ) -> int:
+        """Send an unsolicited NOTIFY (``Event: event``) to every registered device of
+        ``extension`` (message-waiting, RFC 3842); returns how many were told."""
+        bindings = self.location.lookup(extension, now) if self.location is not None else []
+        told = 0
+        for binding in bindings:
+            uri = binding.contact.uri
+            if not isinstance(uri, SipUri):
+                continue
+            self.endpoint.request(
+                None,
+                "NOTIFY",
+                now,
+                body=body,
+                content_type=content_type,
+                target=uri,
+                from_user=extension,
+                destination=binding.source,
+                extra=[("Event", event), ("Subscription-State", "active")],
+            )
+            told += 1
+        return told
 
     def has_prompt(self, name: str) -> bool:
         """True when the prompt ``name`` is loaded."""
@@ -230,7 +263,7 @@ class CallManager:
             leg.end_cause = event.reason
             self._leg_gone(leg, event.by, now)
         elif isinstance(event, sip.InDialogRequest):
-            self._on_in_dialog(leg, event, now)
+            self.in_dialog.handle(leg, event, now)
         elif isinstance(event, sip.ReinviteAnswered):
             self._on_reinvite_answered(leg, event)
 
@@ -377,46 +410,6 @@ class CallManager:
             self.fail_caller(purpose.peer, status, now)
         elif purpose.kind == "transfer":
             self.transfers.failed(purpose, status, reason, now)
-
-    def _on_in_dialog(self, leg: Leg, ev: sip.InDialogRequest, now: float) -> None:
-        req = ev.request
-        method = req.method
-        if method in ("INVITE", "UPDATE"):
-            self._on_reoffer(leg, ev, now)
-        elif method == "INFO":
-            digit = dtmf_from_info(req.content_type, req.body)
-            self.endpoint.respond(ev.transaction, 200, now)
-            if digit is not None:
-                self._events.append(DigitReceived(leg.call, leg.id, digit, "info"))
-        elif method == "REFER":
-            self.transfers.on_refer(leg, ev, now)
-        elif method in ("OPTIONS", "NOTIFY", "MESSAGE"):
-            self.endpoint.respond(ev.transaction, 200, now)
-        else:
-            self.endpoint.respond(ev.transaction, 405, now)
-
-    def _on_reoffer(self, leg: Leg, ev: sip.InDialogRequest, now: float) -> None:
-        if ev.sdp is None and ev.request.method == "UPDATE":
-            # An UPDATE without an offer (a session refresh, RFC 4028): 200, no body.
-            self.endpoint.respond(ev.transaction, 200, now)
-            return
-        if ev.sdp is None:
-            # An offerless re-INVITE: we offer our current media (RFC 3264 §8).
-            sdp = self.media.offer(leg)
-            self.endpoint.respond(
-                ev.transaction, 200, now, body=sdp, content_type="application/sdp"
-            )
-            return
-        try:
-            sdp = self.media.answer(leg, ev.sdp, hold=leg.on_hold_by_us)
-        except OfferAnswerError as exc:
-            self.endpoint.respond(ev.transaction, exc.status_hint, now)
-            return
-        self.endpoint.respond(ev.transaction, 200, now, body=sdp, content_type="application/sdp")
-        media = leg.media
-        held = media is not None and (media.remote_hold or not media.sends)
-        if held != leg.held:
-            self.bridges.remote_hold(leg, held, now, list(self.moh))
 
     def _on_reinvite_answered(self, leg: Leg, ev: sip.ReinviteAnswered) -> None:
         if ev.status < 300 and ev.sdp is not None and leg.offer is not None:

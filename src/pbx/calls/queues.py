@@ -611,9 +611,7 @@ class QueueService:
         # customer), or the number at the pbx's own host.
         call = manager.call(q.call)
         customer = (
-            SipUri.parse(q.contact)
-            if q.contact is not None
-            else SipUri("sip", call.number, None, manager.transport.host)
+            SipUri.parse(q.contact) if q.contact is not None else manager.uri_at_host(call.number)
         )
         manager.dial(
             q.call,

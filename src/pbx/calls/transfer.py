@@ -108,7 +108,7 @@ class Transfers:
             manager.route(call, party, match.target, now)
             return
         if party.channel is not None:
-            manager.engine.play(party.channel, [ToneItem(tone("ringback"))], loop=True)
+            manager.play(party.id, [ToneItem(tone("ringback"))], now, loop=True)
         manager.dial(
             party.call, number, now, purpose=Purpose("transfer", ref=transferor.id, peer=party.id)
         )

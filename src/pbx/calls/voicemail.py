@@ -21,7 +21,6 @@ from pbx.calls.events import CallEvent, DigitReceived, LegEnded, PlaybackDone
 from pbx.calls.manager import Call, CallManager, Leg
 from pbx.media.prompts import PlayItem, PromptItem, ToneItem
 from pbx.media.tones import tone
-from pbx.sip.uri import SipUri
 
 log = structlog.get_logger(__name__)
 
@@ -164,33 +163,17 @@ class Voicemail:
         """Tell the mailbox's registered phones how many messages wait (RFC 3842
         message-summary, sent unsolicited); returns how many phones were told."""
         manager = self.manager
-        if manager.location is None:
-            return 0
-        bindings = manager.location.lookup(mailbox, now)
-        if not bindings:
+        if not manager.registered(mailbox, now):
             return 0
         heard = [bool(m["heard"]) for m in self.messages(mailbox)]
         new, old = heard.count(False), heard.count(True)
-        host = manager.transport.host
         body = (
             f"Messages-Waiting: {'yes' if new else 'no'}\r\n"
-            f"Message-Account: sip:{mailbox}@{host}\r\n"
+            f"Message-Account: {manager.uri_at_host(mailbox)}\r\n"
             f"Voice-Message: {new}/{old}\r\n"
         ).encode()
-        for binding in bindings:
-            uri = binding.contact.uri
-            if not isinstance(uri, SipUri):
-                continue
-            manager.endpoint.request(
-                None,
-                "NOTIFY",
-                now,
-                body=body,
-                content_type="application/simple-message-summary",
-                target=uri,
-                from_user=mailbox,
-                destination=binding.source,
-                extra=[("Event", "message-summary"), ("Subscription-State", "active")],
-            )
-        log.info("voicemail_mwi", mailbox=mailbox, new=new, old=old, phones=len(bindings))
-        return len(bindings)
+        phones = manager.notify_devices(
+            mailbox, "message-summary", body, "application/simple-message-summary", now
+        )
+        log.info("voicemail_mwi", mailbox=mailbox, new=new, old=old, phones=phones)
+        return phones
