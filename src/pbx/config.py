@@ -12,7 +12,8 @@ Loading has two passes. The first reads every table into typed values — the di
 as :class:`~pbx.calls.dialplan.Route` rules, each queue as an ACD
 :class:`~pbx.acd.models.QueueConfig`, each IVR as an :class:`IvrConfig` holding its
 graph, loaded and validated from its file — refusing unknown keys and values of the
-wrong type. The second, :func:`check_config`, follows every reference between them: a
+wrong type, one parser per table. The second, :func:`check_config` (in
+:mod:`pbx.config_check`, importable from here), follows every reference between them: a
 route to a queue, IVR, trunk, prompt or extension; a queue's overflow and exit keys; an
 agent's queues; an IVR node's queue, transfer, mailbox and prompts. The first problem
 found raises :class:`~pbx.errors.ConfigError`, one line naming the file, the key and the
@@ -26,24 +27,22 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from attrs import field, frozen
 
-from pbx.acd.models import EMPTY_RULES, PriorityRule, QueueConfig, validate_queue
+from pbx.acd.models import PriorityRule, QueueConfig
 from pbx.acd.models import Target as QueueTarget
-from pbx.acd.strategies import STRATEGIES
-from pbx.calls.dialplan import Dialplan, Route, dialplan_from_config
+from pbx.calls.dialplan import Route, dialplan_from_config
+from pbx.config_check import check_config
 from pbx.errors import ConfigError
 from pbx.ivr.errors import IvrGraphError
 from pbx.ivr.graph import IvrGraph
-from pbx.ivr.loader import file_prompt_exists, load_graph
-from pbx.ivr.nodes import QueueNode, TransferNode, VoicemailNode
-from pbx.ivr.validate import DTMF_KEYS, PromptExists, prompt_problems
+from pbx.ivr.loader import load_graph
+from pbx.ivr.validate import DTMF_KEYS
 
 
 @frozen
@@ -243,176 +242,245 @@ def config_from_dict(
     The prompts directory and IVR files are taken relative to ``base_dir`` (None: the
     working directory); IVR graphs are loaded from their files here, and every
     cross-reference is checked (:func:`check_config`)."""
+    # One parser per table, in this order: the first problem found is the one reported.
     root = _Reader(source, data)
-    sip_t = root.table("sip")
-    host, port = parse_hostport(sip_t.get("listen", str, "127.0.0.1:5060"), sip_t.where("listen"))
-    transports = sip_t.get("transports", list, ["udp", "tcp"])
+    sip = _sip(root.table("sip"))
+    rtp = _rtp(root.table("rtp"))
+    store = _store(root.table("store"))
+    users = _users(root)
+    prompts_dir = _prompts_dir(root.table("prompts"), base_dir)
+    dialplan = tuple(dialplan_from_config(root.get("dialplan", list, []), source).routes)
+    voicemail_max = _number(root.table("voicemail"), "max_seconds", 120.0)
+    ring_timeout = _number(root.table("calls"), "ring_timeout", 60.0)
+    trunks = _trunks(root.table("trunks"))
+    queues_t = root.table("queues")
+    queues = {name: _queue(name, queues_t.table(name)) for name in list(queues_t.data)}
+    ivr = _ivrs(root.table("ivr"), base_dir, prompts_dir)
+    root.done()
+    config = AppConfig(
+        sip=sip,
+        rtp=rtp,
+        users=users,
+        trunks=trunks,
+        store_path=store.path,
+        recordings_dir=store.recordings,
+        voicemail_dir=store.voicemail,
+        prompts_dir=prompts_dir,
+        dialplan=dialplan,
+        queues=queues,
+        ivr=ivr,
+        voicemail_max_seconds=voicemail_max,
+        ring_timeout=ring_timeout,
+        source=source,
+    )
+    check_config(config)
+    return config
+
+
+# ------------------------------------------------------------------ one table each
+_TRANSPORTS = ("udp", "tcp")
+_AUTH_ALGORITHMS = ("MD5", "SHA-256")
+
+
+def _sip(table: _Reader) -> SipConfig:
+    """``[sip]``: the listening address, transports, digest, TCP limits, session timers."""
+    host, port = parse_hostport(table.get("listen", str, "127.0.0.1:5060"), table.where("listen"))
+    transports = table.get("transports", list, ["udp", "tcp"])
     for t in transports:
-        if t not in ("udp", "tcp"):
-            raise ConfigError(f"{sip_t.where('transports')}: unknown transport {t!r}")
-    trusted = sip_t.get("trusted_networks", list, ["127.0.0.0/8", "::1/128"])
-    for network in trusted:
-        try:
-            ipaddress.ip_network(network if isinstance(network, str) else "")
-        except ValueError:
-            raise ConfigError(
-                f"{sip_t.where('trusted_networks')}: expected a network such as"
-                f" 127.0.0.0/8, got {network!r}"
-            ) from None
+        if t not in _TRANSPORTS:
+            raise ConfigError(f"{table.where('transports')}: unknown transport {t!r}")
+    trusted = _networks(table, "trusted_networks", ["127.0.0.0/8", "::1/128"])
     sip = SipConfig(
         host=host,
         port=port,
         udp="udp" in transports,
         tcp="tcp" in transports,
-        realm=sip_t.get("realm", str, "pbx"),
-        user_agent=sip_t.get("user_agent", str, "pbx"),
-        trace=sip_t.get("trace", bool, False),
-        trusted_networks=tuple(str(n) for n in trusted),
-        auth_algorithms=tuple(str(a) for a in sip_t.get("auth_algorithms", list, ["MD5"])),
-        tcp_max_connections=_count(sip_t, "tcp_max_connections", 4096),
-        tcp_max_per_source=_count(sip_t, "tcp_max_per_source", 64),
-        tcp_idle_timeout=_seconds(sip_t, "tcp_idle_timeout", 300.0),
-        tcp_header_timeout=_seconds(sip_t, "tcp_header_timeout", 10.0),
-        session_expires=sip_t.get("session_expires", int, 1800),
-        session_min_se=sip_t.get("session_min_se", int, 90),
+        realm=table.get("realm", str, "pbx"),
+        user_agent=table.get("user_agent", str, "pbx"),
+        trace=table.get("trace", bool, False),
+        trusted_networks=trusted,
+        auth_algorithms=tuple(str(a) for a in table.get("auth_algorithms", list, ["MD5"])),
+        tcp_max_connections=_count(table, "tcp_max_connections", 4096),
+        tcp_max_per_source=_count(table, "tcp_max_per_source", 64),
+        tcp_idle_timeout=_seconds(table, "tcp_idle_timeout", 300.0),
+        tcp_header_timeout=_seconds(table, "tcp_header_timeout", 10.0),
+        session_expires=table.get("session_expires", int, 1800),
+        session_min_se=table.get("session_min_se", int, 90),
     )
+    _check_sip(sip, table)
+    table.done()
+    return sip
+
+
+def _networks(table: _Reader, key: str, default: list[str]) -> tuple[str, ...]:
+    """A list of IP networks (``127.0.0.0/8``, ``::1/128``)."""
+    networks = table.get(key, list, default)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network if isinstance(network, str) else "")
+        except ValueError:
+            raise ConfigError(
+                f"{table.where(key)}: expected a network such as 127.0.0.0/8, got {network!r}"
+            ) from None
+    return tuple(str(n) for n in networks)
+
+
+def _check_sip(sip: SipConfig, table: _Reader) -> None:
+    """The ``[sip]`` values that bound one another: RFC 4028 session timers, TCP limits,
+    digest algorithms."""
     if sip.session_min_se < 90:
         raise ConfigError(
-            f"{sip_t.where('session_min_se')}: expected at least 90 (RFC 4028 §4), "
+            f"{table.where('session_min_se')}: expected at least 90 (RFC 4028 §4), "
             f"got {sip.session_min_se!r}"
         )
     if sip.session_expires != 0 and sip.session_expires < sip.session_min_se:
         raise ConfigError(
-            f"{sip_t.where('session_expires')}: expected 0 (off) or at least session_min_se "
+            f"{table.where('session_expires')}: expected 0 (off) or at least session_min_se "
             f"({sip.session_min_se}), got {sip.session_expires!r}"
         )
     if sip.tcp_max_per_source > sip.tcp_max_connections:
         raise ConfigError(
-            f"{sip_t.where('tcp_max_per_source')}: expected at most tcp_max_connections "
+            f"{table.where('tcp_max_per_source')}: expected at most tcp_max_connections "
             f"({sip.tcp_max_connections}), got {sip.tcp_max_per_source}"
         )
     for algorithm in sip.auth_algorithms:
-        if algorithm not in ("MD5", "SHA-256"):
-            raise ConfigError(f"{sip_t.where('auth_algorithms')}: unknown algorithm {algorithm!r}")
-    sip_t.done()
-    rtp_t = root.table("rtp")
-    ports = rtp_t.get("ports", str, "20000-29999")
+        if algorithm not in _AUTH_ALGORITHMS:
+            raise ConfigError(f"{table.where('auth_algorithms')}: unknown algorithm {algorithm!r}")
+
+
+def _rtp(table: _Reader) -> RtpConfig:
+    """``[rtp]``: ``ports = "LOW-HIGH"`` and the inactivity timeout."""
+    ports = table.get("ports", str, "20000-29999")
     lo, dash, hi = ports.partition("-")
     if not dash or not lo.isdigit() or not hi.isdigit() or not 1024 <= int(lo) < int(hi) <= 65535:
         raise ConfigError(
-            f"{rtp_t.where('ports')}: expected LOW-HIGH within 1024-65535, got {ports!r}"
+            f"{table.where('ports')}: expected LOW-HIGH within 1024-65535, got {ports!r}"
         )
-    inactivity = rtp_t.get("inactivity_timeout", (int, float), 60)
+    inactivity = table.get("inactivity_timeout", (int, float), 60)
     if isinstance(inactivity, bool) or inactivity < 0:
         raise ConfigError(
-            f"{rtp_t.where('inactivity_timeout')}: expected seconds >= 0, got {inactivity!r}"
+            f"{table.where('inactivity_timeout')}: expected seconds >= 0, got {inactivity!r}"
         )
     rtp = RtpConfig(int(lo), int(hi), float(inactivity))
-    rtp_t.done()
-    store_t = root.table("store")
-    store_path = store_t.get("path", str, "callcenter.db")
-    recordings = store_t.get("recordings", str, "recordings")
-    voicemail = store_t.get("voicemail", str, "voicemail")
-    store_t.done()
+    table.done()
+    return rtp
+
+
+@frozen
+class _StorePaths:
+    """``[store]``: where the records go."""
+
+    path: str
+    recordings: str
+    voicemail: str
+
+
+def _store(table: _Reader) -> _StorePaths:
+    """``[store]``: the SQLite file, the recordings and the voicemail directories."""
+    store = _StorePaths(
+        path=table.get("path", str, "callcenter.db"),
+        recordings=table.get("recordings", str, "recordings"),
+        voicemail=table.get("voicemail", str, "voicemail"),
+    )
+    table.done()
+    return store
+
+
+def _users(root: _Reader) -> tuple[UserConfig, ...]:
+    """``[agents.EXT]`` then ``[supervisors.EXT]``; an extension is defined once."""
     users: list[UserConfig] = []
     for kind, supervisor in (("agents", False), ("supervisors", True)):
         table = root.table(kind)
         for ext in list(table.data):
-            entry = table.table(ext)
-            if not ext.isdigit():
-                raise ConfigError(f"{table.where(ext)}: an extension is digits only")
-            skills = entry.get("skills", dict, {})
-            for skill, level in skills.items():
-                if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 10:
-                    raise ConfigError(
-                        f"{entry.where('skills')}: skill {skill!r} needs a level from 1 to 10"
-                    )
-            users.append(
-                UserConfig(
-                    extension=ext,
-                    password=entry.get("password", str, ""),
-                    name=entry.get("name", str, ""),
-                    skills=dict(skills),
-                    supervisor=supervisor,
-                    queues=tuple(str(q) for q in entry.get("queues", list, [])),
-                )
-            )
-            if not users[-1].password:
-                raise ConfigError(f"{entry.where('password')}: missing")
-            entry.done()
+            users.append(_user(table, ext, supervisor))
     seen: set[str] = set()
     for u in users:
         if u.extension in seen:
-            raise ConfigError(f"{source}: extension {u.extension} is defined twice")
+            raise ConfigError(f"{root.source}: extension {u.extension} is defined twice")
         seen.add(u.extension)
-    prompts_t = root.table("prompts")
-    prompts_dir = prompts_t.get("dir", str, None)
+    return tuple(users)
+
+
+def _user(table: _Reader, ext: str, supervisor: bool) -> UserConfig:
+    """One ``[agents.EXT]`` or ``[supervisors.EXT]`` table."""
+    entry = table.table(ext)
+    if not ext.isdigit():
+        raise ConfigError(f"{table.where(ext)}: an extension is digits only")
+    skills = _skill_levels(entry.get("skills", dict, {}), entry.where("skills"))
+    user = UserConfig(
+        extension=ext,
+        password=entry.get("password", str, ""),
+        name=entry.get("name", str, ""),
+        skills=skills,
+        supervisor=supervisor,
+        queues=tuple(str(q) for q in entry.get("queues", list, [])),
+    )
+    if not user.password:
+        raise ConfigError(f"{entry.where('password')}: missing")
+    entry.done()
+    return user
+
+
+def _prompts_dir(table: _Reader, base_dir: str | Path | None) -> str | None:
+    """``[prompts] dir``: an existing directory, relative to the configuration file."""
+    prompts_dir = table.get("dir", str, None)
     if prompts_dir is not None:
         prompts_dir = _relative_to(base_dir, prompts_dir)
         if not Path(prompts_dir).is_dir():
-            raise ConfigError(f"{prompts_t.where('dir')}: no such directory {prompts_dir!r}")
-    prompts_t.done()
-    dialplan = tuple(dialplan_from_config(root.get("dialplan", list, []), source).routes)
-    vm_t = root.table("voicemail")
-    vm_max = vm_t.get("max_seconds", (int, float), 120.0)
-    vm_t.done()
-    calls_t = root.table("calls")
-    ring_timeout = calls_t.get("ring_timeout", (int, float), 60.0)
-    calls_t.done()
-    trunks: list[TrunkConfig] = []
-    trunks_t = root.table("trunks")
-    for name in list(trunks_t.data):
-        t = trunks_t.table(name)
-        transport = t.get("transport", str, "udp")
-        if transport not in ("udp", "tcp"):
-            raise ConfigError(f"{t.where('transport')}: expected udp or tcp, got {transport!r}")
-        trunk = TrunkConfig(
-            name=name,
-            host=t.get("host", str, ""),
-            port=t.get("port", int, 5060),
-            transport=transport.upper(),
-            username=t.get("username", str, None),
-            password=t.get("password", str, None),
-            register=t.get("register", bool, False),
-            caller_id=t.get("caller_id", str, None),
-            expires=t.get("expires", int, 3600),
-        )
-        if not trunk.host:
-            raise ConfigError(f"{t.where('host')}: missing")
-        if trunk.register and not (trunk.username and trunk.password):
-            raise ConfigError(f"{t.where('register')}: registering needs username and password")
-        t.done()
-        trunks.append(trunk)
-    queues_t = root.table("queues")
-    queues = {name: _queue(name, queues_t.table(name)) for name in list(queues_t.data)}
-    ivr_t = root.table("ivr")
+            raise ConfigError(f"{table.where('dir')}: no such directory {prompts_dir!r}")
+    table.done()
+    return prompts_dir
+
+
+def _number(table: _Reader, key: str, default: float) -> float:
+    """A table of one number (``[voicemail] max_seconds``, ``[calls] ring_timeout``)."""
+    value = table.get(key, (int, float), default)
+    table.done()
+    return float(value)
+
+
+def _trunks(table: _Reader) -> tuple[TrunkConfig, ...]:
+    """``[trunks.NAME]``, in file order."""
+    return tuple(_trunk(name, table.table(name)) for name in list(table.data))
+
+
+def _trunk(name: str, table: _Reader) -> TrunkConfig:
+    """One ``[trunks.NAME]`` table: a host, and credentials when it registers."""
+    transport = table.get("transport", str, "udp")
+    if transport not in _TRANSPORTS:
+        raise ConfigError(f"{table.where('transport')}: expected udp or tcp, got {transport!r}")
+    trunk = TrunkConfig(
+        name=name,
+        host=table.get("host", str, ""),
+        port=table.get("port", int, 5060),
+        transport=transport.upper(),
+        username=table.get("username", str, None),
+        password=table.get("password", str, None),
+        register=table.get("register", bool, False),
+        caller_id=table.get("caller_id", str, None),
+        expires=table.get("expires", int, 3600),
+    )
+    if not trunk.host:
+        raise ConfigError(f"{table.where('host')}: missing")
+    if trunk.register and not (trunk.username and trunk.password):
+        raise ConfigError(f"{table.where('register')}: registering needs username and password")
+    table.done()
+    return trunk
+
+
+def _ivrs(
+    table: _Reader, base_dir: str | Path | None, prompts_dir: str | None
+) -> dict[str, IvrConfig]:
+    """``[ivr.NAME] file = ...``: each graph loaded and validated from its file."""
     ivr: dict[str, IvrConfig] = {}
-    for name in list(ivr_t.data):
-        entry = ivr_t.table(name)
+    for name in list(table.data):
+        entry = table.table(name)
         file = entry.get("file", str, "")
         if not file:
             raise ConfigError(f"{entry.where('file')}: missing")
         entry.done()
         ivr[name] = _ivr(_relative_to(base_dir, file), prompts_dir, entry.where("file"))
-    root.done()
-    config = AppConfig(
-        sip=sip,
-        rtp=rtp,
-        users=tuple(users),
-        trunks=tuple(trunks),
-        store_path=store_path,
-        recordings_dir=recordings,
-        voicemail_dir=voicemail,
-        prompts_dir=prompts_dir,
-        dialplan=dialplan,
-        queues=queues,
-        ivr=ivr,
-        voicemail_max_seconds=float(vm_max),
-        ring_timeout=float(ring_timeout),
-        source=source,
-    )
-    check_config(config)
-    return config
+    return ivr
 
 
 def _relative_to(base_dir: str | Path | None, path: str) -> str:
@@ -526,196 +594,6 @@ def _skill_levels(value: Mapping[str, Any], where: str) -> dict[str, int]:
         if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 10:
             raise ConfigError(f"{where}: skill {skill!r} needs a level from 1 to 10")
     return dict(value)
-
-
-# ------------------------------------------------------------------ cross-references
-_MAILBOX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-"""A mailbox is a directory under the voicemail directory: one safe path component."""
-
-
-def _known(what: str, names: Iterable[str]) -> str:
-    """``queues: sales, support`` (at most 12 shown) or ``no queues are configured``."""
-    shown = sorted(names)
-    if not shown:
-        return f"no {what} are configured"
-    more = f", ... ({len(shown)} in all)" if len(shown) > 12 else ""
-    return f"{what}: {', '.join(shown[:12])}{more}"
-
-
-def check_config(config: AppConfig, prompt_exists: PromptExists | None = None) -> None:
-    """Check every cross-reference of ``config``; ConfigError for the first problem.
-
-    Prompts are looked up with ``prompt_exists`` (the application passes the prompts it
-    loaded), else as files in :attr:`AppConfig.prompts_dir`; with neither, nothing that
-    plays a prompt can be configured."""
-    _Checker(config, prompt_exists).run()
-
-
-class _Checker:
-    """The references between the parts of one :class:`AppConfig`."""
-
-    def __init__(self, config: AppConfig, prompt_exists: PromptExists | None) -> None:
-        self.config = config
-        self.source = config.source
-        if prompt_exists is None and config.prompts_dir is not None:
-            prompt_exists = file_prompt_exists(config.prompts_dir)
-        self.prompt_exists = prompt_exists
-        self.users = {u.extension for u in config.users}
-        self.trunks = {t.name for t in config.trunks}
-
-    def run(self) -> None:
-        for name, queue in self.config.queues.items():
-            self.queue(name, queue)
-        for user in self.config.users:
-            where = f"{self.source}: {'supervisors' if user.supervisor else 'agents'}"
-            for queue_name in user.queues:
-                self.known_queue(f"{where}.{user.extension}.queues", queue_name)
-        for i, route in enumerate(self.config.dialplan):
-            self.route(f"{self.source}: dialplan[{i}]", route)
-        for name, ivr in self.config.ivr.items():
-            self.ivr(f"{self.source}: ivr.{name}", ivr)
-
-    # -- one kind of reference each ----------------------------------------------------
-    def known_queue(self, where: str, name: str) -> None:
-        if name not in self.config.queues:
-            raise ConfigError(
-                f"{where}: unknown queue {name!r} ({_known('queues', self.config.queues)})"
-            )
-
-    def known_ivr(self, where: str, name: str) -> None:
-        if name not in self.config.ivr:
-            raise ConfigError(f"{where}: unknown IVR {name!r} ({_known('IVRs', self.config.ivr)})")
-
-    def known_extension(self, where: str, extension: str) -> None:
-        if extension not in self.users:
-            raise ConfigError(
-                f"{where}: unknown extension {extension!r} ({_known('extensions', self.users)})"
-            )
-
-    def mailbox(self, where: str, mailbox: str) -> None:
-        if not _MAILBOX.fullmatch(mailbox):
-            raise ConfigError(
-                f"{where}: mailbox {mailbox!r} must be letters, digits, '.', '-' or '_'"
-            )
-
-    def prompt(self, where: str, name: str) -> None:
-        directory = self.config.prompts_dir
-        if directory is None and self.prompt_exists is None:
-            raise ConfigError(
-                f"{where}: cannot play prompt {name!r}: no prompts directory is configured"
-                " (prompts.dir)"
-            )
-        if self.prompt_exists is not None and not self.prompt_exists(name):
-            place = f"in the prompts directory {directory!r}" if directory else "loaded"
-            raise ConfigError(f"{where}: unknown prompt {name!r} (not {place})")
-
-    # -- the parts ---------------------------------------------------------------------
-    def queue(self, name: str, queue: QueueConfig) -> None:
-        where = f"{self.source}: queues.{name}"
-        if queue.name != name:
-            raise ConfigError(f"{where}: the queue is named {queue.name!r}")
-        if queue.strategy not in STRATEGIES:
-            raise ConfigError(
-                f"{where}.strategy: unknown strategy {queue.strategy!r} "
-                f"({_known('strategies', STRATEGIES)})"
-            )
-        if queue.rona not in ("not_ready", "skip"):
-            raise ConfigError(f"{where}.rona: expected not_ready or skip, got {queue.rona!r}")
-        for key in ("join_empty", "leave_when_empty"):
-            value = getattr(queue, key)
-            if value not in EMPTY_RULES:
-                rules = ", ".join(sorted(EMPTY_RULES))
-                raise ConfigError(f"{where}.{key}: expected one of {rules}, got {value!r}")
-        for key in ("ring_timeout", "announce_period"):
-            value = getattr(queue, key)
-            if value is not None and value <= 0:
-                raise ConfigError(f"{where}.{key}: expected seconds > 0, got {value!r}")
-        last = 0.0
-        for i, (after, _) in enumerate(queue.relax):
-            if after <= last:
-                raise ConfigError(
-                    f"{where}.relax[{i}].after: steps must be at increasing times > 0"
-                )
-            last = after
-        try:
-            validate_queue(queue, STRATEGIES)
-        except ConfigError as exc:
-            problem = str(exc).removeprefix(f"queue {name!r}: ")
-            raise ConfigError(f"{where}: {problem}") from None
-        if queue.overflow is not None:
-            self.queue_target(f"{where}.overflow", queue.overflow, name)
-        for digit, target in queue.exit_keys.items():
-            self.queue_target(f"{where}.exit_keys.{digit}", target, name)
-
-    def queue_target(self, where: str, target: QueueTarget, queue: str) -> None:
-        if target.kind == "queue":
-            self.known_queue(where, target.name)
-            if target.name == queue:
-                raise ConfigError(f"{where}: the queue {queue!r} cannot overflow to itself")
-        elif target.kind == "ivr":
-            self.known_ivr(where, target.name)
-        elif target.kind == "voicemail":
-            self.mailbox(where, target.name)
-        elif target.kind == "number":
-            self.known_extension(where, target.name)
-        else:
-            raise ConfigError(f"{where}: unknown target kind {target.kind!r}")
-
-    def route(self, where: str, route: Route) -> None:
-        target = route.target
-        at = f"{where}.target"
-        if target.kind == "queue":
-            self.known_queue(at, target.name)
-        elif target.kind == "ivr":
-            self.known_ivr(at, target.name)
-        elif target.kind == "trunk":
-            if target.name not in self.trunks:
-                raise ConfigError(
-                    f"{at}: unknown trunk {target.name!r} ({_known('trunks', self.trunks)})"
-                )
-        elif target.kind == "play":
-            self.prompt(at, target.name)
-        elif target.kind == "voicemail":
-            if target.name:
-                self.mailbox(at, target.name)
-        elif target.kind == "extension":
-            extension = target.name or route.number.exact
-            if extension is not None:
-                self.known_extension(at, extension)
-        if route.trunk is not None and route.trunk not in self.trunks | {"local"}:
-            known = _known("trunks", self.trunks | {"local"})
-            raise ConfigError(f"{where}.trunk: unknown trunk {route.trunk!r} ({known})")
-
-    def ivr(self, where: str, ivr: IvrConfig) -> None:
-        graph = ivr.graph
-        at = f"{where}: file {ivr.file!r}" if ivr.file is not None else where
-        dialplan = Dialplan(self.config.dialplan)
-        for node in graph.nodes:
-            node_at = f"{at}: node {node.id!r}"
-            if isinstance(node, QueueNode):
-                self.known_queue(node_at, node.queue)
-            elif isinstance(node, VoicemailNode):
-                self.mailbox(node_at, node.mailbox)
-            elif isinstance(node, TransferNode):
-                if node.to in ("agent", "extension"):
-                    self.known_extension(node_at, node.target)
-                elif node.to == "external" and not node.target.startswith("sip:"):
-                    match = dialplan.resolve(origin="user", number=node.target, caller="")
-                    if match is None:
-                        raise ConfigError(
-                            f"{node_at}: no dial-plan route takes {node.target!r}"
-                            " (from = user or any)"
-                        )
-        if self.prompt_exists is None:
-            if prompt_problems(graph.nodes, graph.languages, lambda name: False):
-                raise ConfigError(
-                    f"{where}: the graph plays prompts, but no prompts directory is"
-                    " configured (prompts.dir)"
-                )
-            return
-        problems = prompt_problems(graph.nodes, graph.languages, self.prompt_exists)
-        if problems:
-            raise ConfigError(f"{at}: {'; '.join(problems)}")
 
 
 def load_config(path: str | Path) -> AppConfig:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pbx.rtp.rtcp import RtcpReportBlock
 from pbx.rtp.stats import ReceiverStats
@@ -76,3 +78,40 @@ def test_no_sr_means_zero_lsr_and_dlsr() -> None:
     stats.seq.update(0)
     block = stats.report_block(now=5.0)
     assert block.lsr == 0 and block.dlsr == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 0xFFFF), max_size=40), min_size=1, max_size=8))
+def test_any_sequence_a_sender_chooses_gives_a_sendable_report(
+    intervals: list[list[int]],
+) -> None:
+    # Sequence restarts and wild jumps once made the fraction negative or 256, and the
+    # RTCP report (struct.error) escaped the engine for every call.
+    stats = ReceiverStats(ssrc=1, first_seq=intervals[0][0] if intervals[0] else 0, clock_rate=8000)
+    for n, interval in enumerate(intervals):
+        for seq in interval:
+            stats.seq.update(seq)
+        block = stats.report_block(now=float(n))
+        assert 0 <= block.fraction_lost <= 255
+        assert len(bytes(block)) == 24
+
+
+def test_a_sender_jumping_about_cannot_push_the_fraction_out_of_its_byte() -> None:
+    # A sender's own sequence numbers (found by a random search): restarts and jumps once
+    # gave a fraction of 341/256, and packing the report raised struct.error.
+    stats = ReceiverStats(ssrc=1, first_seq=17611, clock_rate=8000, min_sequential=1)
+    intervals = [
+        [8271, 8272, 8273, 8274, 8275, 8301, 8302, 51093, 51094, 51096, 51097, 51098, 13399]
+        + [13397, 13398, 13399, 13400, 28390],
+        [28527, 28528, 28529, 28530, 28531, 28532, 28533, 28534, 28535, 28536, 13107, 13108]
+        + [13089],
+        [13275, 13242, 13214],
+        [24883, 24884, 24885, 51557, 51558, 51559, 51560, 51668, 51669, 51670, 49113, 49114]
+        + [49115, 49116, 49117, 48565],
+    ]
+    for n, interval in enumerate(intervals):
+        for seq in interval:
+            stats.seq.update(seq)
+        block = stats.report_block(now=float(n))
+        assert 0 <= block.fraction_lost <= 255
+        assert len(bytes(block)) == 24

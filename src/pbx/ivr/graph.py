@@ -145,6 +145,33 @@ class IvrGraph:
             raise IvrGraphError(problems)
 
 
+@frozen
+class _CustomerLookup:
+    """The lookup :meth:`Graph.identify` asks, by caller ID or by PIN: where to ask, and
+    where the caller goes when found (``next``) or when the lookup fails (``error``)."""
+
+    source: str
+    name: str
+    query: str
+    timeout: float
+    into: str
+    next: str | None
+    error: str | None
+
+
+@frozen
+class _PinEntry:
+    """How :meth:`Graph.identify` asks for a PIN: prompts, digits, attempts."""
+
+    prompt: PromptSpec
+    wrong_prompt: PromptSpec
+    var: str
+    min_length: int
+    max_length: int
+    attempts: int
+    secret: bool
+
+
 @define
 class Graph:
     """Builds an :class:`IvrGraph` node by node; :meth:`build` validates and freezes it."""
@@ -468,6 +495,28 @@ class Graph:
         (``wrong_prompt`` is played before the next); after the last the caller goes
         to ``failed``.  Expands into ``set`` (the counter ``<id>_attempts``),
         ``lookup``, ``collect``, ``branch`` and ``play`` nodes named ``<id>.<step>``."""
+        by = self._identify_method(id, by, failed)
+        counter = f"{id.replace('.', '_')}_attempts"
+        customer = _CustomerLookup(source, name, query, timeout, into, next, error or failed)
+        self.set(id, values={counter: 0}, next=f"{id}.caller" if by != "pin" else f"{id}.enter")
+        if by != "pin":
+            # caller_then_pin: a caller ID not found (or a failed lookup) asks for the PIN.
+            then_pin = by == "caller_then_pin"
+            self._customer_lookup(
+                f"{id}.caller",
+                customer,
+                {"caller": "caller"},
+                not_found=f"{id}.enter" if then_pin else failed,
+                error=f"{id}.enter" if then_pin else customer.error,
+            )
+        if by != "caller":
+            pin = _PinEntry(prompt, wrong_prompt, var, min_length, max_length, attempts, secret)
+            self._identify_by_pin(id, customer, pin, counter, failed)
+        return id
+
+    def _identify_method(self, id: str, by: str, failed: str | None) -> str:
+        """Check :meth:`identify`'s ``by`` (a wrong one is a problem; PIN is assumed) and
+        that ``failed`` is given."""
         if by not in ("caller", "pin", "caller_then_pin"):
             self._problems.append(
                 f"node '{id}': identify by '{by}' (expected caller, pin or caller_then_pin)"
@@ -475,57 +524,68 @@ class Graph:
             by = "pin"
         if failed is None:
             self._problems.append(f"node '{id}': failed is missing")
-        counter = f"{id.replace('.', '_')}_attempts"
-        err = error or failed
-        first = f"{id}.caller" if by != "pin" else f"{id}.enter"
-        self.set(id, values={counter: 0}, next=first)
-        if by != "pin":
-            self.lookup(
-                f"{id}.caller",
-                source=source,
-                name=name,
-                params={"caller": "caller"},
-                query=query,
-                timeout=timeout,
-                into=into,
-                next=next,
-                not_found=f"{id}.enter" if by == "caller_then_pin" else failed,
-                error=f"{id}.enter" if by == "caller_then_pin" else err,
-            )
-        if by == "caller":
-            return id
+        return by
+
+    def _identify_by_pin(
+        self,
+        id: str,
+        customer: _CustomerLookup,
+        pin: _PinEntry,
+        counter: str,
+        failed: str | None,
+    ) -> None:
+        """The PIN steps of :meth:`identify`: ``enter`` it, ``check`` it with the lookup;
+        a wrong entry counts an attempt (``wrong``), then ``retry`` plays ``again`` and
+        asks anew while attempts remain, else goes to ``failed``."""
         self.collect(
             f"{id}.enter",
-            prompt,
-            var=var,
+            pin.prompt,
+            var=pin.var,
             next=f"{id}.check",
-            min_length=min_length,
-            max_length=max_length,
+            min_length=pin.min_length,
+            max_length=pin.max_length,
             retries=1,
             no_input=f"{id}.wrong",
             invalid=f"{id}.wrong",
-            secret=secret,
+            secret=pin.secret,
         )
-        self.lookup(
+        self._customer_lookup(
             f"{id}.check",
-            source=source,
-            name=name,
-            params={var: var},
-            query=query,
-            timeout=timeout,
-            into=into,
-            next=next,
+            customer,
+            {pin.var: pin.var},
             not_found=f"{id}.wrong",
-            error=err,
+            error=customer.error,
         )
         self.set(f"{id}.wrong", increment=[counter], next=f"{id}.retry")
         self.branch(
             f"{id}.retry",
-            conditions=[(f"{counter} < {attempts}", f"{id}.again")],
+            conditions=[(f"{counter} < {pin.attempts}", f"{id}.again")],
             default=failed,
         )
-        self.play(f"{id}.again", wrong_prompt or "silence:0.2", next=f"{id}.enter")
-        return id
+        self.play(f"{id}.again", pin.wrong_prompt or "silence:0.2", next=f"{id}.enter")
+
+    def _customer_lookup(
+        self,
+        id: str,
+        customer: _CustomerLookup,
+        params: Mapping[str, str],
+        *,
+        not_found: str | None,
+        error: str | None,
+    ) -> str:
+        """One of :meth:`identify`'s lookups: found goes to ``customer.next``."""
+        return self.lookup(
+            id,
+            source=customer.source,
+            name=customer.name,
+            params=params,
+            query=customer.query,
+            timeout=customer.timeout,
+            into=customer.into,
+            next=customer.next,
+            not_found=not_found,
+            error=error,
+        )
 
     def build(self, *, prompt_exists: PromptExists | None = None) -> IvrGraph:
         """Validate and freeze; raises :class:`IvrGraphError` listing every problem."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from pbx.ivr.errors import IvrExpressionError
 from pbx.ivr.expr import parse_expr
@@ -89,102 +90,159 @@ def _check_retries(node: Node, retries: int, out: list[str]) -> None:
         out.append(f"node '{node.id}': retries must be at least 1 (got {retries})")
 
 
-def _node_problems(node: Node, languages: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    if isinstance(node, MenuNode | LanguageNode):
-        if not node.options:
-            out.append(f"node '{node.id}': has no options")
-        _check_keys(node, [k for k, _ in node.options], out)
-        _check_positive(node, "timeout", node.timeout, out)
-        _check_retries(node, node.retries, out)
-    if isinstance(node, MenuNode) and node.var is not None:
+def _check_choice(node: MenuNode | LanguageNode, out: list[str]) -> None:
+    """What a menu and a language choice share: keys to press, a timeout, retries."""
+    if not node.options:
+        out.append(f"node '{node.id}': has no options")
+    _check_keys(node, [k for k, _ in node.options], out)
+    _check_positive(node, "timeout", node.timeout, out)
+    _check_retries(node, node.retries, out)
+
+
+def _check_lengths(node: CollectNode | CallbackNode, minimum: int, out: list[str]) -> None:
+    """``min_length..max_length``: a range of at least one digit, from ``minimum`` up."""
+    if node.min_length < minimum or node.max_length < 1 or node.min_length > node.max_length:
+        out.append(
+            f"node '{node.id}': lengths {node.min_length}..{node.max_length} are not a range"
+        )
+
+
+# One checker per node kind: the problems of the node's own values, appended to ``out``.
+
+
+def _menu_problems(node: MenuNode, languages: Sequence[str], out: list[str]) -> None:
+    _check_choice(node, out)
+    if node.var is not None:
         _check_var(node, "var", node.var, out)
-    if isinstance(node, LanguageNode):
-        for key, lang in node.options:
-            if lang not in languages:
-                out.append(
-                    f"node '{node.id}': option '{key}' selects language '{lang}' "
-                    f"that the graph does not list ({', '.join(languages)})"
-                )
-    if isinstance(node, CollectNode):
-        _check_var(node, "var", node.var, out)
-        if node.min_length < 0 or node.max_length < 1 or node.min_length > node.max_length:
+
+
+def _language_problems(node: LanguageNode, languages: Sequence[str], out: list[str]) -> None:
+    _check_choice(node, out)
+    for key, lang in node.options:
+        if lang not in languages:
             out.append(
-                f"node '{node.id}': lengths {node.min_length}..{node.max_length} are not a range"
+                f"node '{node.id}': option '{key}' selects language '{lang}' "
+                f"that the graph does not list ({', '.join(languages)})"
             )
-        if node.terminator:
-            _check_keys(node, [node.terminator], out, "terminator")
-        _check_positive(node, "first_digit_timeout", node.first_digit_timeout, out)
-        _check_positive(node, "inter_digit_timeout", node.inter_digit_timeout, out)
-        _check_retries(node, node.retries, out)
-        if node.pattern is not None:
-            try:
-                re.compile(node.pattern)
-            except re.error as exc:
-                out.append(
-                    f"node '{node.id}': pattern '{node.pattern}' is not a valid "
-                    f"regular expression: {exc}"
-                )
-    if isinstance(node, SayNode):
-        if node.what not in SAY_KINDS:
+
+
+def _collect_problems(node: CollectNode, languages: Sequence[str], out: list[str]) -> None:
+    _check_var(node, "var", node.var, out)
+    _check_lengths(node, 0, out)
+    if node.terminator:
+        _check_keys(node, [node.terminator], out, "terminator")
+    _check_positive(node, "first_digit_timeout", node.first_digit_timeout, out)
+    _check_positive(node, "inter_digit_timeout", node.inter_digit_timeout, out)
+    _check_retries(node, node.retries, out)
+    if node.pattern is not None:
+        try:
+            re.compile(node.pattern)
+        except re.error as exc:
             out.append(
-                f"node '{node.id}': cannot say '{node.what}' (expected one of "
-                f"{', '.join(SAY_KINDS)})"
+                f"node '{node.id}': pattern '{node.pattern}' is not a valid "
+                f"regular expression: {exc}"
             )
-        _check_expr(node, "value", node.value, out)
-        if node.currency is not None and node.currency not in CURRENCIES:
-            out.append(f"node '{node.id}': unknown currency '{node.currency}'")
-        if node.gender not in ("m", "f", "n"):
-            out.append(f"node '{node.id}': gender '{node.gender}' is not m, f or n")
-    if isinstance(node, SetNode):
-        for key, _ in node.values:
-            _check_var(node, "key", key, out)
-        for key, source in node.exprs:
-            _check_var(node, "key", key, out)
-            _check_expr(node, f"value of '{key}'", source, out)
-        for key in node.increment:
-            _check_var(node, "counter", key, out)
-    if isinstance(node, BranchNode):
-        for i, (source, _) in enumerate(node.conditions, 1):
-            _check_expr(node, f"condition {i}", source, out)
-    if isinstance(node, LookupNode):
-        if node.source not in LOOKUP_SOURCES:
-            out.append(
-                f"node '{node.id}': unknown lookup source '{node.source}' (expected one of "
-                f"{', '.join(LOOKUP_SOURCES)})"
-            )
-        if node.source == "sql" and not node.query:
-            out.append(f"node '{node.id}': an sql lookup needs a query")
-        if node.source == "http" and not node.name.startswith(("http://", "https://")):
-            out.append(f"node '{node.id}': '{node.name}' is not an http(s) URL")
-        for key, source in node.params:
-            _check_expr(node, f"parameter '{key}'", source, out)
-        _check_positive(node, "timeout", node.timeout, out)
-    if isinstance(node, RecordNode):
-        _check_var(node, "var", node.var, out)
-        _check_positive(node, "max_seconds", node.max_seconds, out)
-        if node.terminator:
-            _check_keys(node, [node.terminator], out, "terminator")
-    if isinstance(node, CallbackNode):
-        if node.number not in ("caller", "enter"):
-            out.append(f"node '{node.id}': number must be 'caller' or 'enter'")
-        _check_keys(node, [k for k, _ in node.slots], out, "slot key")
-        _check_positive(node, "timeout", node.timeout, out)
-        _check_retries(node, node.retries, out)
-        if node.min_length < 1 or node.min_length > node.max_length:
-            out.append(
-                f"node '{node.id}': lengths {node.min_length}..{node.max_length} are not a range"
-            )
-    if isinstance(node, QueueNode) and not node.queue:
+
+
+def _say_problems(node: SayNode, languages: Sequence[str], out: list[str]) -> None:
+    if node.what not in SAY_KINDS:
+        out.append(
+            f"node '{node.id}': cannot say '{node.what}' (expected one of {', '.join(SAY_KINDS)})"
+        )
+    _check_expr(node, "value", node.value, out)
+    if node.currency is not None and node.currency not in CURRENCIES:
+        out.append(f"node '{node.id}': unknown currency '{node.currency}'")
+    if node.gender not in ("m", "f", "n"):
+        out.append(f"node '{node.id}': gender '{node.gender}' is not m, f or n")
+
+
+def _set_problems(node: SetNode, languages: Sequence[str], out: list[str]) -> None:
+    for key, _ in node.values:
+        _check_var(node, "key", key, out)
+    for key, source in node.exprs:
+        _check_var(node, "key", key, out)
+        _check_expr(node, f"value of '{key}'", source, out)
+    for key in node.increment:
+        _check_var(node, "counter", key, out)
+
+
+def _branch_problems(node: BranchNode, languages: Sequence[str], out: list[str]) -> None:
+    for i, (source, _) in enumerate(node.conditions, 1):
+        _check_expr(node, f"condition {i}", source, out)
+
+
+def _lookup_problems(node: LookupNode, languages: Sequence[str], out: list[str]) -> None:
+    if node.source not in LOOKUP_SOURCES:
+        out.append(
+            f"node '{node.id}': unknown lookup source '{node.source}' (expected one of "
+            f"{', '.join(LOOKUP_SOURCES)})"
+        )
+    if node.source == "sql" and not node.query:
+        out.append(f"node '{node.id}': an sql lookup needs a query")
+    if node.source == "http" and not node.name.startswith(("http://", "https://")):
+        out.append(f"node '{node.id}': '{node.name}' is not an http(s) URL")
+    for key, source in node.params:
+        _check_expr(node, f"parameter '{key}'", source, out)
+    _check_positive(node, "timeout", node.timeout, out)
+
+
+def _record_problems(node: RecordNode, languages: Sequence[str], out: list[str]) -> None:
+    _check_var(node, "var", node.var, out)
+    _check_positive(node, "max_seconds", node.max_seconds, out)
+    if node.terminator:
+        _check_keys(node, [node.terminator], out, "terminator")
+
+
+def _callback_problems(node: CallbackNode, languages: Sequence[str], out: list[str]) -> None:
+    if node.number not in ("caller", "enter"):
+        out.append(f"node '{node.id}': number must be 'caller' or 'enter'")
+    _check_keys(node, [k for k, _ in node.slots], out, "slot key")
+    _check_positive(node, "timeout", node.timeout, out)
+    _check_retries(node, node.retries, out)
+    _check_lengths(node, 1, out)
+
+
+def _queue_problems(node: QueueNode, languages: Sequence[str], out: list[str]) -> None:
+    if not node.queue:
         out.append(f"node '{node.id}': queue name is empty")
-    if isinstance(node, TransferNode):
-        if node.to not in TRANSFER_KINDS:
-            out.append(
-                f"node '{node.id}': cannot transfer to '{node.to}' (expected one of "
-                f"{', '.join(TRANSFER_KINDS)})"
-            )
-        elif node.to != "operator" and not node.target:
-            out.append(f"node '{node.id}': a transfer to {node.to} needs a target")
+
+
+def _transfer_problems(node: TransferNode, languages: Sequence[str], out: list[str]) -> None:
+    if node.to not in TRANSFER_KINDS:
+        out.append(
+            f"node '{node.id}': cannot transfer to '{node.to}' (expected one of "
+            f"{', '.join(TRANSFER_KINDS)})"
+        )
+    elif node.to != "operator" and not node.target:
+        out.append(f"node '{node.id}': a transfer to {node.to} needs a target")
+
+
+_NodeChecker = Callable[[Any, Sequence[str], list[str]], None]
+
+_CHECKERS: dict[type, _NodeChecker] = {
+    MenuNode: _menu_problems,
+    LanguageNode: _language_problems,
+    CollectNode: _collect_problems,
+    SayNode: _say_problems,
+    SetNode: _set_problems,
+    BranchNode: _branch_problems,
+    LookupNode: _lookup_problems,
+    RecordNode: _record_problems,
+    CallbackNode: _callback_problems,
+    QueueNode: _queue_problems,
+    TransferNode: _transfer_problems,
+}
+"""Node kind → the checker of its own values. Play, time, voicemail and hangup nodes have
+nothing to check beyond their exits (a time node's schedule is checked as it is built,
+a mailbox against the configuration)."""
+
+
+def _node_problems(node: Node, languages: Sequence[str]) -> list[str]:
+    """The problems of ``node``'s own values, in the order its checker finds them."""
+    out: list[str] = []
+    checker = _CHECKERS.get(type(node))
+    if checker is not None:
+        checker(node, languages, out)
     return out
 
 

@@ -112,7 +112,7 @@ class RtcpReportBlock:
         lost = max(-0x800000, min(0x7FFFFF, self.packets_lost))
         return _REPORT_BLOCK.pack(
             self.ssrc,
-            self.fraction_lost,
+            max(0, min(255, self.fraction_lost)),
             lost.to_bytes(3, "big", signed=True),
             self.highest_sequence & 0xFFFFFFFF,
             self.jitter & 0xFFFFFFFF,

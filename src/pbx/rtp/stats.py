@@ -113,9 +113,12 @@ class ReceiverStats:
         received_interval = received - self.received_prior
         self.received_prior = received
         lost_interval = expected_interval - received_interval
-        if expected_interval == 0 or lost_interval <= 0:
+        if expected_interval <= 0 or lost_interval <= 0:
+            # Nothing expected (or the sender restarted its sequence and the count went
+            # back): nothing to report as lost.
             return 0
-        return (lost_interval << 8) // expected_interval
+        # Every packet of the interval lost is 256/256: the 8-bit field tops out at 255.
+        return min(255, (lost_interval << 8) // expected_interval)
 
     def report_block(self, now: float) -> RtcpReportBlock:
         """Build this source's reception report block at ``now`` (RFC 3550 §6.4.1)."""

@@ -10,13 +10,22 @@ remote BYEs come out of :meth:`RtpStream.next_event`. It never raises on receive
 malformed packets, packets from the wrong source and unknown payload types are counted
 and dropped.
 
+The parts: the receive side is the stream's own (its steady state reads the stream's
+attributes inline, one packet at a time) and feeds a
+:class:`~pbx.rtp.jitter.JitterBuffer` and a
+:class:`~pbx.rtp.dtmf.TelephoneEventReceiver`; the send side is an
+:class:`~pbx.rtp.sender.RtpSender`, the RTCP side an
+:class:`~pbx.rtp.reports.RtcpReporter`. ``local_ssrc``, ``cname``, ``clock_rate`` and
+``frame_samples`` are fixed when the stream is built and handed to the parts;
+``payload_type``, ``telephone_event_pt`` (a re-INVITE) and ``remote_addr`` (latching, a
+re-INVITE) may change, and reach every part that uses them.
+
 Receive path: parse → symmetric-RTP latching (RFC 4961 style: with ``latching`` on, the
 first valid packet fixes ``remote_addr``; later packets from another address are dropped
 as ``wrong_source`` unless they bring a new SSRC after ``relatch_idle`` seconds of
 silence from the latched source) → source validation → RFC 3550 A.1 sequence validation
-→ the audio payload type goes to the A.8 jitter estimate and the
-:class:`~pbx.rtp.jitter.JitterBuffer`, the telephone-event payload type to the
-:class:`~pbx.rtp.dtmf.TelephoneEventReceiver`.
+→ the audio payload type goes to the A.8 jitter estimate and the jitter buffer, the
+telephone-event payload type to the telephone-event receiver.
 
 Source validation (RFC 3550 §8.2, A.1), so that packets injected from the stream's own
 remote address cannot take its playout over: the first source is taken at once (after
@@ -40,17 +49,18 @@ itself with rtcp-mux (RFC 5761), and never anywhere else; once RTP has latched, 
 from any address other than the RTP peer's (its RTP port or port + 1) is dropped as
 ``wrong_source``, so a third party can neither redirect our reports nor inject a BYE.
 
-Send path: :meth:`RtpStream.packetize` builds the next datagram with one
-:func:`~pbx.rtp.packet.build_rtp_header` call (sequence number + 1, timestamp + one frame,
-marker on the first packet after start or after :meth:`RtpStream.silence`). After
-:meth:`RtpStream.send_dtmf` the following ticks carry telephone-event packets instead of
-audio, all with the timestamp of the tick the event started on.
+Send path (:mod:`pbx.rtp.sender`): :meth:`RtpStream.packetize` builds the next datagram
+with one header pack (sequence number + 1, timestamp + one frame, marker on the first
+packet after start or after :meth:`RtpStream.silence`). After :meth:`RtpStream.send_dtmf`
+the following ticks carry telephone-event packets instead of audio, all with the
+timestamp of the tick the event started on.
 
-RTCP (RFC 3550 §6): :meth:`RtpStream.rtcp_due` / :meth:`RtpStream.build_rtcp` send an SR
-when we sent media since the last report, otherwise an RR, followed by an SDES CNAME,
-at the interval of Appendix A.7 (5 s minimum, 2.5 s before the first report, randomised
-by 0.5–1.5 with the ``rng`` given, divided by e − 3/2). Received SRs give LSR/DLSR for our
-report blocks; report blocks about us give the round-trip time (§6.4.1).
+RTCP (RFC 3550 §6, :mod:`pbx.rtp.reports`): :meth:`RtpStream.rtcp_due` /
+:meth:`RtpStream.build_rtcp` send an SR when we sent media since the last report,
+otherwise an RR, followed by an SDES CNAME, at the interval of Appendix A.7 (5 s
+minimum, 2.5 s before the first report, randomised by 0.5–1.5 with the ``rng`` given,
+divided by e − 3/2). Received SRs give LSR/DLSR for our report blocks; report blocks
+about us give the round-trip time (§6.4.1).
 """
 
 from __future__ import annotations
@@ -64,37 +74,49 @@ from collections.abc import Callable
 import structlog
 from attrs import frozen
 
-from pbx.errors import ConfigError, InvalidStateError
+from pbx.errors import ConfigError
 from pbx.loglimit import LogLimiter
 from pbx.rtp.bank import RtpBank
-from pbx.rtp.dtmf import (
-    DtmfDigit,
-    TelephoneEventPacket,
-    TelephoneEventReceiver,
-    TelephoneEventSender,
-)
+from pbx.rtp.dtmf import DtmfDigit, TelephoneEventReceiver
 from pbx.rtp.jitter import JitterBuffer
-from pbx.rtp.packet import RtpError, RtpPacket, build_rtp_header
+from pbx.rtp.packet import RtpError, RtpPacket
+from pbx.rtp.reports import (
+    IP_UDP_OVERHEAD,
+    RTCP_COMPENSATION,
+    RTCP_MIN_TIME,
+    RTCP_RCVR_BW_FRACTION,
+    RTCP_SENDER_BW_FRACTION,
+    RtcpReporter,
+    rtcp_interval,
+)
 from pbx.rtp.rtcp import (
-    SDES_CNAME,
     RtcpBye,
     RtcpError,
     RtcpPacket,
     RtcpReceiverReport,
     RtcpReportBlock,
-    RtcpSdes,
     RtcpSenderReport,
-    SdesChunk,
     build_compound,
-    ntp_from_seconds,
-    ntp_middle32,
     parse_rtcp,
 )
+from pbx.rtp.sender import RtpSender
 from pbx.rtp.seq import MIN_SEQUENTIAL, RTP_SEQ_MOD
 from pbx.rtp.stats import ReceiverStats
 
+__all__ = [
+    "IP_UDP_OVERHEAD",
+    "RTCP_COMPENSATION",
+    "RTCP_MIN_TIME",
+    "RTCP_RCVR_BW_FRACTION",
+    "RTCP_SENDER_BW_FRACTION",
+    "Addr",
+    "RemoteBye",
+    "RtpStream",
+    "RtpStreamStats",
+    "rtcp_interval",
+]
+
 _HEADER = struct.Struct("!BBHII")
-_pack_header = _HEADER.pack
 _unpack_header = _HEADER.unpack_from
 
 log = structlog.get_logger(__name__)
@@ -106,14 +128,6 @@ Addr = tuple[str, int]
 _Held = tuple[bytes, int, int, int, int, float]
 """A packet kept aside: payload, second header byte, sequence number, timestamp, datagram
 size, arrival time."""
-
-RTCP_MIN_TIME = 5.0
-"""RFC 3550 §6.2: the minimum interval between RTCP reports, in seconds."""
-RTCP_SENDER_BW_FRACTION = 0.25
-RTCP_RCVR_BW_FRACTION = 0.75
-RTCP_COMPENSATION = math.e - 1.5
-"""RFC 3550 A.7: compensates the "timer reconsideration" bias towards shorter intervals."""
-IP_UDP_OVERHEAD = 28
 
 
 @frozen
@@ -164,33 +178,6 @@ class _Probation:
         self.held: list[_Held] = []
 
 
-def rtcp_interval(
-    members: int,
-    senders: int,
-    rtcp_bw: float,
-    we_sent: bool,
-    avg_rtcp_size: float,
-    initial: bool,
-    rng: random.Random,
-) -> float:
-    """RFC 3550 A.7 ``rtcp_interval``: seconds until the next RTCP report."""
-    rtcp_min_time = RTCP_MIN_TIME / 2 if initial else RTCP_MIN_TIME
-    n = members
-    if senders <= members * RTCP_SENDER_BW_FRACTION:
-        if we_sent:
-            rtcp_bw *= RTCP_SENDER_BW_FRACTION
-            n = senders
-        else:
-            rtcp_bw *= RTCP_RCVR_BW_FRACTION
-            n -= senders
-    t = avg_rtcp_size * n / rtcp_bw
-    if t < rtcp_min_time:
-        t = rtcp_min_time
-    # Randomise to [0.5, 1.5] of the interval to avoid synchronisation (§6.2).
-    t *= rng.random() + 0.5
-    return t / RTCP_COMPENSATION
-
-
 class RtpStream:
     """One media channel's RTP and RTCP, sans-I/O: bytes and ``now`` in, frames and bytes out."""
 
@@ -218,29 +205,23 @@ class RtpStream:
         inter_digit_ms: int = 60,
         ntp_offset: float = 0.0,
     ) -> None:
-        if not 0 <= payload_type <= 127:
-            raise ConfigError(f"rtp.payload_type: must be 0 to 127, got {payload_type}")
-        if telephone_event_pt is not None and not 0 <= telephone_event_pt <= 127:
-            raise ConfigError(f"rtp.telephone_event_pt: must be 0 to 127, got {telephone_event_pt}")
+        _check_payload_types(payload_type, telephone_event_pt)
         self.local_ssrc = local_ssrc & 0xFFFFFFFF
-        self.payload_type = payload_type
         self.clock_rate = clock_rate
-        self.telephone_event_pt = telephone_event_pt
-        self._remote_addr = remote_addr
-        # The bank row holding the send state while bound (see bind_bank).
-        self._bank: RtpBank | None = None
-        self._row = 0
-        self.latching = latching
+        self.frame_samples = frame_samples or clock_rate // 50
         self.cname = cname
+        self.latching = latching
         self.rtcp_mux = rtcp_mux
         self.relatch_idle = relatch_idle
         self.min_sequential = min_sequential
-        self.frame_samples = frame_samples or clock_rate // 50
         self.ntp_offset = ntp_offset
         """NTP wallclock minus ``now`` (s since 1900), for SRs from :meth:`datagrams_to_send`."""
-        self._rng = rng if rng is not None else random.Random(local_ssrc)
-        # RFC 3550 §6.2: RTCP gets 5% of the session bandwidth, in octets per second.
-        self._rtcp_bw = session_bandwidth * 0.05 / 8
+        self._payload_type = payload_type
+        self._telephone_event_pt = telephone_event_pt
+        self._remote_addr = remote_addr
+        # The bank row bound to (bind_bank): the stream's events flag and address version.
+        self._bank: RtpBank | None = None
+        self._row = 0
         self._jitter = JitterBuffer(
             frame_samples=self.frame_samples,
             bytes_per_sample=bytes_per_sample,
@@ -248,8 +229,17 @@ class RtpStream:
             max_depth=jitter_max_depth,
         )
         self._dtmf_in = TelephoneEventReceiver(clock_rate)
-        self._dtmf_out = TelephoneEventSender(clock_rate, self.frame_samples)
-        self._inter_digit_ticks = max(0, inter_digit_ms * clock_rate // 1000 // self.frame_samples)
+        self._sender = RtpSender(
+            self.local_ssrc,
+            payload_type,
+            telephone_event_pt,
+            clock_rate=clock_rate,
+            frame_samples=self.frame_samples,
+            initial_seq=initial_seq,
+            initial_ts=initial_ts,
+            inter_digit_ms=inter_digit_ms,
+        )
+        self._rtcp = RtcpReporter(local_ssrc, cname, session_bandwidth=session_bandwidth, rng=rng)
         self._events: deque[DtmfDigit | RemoteBye] = deque()
         # Receive state.
         self._latched = False
@@ -258,37 +248,38 @@ class RtpStream:
         self._jumped: _Held | None = None
         self._generation = 0
         self._last_received: float | None = None
-        # Send state.
-        self._seq = initial_seq & 0xFFFF
-        self._ts = initial_ts & 0xFFFFFFFF
-        self._mark = True
-        self._dtmf_queue: deque[TelephoneEventPacket | None] = deque()
-        self._event_ts = 0
-        self._octets_sent = 0
-        self._sent_since_report = False
-        # RTCP state.
-        self._next_rtcp: float | None = None
-        self._rtcp_initial = True
-        self._bye_sent = False
-        self._avg_rtcp_size = 100.0
-        self._sr_sent: deque[tuple[int, float]] = deque(maxlen=8)
-        # Counters.
-        self.packets_sent = 0
-        self.bytes_sent = 0
+        # What came in.
         self.packets_received = 0
         self.bytes_received = 0
         self.malformed = 0
         self.wrong_source = 0
         self.unknown_payload_type = 0
         self.unvalidated = 0
-        self.rtcp_sent = 0
         self.rtcp_received = 0
         self.malformed_rtcp = 0
-        self.round_trip_time: float | None = None
-        self.remote_fraction_lost = 0
-        """Fraction lost (in 1/256) the remote last reported about our stream."""
-        self.remote_packets_lost = 0
-        self.remote_jitter = 0
+
+    # ----------------------------------------------------------- negotiated
+
+    @property
+    def payload_type(self) -> int:
+        """The audio payload type, sent and expected (RFC 3551 §6; a re-INVITE may
+        change it, and :meth:`bind_bank` then hands it to the bank row)."""
+        return self._payload_type
+
+    @payload_type.setter
+    def payload_type(self, payload_type: int) -> None:
+        self._payload_type = payload_type
+        self._sender.payload_type = payload_type
+
+    @property
+    def telephone_event_pt(self) -> int | None:
+        """The RFC 4733 telephone-event payload type, or None when none was negotiated."""
+        return self._telephone_event_pt
+
+    @telephone_event_pt.setter
+    def telephone_event_pt(self, payload_type: int | None) -> None:
+        self._telephone_event_pt = payload_type
+        self._sender.telephone_event_pt = payload_type
 
     # ------------------------------------------------------------------ receive
 
@@ -347,7 +338,7 @@ class RtpStream:
             stats = self._stats
             if (
                 b0 == 0x80
-                and b1 == self.payload_type
+                and b1 == self._payload_type
                 and stats is not None
                 and ssrc == stats.ssrc
                 and addr == self._remote_addr
@@ -480,15 +471,16 @@ class RtpStream:
     def _play(self, stats: ReceiverStats, packet: _Held, ext_seq: int) -> None:
         payload, b1, _, ts, size, now = packet
         self._last_received = now
-        if self._next_rtcp is None and not self._bye_sent:
+        rtcp = self._rtcp
+        if rtcp.next_report is None and not rtcp.bye_sent:
             self._schedule_rtcp(now)  # RFC 3550 §6.2: the first report once media flows
         self.packets_received += 1
         self.bytes_received += size
         pt = b1 & 0x7F
-        if pt == self.payload_type:
+        if pt == self._payload_type:
             stats.update_jitter(ts, now)  # RFC 3550 A.8
             self._jitter.put(payload, ext_seq, ts, now)
-        elif pt == self.telephone_event_pt:
+        elif pt == self._telephone_event_pt:
             self._events.extend(self._dtmf_in.receive(payload, ts, b1 > 0x7F, now))
             self._flag_events()
         else:
@@ -535,126 +527,34 @@ class RtpStream:
         read and write the same row. Binding again (to the same row) refreshes the
         payload type after it changed.
         """
-        self._pull()
+        self._sender.bind(bank, row, events=bool(self._events))
         self._bank = bank
         self._row = row
         bank.address_version += 1
-        bank.load(
-            row,
-            ssrc=self.local_ssrc,
-            payload_type=self.payload_type,
-            seq=self._seq,
-            timestamp=self._ts,
-            frame_samples=self.frame_samples,
-            marker=self._mark,
-            packets=self.packets_sent,
-            octets=self._octets_sent,
-            bytes_sent=self.bytes_sent,
-            sent_since_report=self._sent_since_report,
-            scalar=bool(self._dtmf_queue),
-            events=bool(self._events),
-        )
 
     def unbind_bank(self) -> None:
         """Take the send state back from the bank (the channel is going away)."""
-        self._pull()
+        self._sender.unbind()
         self._bank = None
-
-    def _pull(self) -> None:
-        bank = self._bank
-        if bank is None:
-            return
-        row = self._row
-        self._seq = int(bank.seq[row])
-        self._ts = int(bank.timestamp[row])
-        self._mark = bool(bank.marker[row])
-        self.packets_sent = int(bank.packets[row])
-        self._octets_sent = int(bank.octets[row])
-        self.bytes_sent = int(bank.bytes[row])
-        self._sent_since_report = bool(bank.sent_since_report[row])
-
-    def _push(self) -> None:
-        bank = self._bank
-        if bank is None:
-            return
-        row = self._row
-        bank.seq[row] = self._seq
-        bank.timestamp[row] = self._ts
-        bank.marker[row] = self._mark
-        bank.packets[row] = self.packets_sent
-        bank.octets[row] = self._octets_sent
-        bank.bytes[row] = self.bytes_sent
-        bank.sent_since_report[row] = self._sent_since_report
-        bank.scalar[row] = bool(self._dtmf_queue)
 
     # --------------------------------------------------------------------- send
 
     def packetize(self, payload: bytes) -> bytes:
         """The RTP datagram for this tick: ``payload`` as audio, or a pending DTMF packet."""
-        if self._bank is None:
-            return self._packetize(payload)
-        self._pull()
-        data = self._packetize(payload)
-        self._push()
-        return data
-
-    def _packetize(self, payload: bytes) -> bytes:
-        seq = self._seq
-        ts = self._ts
-        self._seq = (seq + 1) & 0xFFFF
-        self._ts = (ts + self.frame_samples) & 0xFFFFFFFF
-        if self._dtmf_queue:
-            event = self._dtmf_queue.popleft()
-            if event is not None and self.telephone_event_pt is not None:
-                if event.marker:
-                    self._event_ts = ts  # RFC 4733 §2.5.1.1: the event's start
-                data = (
-                    build_rtp_header(
-                        self.telephone_event_pt, seq, self._event_ts, self.local_ssrc, event.marker
-                    )
-                    + event.payload
-                )
-                self._count_sent(data, len(event.payload))
-                return data
-        if self._mark:
-            self._mark = False
-            data = build_rtp_header(self.payload_type, seq, ts, self.local_ssrc, True) + payload
-        else:
-            data = _pack_header(0x80, self.payload_type, seq, ts, self.local_ssrc) + payload
-        self.packets_sent += 1
-        self.bytes_sent += len(data)
-        self._octets_sent += len(payload)
-        self._sent_since_report = True
-        return data
-
-    def _count_sent(self, data: bytes, payload_octets: int) -> None:
-        self.packets_sent += 1
-        self.bytes_sent += len(data)
-        self._octets_sent += payload_octets
-        self._sent_since_report = True
+        return self._sender.packetize(payload)
 
     def silence(self, ticks: int = 1) -> None:
         """Advance the timestamp over ``ticks`` frames not sent; the next packet is marked."""
-        self._pull()
-        self._ts = (self._ts + ticks * self.frame_samples) & 0xFFFFFFFF
-        self._mark = True
-        self._push()
+        self._sender.silence(ticks)
 
     def send_dtmf(self, digit: str, duration_ms: int = 100, volume: int = 10) -> None:
         """Queue one digit: the following :meth:`packetize` calls emit its RFC 4733 packets."""
-        if self.telephone_event_pt is None:
-            raise InvalidStateError("stream has no telephone-event payload type")
-        packets = self._dtmf_out.packets(digit, duration_ms, volume)
-        if self._dtmf_queue:
-            self._dtmf_queue.extend([None] * self._inter_digit_ticks)
-        self._dtmf_queue.extend(packets)
-        if self._bank is not None:
-            self._bank.scalar[self._row] = True
+        self._sender.send_dtmf(digit, duration_ms, volume)
 
     @property
     def sending_dtmf(self) -> bool:
         """True while queued telephone-event packets remain."""
-        return bool(self._dtmf_queue)
+        return self._sender.sending_dtmf
 
     # --------------------------------------------------------------------- RTCP
 
@@ -681,69 +581,52 @@ class RtpStream:
             if isinstance(packet, RtcpSenderReport):
                 if stats is not None and packet.ssrc == stats.ssrc:
                     stats.on_sender_report(packet.ntp_timestamp, now)
-                self._on_report_blocks(packet.reports, now)
+                self._rtcp.on_report_blocks(packet.reports, now)
             elif isinstance(packet, RtcpReceiverReport):
-                self._on_report_blocks(packet.reports, now)
+                self._rtcp.on_report_blocks(packet.reports, now)
             elif isinstance(packet, RtcpBye):
-                if stats is None or stats.ssrc in packet.sources:
-                    ssrc = (
-                        stats.ssrc
-                        if stats is not None
-                        else packet.sources[0]
-                        if packet.sources
-                        else 0
-                    )
-                    reason = packet.reason.decode("utf-8", "replace") if packet.reason else None
-                    self._events.append(RemoteBye(ssrc, reason))
-                    self._flag_events()
+                self._on_bye(packet)
 
-    def _on_report_blocks(self, blocks: tuple[RtcpReportBlock, ...], now: float) -> None:
-        for block in blocks:
-            if block.ssrc != self.local_ssrc:
-                continue
-            self.remote_fraction_lost = block.fraction_lost
-            self.remote_packets_lost = block.packets_lost
-            self.remote_jitter = block.jitter
-            if block.lsr:
-                for lsr, sent_at in self._sr_sent:
-                    if lsr == block.lsr:
-                        # RFC 3550 §6.4.1: RTT = A - LSR - DLSR, in our own clock.
-                        self.round_trip_time = max(0.0, now - sent_at - block.dlsr / 65536.0)
-                        break
+    def _on_bye(self, packet: RtcpBye) -> None:
+        """The source we receive (or, before the first packet, any) left (RFC 3550 §6.6)."""
+        stats = self._stats
+        if stats is None or stats.ssrc in packet.sources:
+            ssrc = stats.ssrc if stats is not None else packet.sources[0] if packet.sources else 0
+            reason = packet.reason.decode("utf-8", "replace") if packet.reason else None
+            self._events.append(RemoteBye(ssrc, reason))
+            self._flag_events()
 
     def _schedule_rtcp(self, now: float) -> None:
-        self._pull()
-        members = 2 if self._stats is not None else 1
+        sender = self._sender
+        sender.pull()
         remote_sending = (
             self._last_received is not None and now - self._last_received < 2 * RTCP_MIN_TIME
         )
-        senders = int(self._sent_since_report or self.packets_sent > 0) + int(remote_sending)
-        interval = rtcp_interval(
-            members,
-            senders,
-            self._rtcp_bw,
-            self._sent_since_report,
-            self._avg_rtcp_size,
-            self._rtcp_initial,
-            self._rng,
+        self._rtcp.schedule(
+            now,
+            members=2 if self._stats is not None else 1,
+            senders=int(sender.sent_since_report or sender.packets_sent > 0) + int(remote_sending),
+            we_sent=sender.sent_since_report,
         )
-        self._next_rtcp = now + interval
 
     def rtcp_due(self, now: float) -> bool:
         """True when an RTCP report should be built now; the first call starts the timer.
 
         The timer also starts on the first packet received.
         """
-        if self._bye_sent:
+        rtcp = self._rtcp
+        if rtcp.bye_sent:
             return False
-        if self._next_rtcp is None:
+        if rtcp.next_report is None:
             self._schedule_rtcp(now)
             return False
-        return now >= self._next_rtcp
+        return now >= rtcp.next_report
 
     def get_timer(self) -> float | None:
         """The earliest deadline: the next RTCP report or a DTMF event without its end."""
-        deadlines = [t for t in (self._next_rtcp, self._dtmf_in.get_timer()) if t is not None]
+        deadlines = [
+            t for t in (self._rtcp.next_report, self._dtmf_in.get_timer()) if t is not None
+        ]
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
@@ -765,23 +648,11 @@ class RtpStream:
         return [(self.build_rtcp(now, now + self.ntp_offset), addr)]
 
     def _report_packets(self, now: float, ntp_time: float) -> list[RtcpPacket]:
-        self._pull()
+        self._sender.pull()
         blocks: tuple[RtcpReportBlock, ...] = ()
         if self._stats is not None and self._stats.seq.valid:
             blocks = (self._stats.report_block(now),)
-        report: RtcpPacket
-        if self._sent_since_report:
-            ntp = ntp_from_seconds(ntp_time)
-            # RFC 3550 §6.4.1: the RTP timestamp of the same instant; the next frame's
-            # timestamp is within one tick of it.
-            report = RtcpSenderReport(
-                self.local_ssrc, ntp, self._ts, self.packets_sent, self._octets_sent, blocks
-            )
-            self._sr_sent.append((ntp_middle32(ntp), now))
-        else:
-            report = RtcpReceiverReport(self.local_ssrc, blocks)
-        sdes = RtcpSdes((SdesChunk(self.local_ssrc, ((SDES_CNAME, self.cname.encode()),)),))
-        return [report, sdes]
+        return self._rtcp.report(now, ntp_time, blocks, self._sender)
 
     def build_rtcp(self, now: float, ntp_time: float) -> bytes:
         """Build the compound report (SR or RR, then SDES CNAME) and schedule the next one.
@@ -795,32 +666,63 @@ class RtpStream:
     def build_bye(self, now: float, ntp_time: float, reason: str | None = None) -> bytes:
         """Build the compound report ending with a BYE for our SSRC (RFC 3550 §6.6)."""
         packets = self._report_packets(now, ntp_time)
-        packets.append(RtcpBye((self.local_ssrc,), reason.encode() if reason else None))
+        packets.append(self._rtcp.bye(reason))
         data = build_compound(packets)
         self._after_rtcp(now, len(data))
-        self._next_rtcp = None
-        self._bye_sent = True
+        self._rtcp.stop()
         return data
 
     def _after_rtcp(self, now: float, size: int) -> None:
-        self.rtcp_sent += 1
-        # RFC 3550 A.7: avg_rtcp_size includes the lower-layer headers.
-        self._avg_rtcp_size += (size + IP_UDP_OVERHEAD - self._avg_rtcp_size) / 16
-        self._rtcp_initial = False
+        self._rtcp.sent(size)
         self._schedule_rtcp(now)
-        self._sent_since_report = False
-        if self._bank is not None:
-            self._bank.sent_since_report[self._row] = False
+        self._sender.report_sent()
 
     # ----------------------------------------------------------------- counters
 
+    @property
+    def packets_sent(self) -> int:
+        """RTP packets sent; while bound to a bank row, as of the stream's last look at
+        the row (its own packet, a report, :meth:`stats`)."""
+        return self._sender.packets_sent
+
+    @property
+    def bytes_sent(self) -> int:
+        """Datagram bytes sent, headers included (bound: like :attr:`packets_sent`)."""
+        return self._sender.bytes_sent
+
+    @property
+    def rtcp_sent(self) -> int:
+        """RTCP compound packets built (reports and the BYE)."""
+        return self._rtcp.reports_sent
+
+    @property
+    def round_trip_time(self) -> float | None:
+        """Seconds, from the last report block about us carrying LSR/DLSR (§6.4.1)."""
+        return self._rtcp.round_trip_time
+
+    @property
+    def remote_fraction_lost(self) -> int:
+        """Fraction lost (in 1/256) the remote last reported about our stream."""
+        return self._rtcp.remote_fraction_lost
+
+    @property
+    def remote_packets_lost(self) -> int:
+        """Cumulative packets lost the remote last reported about our stream."""
+        return self._rtcp.remote_packets_lost
+
+    @property
+    def remote_jitter(self) -> int:
+        """Interarrival jitter (timestamp units) the remote last reported about our stream."""
+        return self._rtcp.remote_jitter
+
     def stats(self) -> RtpStreamStats:
         """A snapshot of the counters."""
-        self._pull()
+        sender = self._sender
+        sender.pull()
         receiver = self._stats
         return RtpStreamStats(
-            packets_sent=self.packets_sent,
-            bytes_sent=self.bytes_sent,
+            packets_sent=sender.packets_sent,
+            bytes_sent=sender.bytes_sent,
             packets_received=self.packets_received,
             bytes_received=self.bytes_received,
             lost=receiver.lost if receiver is not None else 0,
@@ -831,6 +733,14 @@ class RtpStream:
             malformed=self.malformed,
             wrong_source=self.wrong_source,
             unknown_payload_type=self.unknown_payload_type,
-            round_trip_time=self.round_trip_time,
+            round_trip_time=self._rtcp.round_trip_time,
             unvalidated=self.unvalidated,
         )
+
+
+def _check_payload_types(payload_type: int, telephone_event_pt: int | None) -> None:
+    """RFC 3551 §3: a payload type is seven bits."""
+    if not 0 <= payload_type <= 127:
+        raise ConfigError(f"rtp.payload_type: must be 0 to 127, got {payload_type}")
+    if telephone_event_pt is not None and not 0 <= telephone_event_pt <= 127:
+        raise ConfigError(f"rtp.telephone_event_pt: must be 0 to 127, got {telephone_event_pt}")
