@@ -13,10 +13,10 @@ B leg                      A leg
 ``CallProgress`` 180/183   ``ring`` (183 keeps the early-media SDP)
 ``CallAnswered``           ``answer`` with the B side's SDP
 ``CallFailed`` (status)    ``reject`` with the same status
-``CallEnded``              ``hangup`` (BYE)
+``DialogEnded``            ``hangup`` (BYE)
 =========================  =============================================
 
-and an ``CallEnded``/``CallCancelled`` on the A leg hangs up the B leg (BYE, or CANCEL
+and a ``DialogEnded``/``CallCancelled`` on the A leg hangs up the B leg (BYE, or CANCEL
 while it is still ringing, RFC 3261 §9.1). No media passes through it: SDP is relayed
 untouched, as sippy does without an RTP proxy.
 
@@ -43,9 +43,9 @@ from pbx.sip.endpoint import EndpointConfig, SipEndpoint
 from pbx.sip.events import (
     CallAnswered,
     CallCancelled,
-    CallEnded,
     CallFailed,
     CallProgress,
+    DialogEnded,
     EndpointEvent,
     IncomingCall,
 )
@@ -113,7 +113,7 @@ class Bridge:
             if a_leg is not None:
                 ep.reject(a_leg, event.status if event.status >= 300 else 500, now)
                 self.counters["failed"] += 1
-        elif isinstance(event, (CallEnded, CallCancelled)):
+        elif isinstance(event, (DialogEnded, CallCancelled)):
             other = self._unlink(event.leg)
             if other is not None:
                 ep.hangup(other, now)

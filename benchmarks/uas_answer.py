@@ -29,7 +29,7 @@ import structlog
 
 from pbx.net.pump import SipService
 from pbx.sip.endpoint import EndpointConfig, SipEndpoint
-from pbx.sip.events import CallCancelled, CallEnded, EndpointEvent, IncomingCall, MessageRejected
+from pbx.sip.events import CallCancelled, DialogEnded, EndpointEvent, IncomingCall, MessageRejected
 
 SDP = (
     b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -88,7 +88,7 @@ class AnsweringUas:
         if isinstance(event, IncomingCall):
             self.endpoint.answer(event.leg, SDP, now)
             self.counters["answered"] += 1
-        elif isinstance(event, CallEnded):
+        elif isinstance(event, DialogEnded):
             self.counters["ended"] += 1
         elif isinstance(event, CallCancelled):
             self.counters["cancelled"] += 1
