@@ -83,6 +83,7 @@ def example_config(work: Path, sip_port: int, rtp_ports: int, top: int = 30000) 
     ``rtp_ports`` RTP ports somewhere between 20000 and ``top``."""
     text = EXAMPLE.read_text()
     text = text.replace('listen = "127.0.0.1:5060"', f'listen = "127.0.0.1:{sip_port}"')
+    text = text.replace('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"')
     text = text.replace('dir = "prompts"', f'dir = "{ROOT / "examples" / "prompts"}"')
     text = text.replace(
         'file = "ivr/main.toml"', f'file = "{ROOT / "examples" / "ivr" / "main.toml"}"'

@@ -66,11 +66,14 @@ class Hello:
         manager.play(leg.id, [f"en/{n}" for n in say_digits(event.digit)], now)
 
 
-async def main(sip: str | None) -> None:
+async def main(sip: str | None, http: str | None) -> None:
     config = load_config(HERE / "callcenter.toml")
     if sip:
         host, port = parse_hostport(sip, "--sip")
         config = evolve(config, sip=evolve(config.sip, host=host, port=port))
+    if http:
+        host, port = parse_hostport(http, "--http")
+        config = evolve(config, http=evolve(config.http, host=host, port=port))
     app = Application(config)
     app.calls.dialplan.routes.insert(
         0, Route(Target("app", "hello"), NumberPattern("500"), origin="any")
@@ -102,4 +105,6 @@ async def main(sip: str | None) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sip", metavar="HOST:PORT", help="where SIP listens")
-    asyncio.run(main(parser.parse_args().sip))
+    parser.add_argument("--http", metavar="HOST:PORT", help="where the API listens")
+    args = parser.parse_args()
+    asyncio.run(main(args.sip, args.http))

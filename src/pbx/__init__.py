@@ -31,8 +31,7 @@ from pbx.media.engine import MediaEngine
 from pbx.sip.endpoint import EndpointConfig, SipEndpoint
 from pbx.sip.message import Request, Response, parse_message
 from pbx.store import Store
-
-__version__ = "0.1.0"
+from pbx.version import __version__
 
 __all__ = [
     "AppConfig",

@@ -40,11 +40,16 @@ from attrs import evolve
 
 from pbx.acd.actions import AcdAction
 from pbx.acd.distributor import Distributor
+from pbx.api.hub import EventHub
+from pbx.api.metrics import Metrics
+from pbx.api.publish import EventPublisher
+from pbx.api.server import HttpService
 from pbx.calls.callbacks import CallbackScheduler
 from pbx.calls.dialplan import Dialplan
 from pbx.calls.events import CallEvent
 from pbx.calls.ivr_service import IvrService
 from pbx.calls.manager import CallManager, TargetHandler
+from pbx.calls.originate import ClickToCall
 from pbx.calls.queues import QueueService, agent_configs
 from pbx.calls.voicemail import Voicemail
 from pbx.config import AppConfig, check_config
@@ -141,6 +146,7 @@ class Application:
             wall=self.wall,
         )
         self.trunk_registrations: dict[str, str] = {}
+        self.hub, self.metrics, self.publisher = self._event_stream()
         self.acd = Distributor(config.queues.values(), agent_configs(config.users), rng=self.rng)
         self.queues = QueueService(
             self.calls,
@@ -149,7 +155,7 @@ class Application:
             store=self.store,
             wall=self.wall,
             rng=self.rng,
-            listeners=[self._publish_action],
+            listeners=[self._publish_action, self.publisher.acd_action],
         )
         self.lookups = LookupService({"demo_balance": demo_balance})
         self.ivr = IvrService(
@@ -162,13 +168,24 @@ class Application:
             wall=self.wall,
         )
         self.callbacks = CallbackScheduler(self.calls, self.store, wall=self.wall)
+        self.click_to_call = ClickToCall(self.calls)
         self.router = self._router()
         self.sip = self._sip_service()
+        self.http = HttpService(self, self.hub, self.metrics) if config.http.enabled else None
         self._stopped = asyncio.Event()
         self._subscribers: set[asyncio.Queue[object]] = set()
         self._clock_offset = time.time() - time.monotonic()
 
     # -- composition -------------------------------------------------------------------
+    def _event_stream(self) -> tuple[EventHub, Metrics, EventPublisher]:
+        """The API's numbered event stream, its metrics, and what feeds it."""
+        config = self.config
+        agent_queues = {u.extension: u.queues for u in config.users}
+        hub = EventHub(config.http.replay, agent_queues=lambda a: agent_queues.get(a, ()))
+        metrics = Metrics(self)
+        publisher = EventPublisher(hub, metrics, self.calls, self.wall, crm_url=config.http.crm_url)
+        return hub, metrics, publisher
+
     def _call_manager(self) -> CallManager:
         """Calls over the endpoint and the media engine, with the dial plan and trunks."""
         config = self.config
@@ -211,10 +228,12 @@ class Application:
             },
             subscribers=[
                 self._publish_call_event,
+                self.publisher.call_event,
                 self.voicemail.handle,
                 self.queues.handle_call_event,
                 self.ivr.handle_call_event,
                 self.callbacks.handle_call_event,
+                self.click_to_call.handle_call_event,
             ],
             device_watchers=[self.queues.handle_sip_event],
         )
@@ -344,7 +363,37 @@ class Application:
                     destination=Destination(trunk.transport, trunk.host, trunk.port),
                 )
         self.sip.flush()
+        if self.http is not None:
+            await self.http.start(self.config.http.host, self.config.http.port)
         log.info("pbx_started", sip=f"{c.host}:{self.endpoint.config.port}")
+
+    def health(self) -> dict[str, Any]:
+        """SIP, the media tick and the store, for ``/api/health`` and monitoring."""
+        media = self.media
+        p50, p99 = media.tick_percentiles()
+        try:
+            self.store.query("SELECT 1")
+            store = "ok"
+        except Exception as exc:
+            store = f"failing: {exc}"
+        ticking = media.ticks > 0
+        return {
+            "status": "ok" if store == "ok" and ticking else "degraded",
+            "sip": {"port": self.port, "calls": len(self.calls.calls)},
+            "media": {
+                "ticking": ticking,
+                "ticks": media.ticks,
+                "late_ticks": media.late_ticks,
+                "tick_p50_ms": round(p50 * 1000, 3),
+                "tick_p99_ms": round(p99 * 1000, 3),
+            },
+            "store": {"status": store, "errors": self.calls.store_errors},
+        }
+
+    @property
+    def http_port(self) -> int | None:
+        """The HTTP port listened on (None: no HTTP)."""
+        return self.http.port if self.http is not None else None
 
     @property
     def port(self) -> int:
@@ -358,6 +407,8 @@ class Application:
     async def close(self) -> None:
         """Stop taking calls, hang up every call with BYE, log the agents off (reason
         ``shutdown``), flush records, stop listening."""
+        if self.http is not None:
+            await self.http.close()
         now = self.sip.now()
         for call_id in list(self.calls.calls):
             self.calls.hangup_call(call_id, now, status=503)

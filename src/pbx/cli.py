@@ -1,4 +1,5 @@
-"""Command line: ``python -m pbx run CONFIG [--sip HOST:PORT]`` and ``pbx check CONFIG``.
+"""Command line: ``python -m pbx run CONFIG [--sip HOST:PORT] [--http HOST:PORT]`` and
+``pbx check CONFIG``.
 
 A bad configuration — found while loading it or while the application is built and
 started — is one line on stderr naming the file, the key and the problem, and exit
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run a call center from a TOML configuration")
     run.add_argument("config", help="path of the TOML configuration")
     run.add_argument("--sip", metavar="HOST:PORT", help="override sip.listen")
+    run.add_argument("--http", metavar="HOST:PORT", help='override http.listen ("": no HTTP)')
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     run.add_argument("--trace", action="store_true", help="log every SIP message")
     check = sub.add_parser(
@@ -98,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.sip:
             host, port = parse_hostport(args.sip, "--sip")
             config = evolve(config, sip=evolve(config.sip, host=host, port=port))
+        if args.http is not None:
+            if args.http:
+                host, port = parse_hostport(args.http, "--http")
+                http = evolve(config.http, host=host, port=port, enabled=True)
+            else:
+                http = evolve(config.http, enabled=False)
+            config = evolve(config, http=http)
         if args.trace:
             config = evolve(config, sip=evolve(config.sip, trace=True))
     except ConfigError as exc:

@@ -103,6 +103,8 @@ class UserConfig:
     supervisor: bool = False
     queues: tuple[str, ...] = ()
     """Queues the agent serves (logs in to with ``*1``)."""
+    supervises: tuple[str, ...] = ()
+    """For a supervisor: the queues they watch and act on over the API (empty: all)."""
 
 
 @frozen
@@ -122,6 +124,51 @@ class TrunkConfig:
 
 
 @frozen
+class AdminConfig:
+    """An API administrator (``[http.admins.NAME]``): sees and acts on everything."""
+
+    name: str
+    password: str
+
+
+@frozen
+class ApiTokenConfig:
+    """A static bearer token for an integration (``[http.tokens.NAME]``), kept only as
+    the SHA-256 of the token."""
+
+    name: str
+    sha256: str
+    """Hex SHA-256 of the token (``printf %s TOKEN | sha256sum``)."""
+    role: str = "admin"
+    """``admin`` or ``supervisor``."""
+    queues: tuple[str, ...] = ()
+    """For a supervisor token: its queues (empty: all)."""
+
+
+@frozen
+class HttpConfig:
+    """``[http]``: the control API, live events, metrics and pages."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    enabled: bool = True
+    """False: no HTTP server (``listen = ""``)."""
+    token_ttl: float = 12 * 3600.0
+    """How long a login's bearer token lasts, in seconds."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins allowed to call the API from a browser (none: CORS off)."""
+    crm_url: str = ""
+    """A screen pop's CRM link: ``{caller}``, ``{did}``, ``{call}`` and any attached
+    data key are replaced (e.g. ``https://crm.example/find?phone={caller}``)."""
+    admins: tuple[AdminConfig, ...] = ()
+    tokens: tuple[ApiTokenConfig, ...] = ()
+    login_attempts: int = 5
+    """Failed logins per user and address per minute before 429."""
+    replay: int = 10_000
+    """Events kept for clients that reconnect with the last sequence number they saw."""
+
+
+@frozen
 class IvrConfig:
     """An IVR (``[ivr.NAME] file = ...``): its graph, loaded and validated with the
     configuration."""
@@ -138,6 +185,8 @@ class AppConfig:
 
     sip: SipConfig = field(factory=SipConfig)
     """``[sip]``: listening address, transports, digest and TCP limits."""
+    http: HttpConfig = field(factory=lambda: HttpConfig(enabled=False))
+    """``[http]``: the control API (off unless the table is there)."""
     rtp: RtpConfig = field(factory=RtpConfig)
     """``[rtp]``: the port range and the inactivity timeout."""
     users: tuple[UserConfig, ...] = ()
@@ -245,6 +294,7 @@ def config_from_dict(
     # One parser per table, in this order: the first problem found is the one reported.
     root = _Reader(source, data)
     sip = _sip(root.table("sip"))
+    http = _http(root.table("http")) if "http" in data else HttpConfig(enabled=False)
     rtp = _rtp(root.table("rtp"))
     store = _store(root.table("store"))
     users = _users(root)
@@ -259,6 +309,7 @@ def config_from_dict(
     root.done()
     config = AppConfig(
         sip=sip,
+        http=http,
         rtp=rtp,
         users=users,
         trunks=trunks,
@@ -348,6 +399,52 @@ def _check_sip(sip: SipConfig, table: _Reader) -> None:
             raise ConfigError(f"{table.where('auth_algorithms')}: unknown algorithm {algorithm!r}")
 
 
+_ROLES = ("admin", "supervisor")
+
+
+def _http(table: _Reader) -> HttpConfig:
+    """``[http]``: where the API listens, its administrators and integration tokens."""
+    listen = table.get("listen", str, "127.0.0.1:8080")
+    host, port = parse_hostport(listen, table.where("listen")) if listen else ("", 0)
+    admins_t = table.table("admins")
+    admins = []
+    for name in list(admins_t.data):
+        entry = admins_t.table(name)
+        password = entry.get("password", str, "")
+        if not password:
+            raise ConfigError(f"{entry.where('password')}: missing")
+        entry.done()
+        admins.append(AdminConfig(name, password))
+    tokens_t = table.table("tokens")
+    tokens = []
+    for name in list(tokens_t.data):
+        entry = tokens_t.table(name)
+        digest = entry.get("sha256", str, "").lower()
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ConfigError(f"{entry.where('sha256')}: expected 64 hex digits")
+        role = entry.get("role", str, "admin")
+        if role not in _ROLES:
+            raise ConfigError(f"{entry.where('role')}: expected admin or supervisor, got {role!r}")
+        queues = tuple(str(q) for q in entry.get("queues", list, []))
+        entry.done()
+        tokens.append(ApiTokenConfig(name, digest, role, queues))
+    origins = table.get("cors_origins", list, [])
+    config = HttpConfig(
+        host=host,
+        port=port,
+        enabled=bool(listen),
+        token_ttl=_seconds(table, "token_ttl", 12 * 3600.0),
+        cors_origins=tuple(str(o) for o in origins),
+        crm_url=table.get("crm_url", str, ""),
+        admins=tuple(admins),
+        tokens=tuple(tokens),
+        login_attempts=_count(table, "login_attempts", 5),
+        replay=_count(table, "replay", 10_000),
+    )
+    table.done()
+    return config
+
+
 def _rtp(table: _Reader) -> RtpConfig:
     """``[rtp]``: ``ports = "LOW-HIGH"`` and the inactivity timeout."""
     ports = table.get("ports", str, "20000-29999")
@@ -414,6 +511,7 @@ def _user(table: _Reader, ext: str, supervisor: bool) -> UserConfig:
         skills=skills,
         supervisor=supervisor,
         queues=tuple(str(q) for q in entry.get("queues", list, [])),
+        supervises=tuple(str(q) for q in entry.get("supervises", list, [])) if supervisor else (),
     )
     if not user.password:
         raise ConfigError(f"{entry.where('password')}: missing")

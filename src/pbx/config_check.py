@@ -75,6 +75,11 @@ class _Checker:
             where = f"{self.source}: {'supervisors' if user.supervisor else 'agents'}"
             for queue_name in user.queues:
                 self.known_queue(f"{where}.{user.extension}.queues", queue_name)
+            for queue_name in user.supervises:
+                self.known_queue(f"{where}.{user.extension}.supervises", queue_name)
+        for token in self.config.http.tokens:
+            for queue_name in token.queues:
+                self.known_queue(f"{self.source}: http.tokens.{token.name}.queues", queue_name)
         for i, route in enumerate(self.config.dialplan):
             self.route(f"{self.source}: dialplan[{i}]", route)
         for name, ivr in self.config.ivr.items():

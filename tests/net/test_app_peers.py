@@ -43,6 +43,7 @@ def example_config(tmp_path: Path, port: int) -> AppConfig:
     return evolve(
         config,
         sip=evolve(config.sip, port=port),
+        http=evolve(config.http, port=0),
         rtp=RtpConfig(rtp + 100, rtp + 400),
         store_path=str(tmp_path / "callcenter.db"),
         recordings_dir=str(tmp_path / "recordings"),
@@ -264,6 +265,7 @@ def start_pbx_process(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
     """``python -m pbx run`` on the example configuration, moved to ``port``."""
     config = tmp_path / "cc.toml"
     text = EXAMPLE.read_text().replace('listen = "127.0.0.1:5060"', f'listen = "127.0.0.1:{port}"')
+    text = text.replace('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"')
     text = text.replace('dir = "prompts"', f'dir = "{ROOT / "examples" / "prompts"}"')
     text = text.replace(
         'file = "ivr/main.toml"', f'file = "{ROOT / "examples" / "ivr" / "main.toml"}"'
@@ -538,7 +540,14 @@ def test_embedding_example_answers_its_own_route(tmp_path: Path) -> None:
     """``examples/embed.py`` runs: its DID 500 answers and hears the digits pressed."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / "embed.py"), "--sip", f"127.0.0.1:{port}"],
+        [
+            sys.executable,
+            str(ROOT / "examples" / "embed.py"),
+            "--sip",
+            f"127.0.0.1:{port}",
+            "--http",
+            "127.0.0.1:0",
+        ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

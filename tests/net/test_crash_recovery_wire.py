@@ -259,7 +259,17 @@ def start_pbx(processes: Processes, work: Path, port: int) -> subprocess.Popen[b
     output = open(work / "pbx.log", "ab")  # the child writes to it; ours is closed below
     try:
         return processes.start(
-            [sys.executable, "-m", "pbx", "run", str(EXAMPLE), "--sip", f"{HOST}:{port}"],
+            [
+                sys.executable,
+                "-m",
+                "pbx",
+                "run",
+                str(EXAMPLE),
+                "--sip",
+                f"{HOST}:{port}",
+                "--http",
+                f"{HOST}:0",
+            ],
             cwd=work,
             stdout=output,
             stderr=subprocess.STDOUT,

@@ -79,6 +79,10 @@ class LocationService:
                 self._bindings.pop(aor, None)
         return sorted(bindings, key=lambda b: (-b.q, -b.registered_at))
 
+    def count(self, now: float) -> int:
+        """Bindings not yet expired, over every address of record."""
+        return sum(1 for bs in self._bindings.values() for b in bs if b.expires_at > now)
+
     def set(self, aor: str, bindings: list[Binding]) -> None:
         """Replace the bindings of ``aor``."""
         if bindings:

@@ -100,6 +100,7 @@ class Harness:
         self.config = evolve(
             source,
             sip=evolve(source.sip, host=HOST, port=0, udp=True, tcp=False),
+            http=evolve(source.http, host=HOST, port=0),
             rtp=RtpConfig(base, base + PORT_BLOCK // 2 - 1),
             store_path=str(self.tmp_path / "callcenter.db"),
             recordings_dir=str(self.tmp_path / "recordings"),

@@ -1,0 +1,115 @@
+"""``/api/calls``: live calls, hang-up, attached data, hold, blind transfer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from pbx.api.context import ApiContext, Caller, Ctx
+from pbx.api.problems import Problem
+from pbx.api.views import call_view
+from pbx.calls.manager import Call, CallError
+
+router = APIRouter(prefix="/api", tags=["calls"])
+
+
+class TransferBody(BaseModel):
+    to: str = Field(
+        min_length=1,
+        max_length=128,
+        description="an extension, a number the dial plan knows, or a sip: URI",
+    )
+
+
+class HoldBody(BaseModel):
+    on: bool = True
+
+
+class OriginateBody(BaseModel):
+    agent: str = Field(min_length=1, max_length=32, description="whose phone rings first")
+    to: str = Field(min_length=1, max_length=64, description="the number to dial for them")
+    data: dict[str, Any] = Field(default_factory=dict, description="attached to the call")
+
+
+def _customer_leg(ctx: ApiContext, call: Call) -> str:
+    legs = ctx.app.calls.legs_of(call.id)
+    if not legs:
+        raise Problem(409, f"call {call.id!r} has no live leg")
+    return legs[0].id
+
+
+@router.get("/calls", summary="Live calls with parties, state, queue, agent, attached data")
+async def calls(ctx: Ctx, who: Caller) -> list[dict[str, Any]]:
+    app = ctx.app
+    return [
+        call_view(c, app.calls, app.wall)
+        for c in list(app.calls.calls.values())
+        if ctx.visible_call(who, c)
+    ]
+
+
+@router.post("/calls", status_code=201, summary="Click-to-call: ring the agent, then dial")
+async def originate(body: OriginateBody, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    ctx.find_agent(who, body.agent)
+    now = ctx.now()
+    try:
+        call_id = ctx.app.click_to_call.start(body.agent, body.to, now, data=body.data)
+    except CallError as exc:
+        raise Problem(409, str(exc)) from None
+    ctx.app.sip.flush(now)
+    return {"call": call_id, "agent": body.agent, "to": body.to}
+
+
+@router.get("/calls/{call_id}", summary="One live call")
+async def call(call_id: str, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    return call_view(ctx.find_call(who, call_id), ctx.app.calls, ctx.app.wall)
+
+
+@router.post("/calls/{call_id}/hangup", summary="End every leg of a call")
+async def hangup(call_id: str, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    c = ctx.find_call(who, call_id)
+    now = ctx.now()
+    ctx.app.calls.hangup_call(c.id, now)
+    ctx.app.sip.flush(now)
+    return {"call": c.id, "state": "ended"}
+
+
+@router.patch("/calls/{call_id}/data", summary="Merge attached data into a call")
+async def set_data(call_id: str, body: dict[str, Any], ctx: Ctx, who: Caller) -> dict[str, Any]:
+    c = ctx.find_call(who, call_id)
+    for key in body:
+        if not key or len(key) > 64:
+            raise Problem(
+                422,
+                f"{key!r}: a data key is 1 to 64 characters",
+                errors=[{"field": key, "problem": "bad key"}],
+            )
+    if len(json.dumps(body, default=str)) > 16_384:
+        raise Problem(413, "attached data is limited to 16 KiB per request")
+    c.data.update(body)
+    return {"call": c.id, "data": c.data}
+
+
+@router.post("/calls/{call_id}/hold", summary="Put the customer on hold or take them off")
+async def hold(call_id: str, body: HoldBody, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    c = ctx.find_call(who, call_id)
+    leg = _customer_leg(ctx, c)
+    now = ctx.now()
+    ctx.app.calls.hold(leg, now, body.on)
+    ctx.app.sip.flush(now)
+    return {"call": c.id, "held": body.on}
+
+
+@router.post("/calls/{call_id}/transfer", summary="Blind transfer of the customer")
+async def transfer(call_id: str, body: TransferBody, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    c = ctx.find_call(who, call_id)
+    customer = ctx.app.calls.leg(_customer_leg(ctx, c))
+    if customer.peer is None:
+        raise Problem(409, f"call {c.id!r} is not bridged: nothing to transfer from")
+    now = ctx.now()
+    ctx.app.calls.transfer(customer.peer, body.to, now)
+    ctx.app.sip.flush(now)
+    return {"call": c.id, "transferred_to": body.to}

@@ -1,0 +1,105 @@
+"""``/api/cdr`` and ``/api/queue-log``: the records, filtered, paged, read off the loop.
+
+An agent reads their own rows only; a supervisor the rows of their queues (one named
+with ``queue=`` when they supervise several); an admin any.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from pbx.api.auth import Principal
+from pbx.api.context import Caller, Ctx
+from pbx.api.problems import Problem
+from pbx.api.records import RecordQuery, query
+
+router = APIRouter(prefix="/api", tags=["records"])
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+def when(value: str | None, name: str) -> float | None:
+    """An ISO 8601 time or epoch seconds from a query parameter."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        raise Problem(
+            422,
+            f"{name}: expected an ISO 8601 time or epoch seconds, got {value!r}",
+            errors=[{"field": name, "problem": "not a time"}],
+        ) from None
+
+
+def filters(
+    who: Principal,
+    since: str | None,
+    until: str | None,
+    queue: str | None,
+    agent: str | None,
+    time_column: str,
+) -> list[tuple[str, str, Any]]:
+    """The WHERE terms for ``who``'s query, its scope enforced."""
+    if who.role == "agent":
+        if agent not in (None, who.user):
+            raise Problem(403, "an agent sees their own records only")
+        agent = who.user
+    elif queue is not None and not who.sees_queue(queue):
+        raise Problem(403, f"queue {queue!r} is not yours to see")
+    elif queue is None and not who.all_queues:
+        if len(who.queues) != 1:
+            raise Problem(
+                422,
+                "queue: a supervisor of several queues names one",
+                errors=[{"field": "queue", "problem": "required"}],
+            )
+        queue = next(iter(who.queues))
+    where: list[tuple[str, str, Any]] = []
+    if (start := when(since, "since")) is not None:
+        where.append((time_column, ">=", start))
+    if (end := when(until, "until")) is not None:
+        where.append((time_column, "<", end))
+    if queue is not None:
+        where.append(("queue", "=", queue))
+    if agent is not None:
+        where.append(("agent", "=", agent))
+    return where
+
+
+@router.get("/cdr", summary="Call detail records, filtered and paged")
+async def cdr(
+    ctx: Ctx,
+    who: Caller,
+    since: str | None = None,
+    until: str | None = None,
+    queue: str | None = None,
+    agent: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    where = filters(who, since, until, queue, agent, "start_time")
+    return await query(ctx.app.store.path, RecordQuery("cdr", where, limit, offset))
+
+
+@router.get("/queue-log", summary="Queue and agent events, filtered and paged")
+async def queue_log(
+    ctx: Ctx,
+    who: Caller,
+    since: str | None = None,
+    until: str | None = None,
+    queue: str | None = None,
+    agent: str | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[dict[str, Any]]:
+    where = filters(who, since, until, queue, agent, "time")
+    return await query(ctx.app.store.path, RecordQuery("queue_log", where, limit, offset))

@@ -1,0 +1,117 @@
+"""Prometheus text at ``/metrics``: the call center's state, read when scraped.
+
+Counters that only the event stream knows (calls completed by disposition, events
+published) are kept as the events pass; everything else — live calls, registrations,
+queues, agents by state, the media tick's p50/p99 and late ticks, RTP packets, store
+errors, WebSocket clients — is read from the running parts at scrape time by one
+collector, so nothing is updated on the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from pbx.calls.events import CallEnded
+
+if TYPE_CHECKING:
+    from pbx.app import Application
+
+
+class _Live(Collector):
+    def __init__(self, app: Application) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        app = self.app
+        now = app.sip.now()
+        yield GaugeMetricFamily("pbx_calls_active", "Calls in progress", value=len(app.calls.calls))
+        yield GaugeMetricFamily(
+            "pbx_legs_active", "SIP legs in progress", value=len(app.calls.legs)
+        )
+        yield GaugeMetricFamily(
+            "pbx_registrations", "Registered devices", value=app.location.count(now)
+        )
+        view = app.queues.snapshot(now)
+        waiting = GaugeMetricFamily("pbx_queue_waiting", "Callers waiting", labels=["queue"])
+        longest = GaugeMetricFamily(
+            "pbx_queue_longest_wait_seconds", "Longest current wait", labels=["queue"]
+        )
+        level = GaugeMetricFamily(
+            "pbx_queue_service_level", "Service level today (0-1)", labels=["queue"]
+        )
+        for q in view.queues:
+            waiting.add_metric([q.name], q.waiting)
+            longest.add_metric([q.name], q.longest_wait)
+            level.add_metric([q.name], q.service_level)
+        yield from (waiting, longest, level)
+        states = GaugeMetricFamily("pbx_agents", "Agents by state", labels=["state"])
+        counts: dict[str, int] = {}
+        for a in view.agents:
+            counts[a.state.value] = counts.get(a.state.value, 0) + 1
+        for state, n in sorted(counts.items()):
+            states.add_metric([state], n)
+        yield states
+        media = app.media
+        p50, p99 = media.tick_percentiles()
+        tick = GaugeMetricFamily(
+            "pbx_media_tick_seconds", "Media tick duration", labels=["quantile"]
+        )
+        tick.add_metric(["0.5"], p50)
+        tick.add_metric(["0.99"], p99)
+        yield tick
+        yield GaugeMetricFamily("pbx_media_ticks", "Media ticks run", value=media.ticks)
+        yield GaugeMetricFamily(
+            "pbx_media_late_ticks", "Ticks far behind schedule", value=media.late_ticks
+        )
+        yield GaugeMetricFamily(
+            "pbx_rtp_packets_received", "RTP packets in", value=media.packets_in
+        )
+        yield GaugeMetricFamily("pbx_rtp_packets_sent", "RTP packets out", value=media.packets_out)
+        yield GaugeMetricFamily(
+            "pbx_store_errors", "Store writes that failed", value=app.calls.store_errors
+        )
+        yield GaugeMetricFamily(
+            "pbx_sip_bad_messages",
+            "Malformed SIP messages received",
+            value=app.endpoint.bad_messages,
+        )
+
+
+class Metrics:
+    """The registry behind ``/metrics``."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, app: Application) -> None:
+        self.registry = CollectorRegistry()
+        self.calls_completed = Counter(
+            "pbx_calls_completed",
+            "Calls ended, by disposition",
+            ["disposition"],
+            registry=self.registry,
+        )
+        self.events_published = Counter(
+            "pbx_events_published",
+            "Events published to the API's stream",
+            ["type"],
+            registry=self.registry,
+        )
+        self.websocket_clients = Gauge(
+            "pbx_api_websocket_clients", "Clients on /api/events", registry=self.registry
+        )
+        self.registry.register(_Live(app))
+
+    def observe(self, kind: str, event: object) -> None:
+        """An event on its way to the stream."""
+        self.events_published.labels(kind).inc()
+        if isinstance(event, CallEnded):
+            self.calls_completed.labels(event.disposition).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
