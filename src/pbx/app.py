@@ -44,6 +44,7 @@ from pbx.api.hub import EventHub
 from pbx.api.metrics import Metrics
 from pbx.api.publish import EventPublisher
 from pbx.api.server import HttpService
+from pbx.api.webhooks import Webhooks
 from pbx.calls.callbacks import CallbackScheduler
 from pbx.calls.dialplan import Dialplan
 from pbx.calls.events import CallEvent
@@ -178,10 +179,18 @@ class Application:
 
     # -- composition -------------------------------------------------------------------
     def _event_stream(self) -> tuple[EventHub, Metrics, EventPublisher]:
-        """The API's numbered event stream, its metrics, and what feeds it."""
+        """The API's numbered event stream (with the webhook outbox tapping it), its
+        metrics, and what feeds it."""
         config = self.config
         agent_queues = {u.extension: u.queues for u in config.users}
-        hub = EventHub(config.http.replay, agent_queues=lambda a: agent_queues.get(a, ()))
+        self.webhooks = Webhooks(
+            config.http.webhooks, self.store, lambda: self.wall(self.sip.now())
+        )
+        hub = EventHub(
+            config.http.replay,
+            agent_queues=lambda a: agent_queues.get(a, ()),
+            taps=[self.webhooks.on_event],
+        )
         metrics = Metrics(self)
         publisher = EventPublisher(hub, metrics, self.calls, self.wall, crm_url=config.http.crm_url)
         return hub, metrics, publisher
@@ -365,6 +374,7 @@ class Application:
         self.sip.flush()
         if self.http is not None:
             await self.http.start(self.config.http.host, self.config.http.port)
+        self.webhooks.start()
         log.info("pbx_started", sip=f"{c.host}:{self.endpoint.config.port}")
 
     def health(self) -> dict[str, Any]:
@@ -409,6 +419,7 @@ class Application:
         ``shutdown``), flush records, stop listening."""
         if self.http is not None:
             await self.http.close()
+        await self.webhooks.close()
         now = self.sip.now()
         for call_id in list(self.calls.calls):
             self.calls.hangup_call(call_id, now, status=503)

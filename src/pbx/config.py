@@ -146,6 +146,20 @@ class ApiTokenConfig:
 
 
 @frozen
+class WebhookConfig:
+    """``[http.webhooks.NAME]``: events POSTed to a URL, signed, retried until delivered."""
+
+    name: str
+    url: str
+    events: tuple[str, ...] = ()
+    """Event types to send (``CallEnded``, ``OfferToAgent`` ...); empty: every event."""
+    secret: str = ""
+    """Key of the ``X-Pbx-Signature: sha256=<hex HMAC of the body>`` header."""
+    max_attempts: int = 20
+    """Attempts before a delivery is given up (backoff 1 s doubling to 5 min)."""
+
+
+@frozen
 class HttpConfig:
     """``[http]``: the control API, live events, metrics and pages."""
 
@@ -166,6 +180,7 @@ class HttpConfig:
     """Failed logins per user and address per minute before 429."""
     replay: int = 10_000
     """Events kept for clients that reconnect with the last sequence number they saw."""
+    webhooks: tuple[WebhookConfig, ...] = ()
 
 
 @frozen
@@ -429,6 +444,25 @@ def _http(table: _Reader) -> HttpConfig:
         entry.done()
         tokens.append(ApiTokenConfig(name, digest, role, queues))
     origins = table.get("cors_origins", list, [])
+    hooks_t = table.table("webhooks")
+    hooks = []
+    for name in list(hooks_t.data):
+        entry = hooks_t.table(name)
+        url = entry.get("url", str, "")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"{entry.where('url')}: expected an http:// or https:// URL, got {url!r}"
+            )
+        hooks.append(
+            WebhookConfig(
+                name,
+                url,
+                tuple(str(e) for e in entry.get("events", list, [])),
+                entry.get("secret", str, ""),
+                _count(entry, "max_attempts", 20),
+            )
+        )
+        entry.done()
     config = HttpConfig(
         host=host,
         port=port,
@@ -440,6 +474,7 @@ def _http(table: _Reader) -> HttpConfig:
         tokens=tuple(tokens),
         login_attempts=_count(table, "login_attempts", 5),
         replay=_count(table, "replay", 10_000),
+        webhooks=tuple(hooks),
     )
     table.done()
     return config

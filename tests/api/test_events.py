@@ -202,3 +202,103 @@ def test_click_to_call_rings_the_agent_then_the_number_and_bridges_them(
     assert h.app.calls.call(r.json()["call"]).data["ticket"] == "T-7"
     unknown = h.run(originate({"agent": "2001", "to": "nowhere-42"}))
     assert unknown.status_code == 409 and "no route" in unknown.json()["detail"]
+
+
+def _share(phone: Any, freq: float, since: float) -> float:
+    import numpy as np
+
+    from pbx.testing.audio import frames_of, tone_share
+
+    frames = frames_of(np.asarray(phone.heard_timeline.since(since)))
+    assert len(frames) >= 25, "less than half a second heard"
+    return float(np.median(tone_share(frames, freq)))
+
+
+def test_a_supervisor_whispers_then_barges_over_the_api_through_their_phone(
+    pbx_harness: Harness,
+) -> None:
+    from pbx.testing import Tone
+
+    h = pbx_harness
+    agent = h.agent("2001", audio=Tone(660), answer_after=0.1)
+    h.login("2001")
+    caller = h.call("200", caller_id="5550500", audio=Tone(440))
+    agent.wait_ringing()
+    agent.wait_connected()
+    caller.wait_answered()
+    supervisor = h.agent("2099", audio=Tone(880, level_dbov=-6.0), answer_after=0.1)
+    port = h.app.http_port
+
+    async def monitor(mode: str, user: str = "2099", agent_id: str = "2001") -> httpx.Response:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            t = bearer(await token(client, user))
+            return await client.post(
+                f"/api/agents/{agent_id}/monitor", json={"mode": mode}, headers=t
+            )
+
+    assert h.run(monitor("listen", user="2002")).status_code == 403  # agents may not
+    assert h.run(monitor("listen", agent_id="2005")).status_code == 409  # on no call
+    r = h.run(monitor("whisper"))
+    assert r.status_code == 200, r.text
+    supervisor.wait_ringing()
+    supervisor.wait_connected()
+    h.sleep(0.4)
+    t = h.now()
+    h.sleep(1.0)
+    assert _share(agent, 880, t) > 0.6 and _share(caller, 880, t) < 0.05
+    assert h.run(monitor("barge")).json()["leg"] == r.json()["leg"]  # the same phone call
+    h.sleep(0.4)
+    t = h.now()
+    h.sleep(1.0)
+    assert _share(caller, 880, t) > 0.6
+
+
+def test_a_supervisor_listens_to_an_agents_direct_call_with_the_feature_code(
+    pbx_harness: Harness,
+) -> None:
+    from pbx.testing import Tone
+
+    h = pbx_harness
+    a = h.agent("2001", audio=Tone(440))
+    b = h.agent("2002", audio=Tone(660), answer_after=0.1)
+    call = a.dial("2002")
+    b.wait_ringing()
+    call.wait_answered()
+    supervisor = h.agent("2099", audio=Tone(880, level_dbov=-6.0))
+    listening = supervisor.dial("*52002")
+    listening.wait_answered()
+    h.sleep(0.4)
+    t = h.now()
+    h.sleep(1.0)
+    assert _share(supervisor, 440, t) > 0.2 and _share(supervisor, 660, t) > 0.2
+    assert _share(a, 880, t) < 0.05 and _share(b, 880, t) < 0.05
+
+
+def test_a_supervisor_sees_the_waiting_callers_and_moves_one_ahead(pbx_harness: Harness) -> None:
+    h = pbx_harness
+    first = h.call("200", caller_id="5550301")
+    first.wait_answered()
+    second = h.call("200", caller_id="5550302")
+    second.wait_answered()
+    port = h.app.http_port
+
+    async def api() -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], int]:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            sup = bearer(await token(client, "2099"))
+            before = (await client.get("/api/queues/sales/calls", headers=sup)).json()
+            moved = await client.post(
+                f"/api/queues/sales/calls/{before[1]['call']}/priority",
+                json={"priority": 5},
+                headers=sup,
+            )
+            after = (await client.get("/api/queues/sales/calls", headers=sup)).json()
+            agent = bearer(await token(client, "2001"))
+            denied = (await client.get("/api/queues/sales/calls", headers=agent)).status_code
+            return before, moved.json(), after, denied
+
+    before, moved, after, denied = h.run(api())
+    assert [c["caller"] for c in before] == ["5550301", "5550302"]
+    assert [c["position"] for c in before] == [1, 2] and before[0]["wait"] > before[1]["wait"]
+    assert moved == {"call": before[1]["call"], "priority": 5, "position": 1}
+    assert [c["caller"] for c in after] == ["5550302", "5550301"]
+    assert denied == 403

@@ -223,6 +223,10 @@ class Distributor:
         """A queued caller's run-time state, or ``None`` once they left the queue."""
         return self._state.calls.get(call)
 
+    def waiting(self, queue: str) -> list[QueuedCall]:
+        """The callers of ``queue``, in the order they will be served (read them only)."""
+        return sorted(self._state.queue(queue).calls.values(), key=lambda c: c.sort_key)
+
     def _queued(self, call: str) -> QueuedCall:
         c = self._state.calls.get(call)
         if c is None:

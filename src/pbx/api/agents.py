@@ -15,10 +15,26 @@ from pydantic import BaseModel, Field
 from pbx.acd import events as acd
 from pbx.api.auth import Principal
 from pbx.api.context import ApiContext, Caller, Ctx
+from pbx.api.hub import to_json
 from pbx.api.problems import Problem
 from pbx.api.views import agent_view, queue_view
+from pbx.calls.manager import CallError
+from pbx.calls.supervision import MODES
 
 router = APIRouter(prefix="/api", tags=["agents and queues"])
+
+
+class MonitorBody(BaseModel):
+    mode: Literal["listen", "whisper", "barge"]
+    device: str | None = Field(
+        default=None,
+        max_length=32,
+        description="the supervisor's extension to ring (default: the caller's own)",
+    )
+
+
+class PriorityBody(BaseModel):
+    priority: int = Field(ge=-1000, le=1000)
 
 
 class AgentStateBody(BaseModel):
@@ -49,6 +65,46 @@ async def queue(name: str, ctx: Ctx, who: Caller) -> dict[str, Any]:
         if q.name == name and who.sees_queue(name):
             return queue_view(q)
     raise Problem(404, f"no queue {name!r}")
+
+
+@router.get("/queues/{name}/calls", summary="The queue's callers in the order they are served")
+async def queue_calls(name: str, ctx: Ctx, who: Caller) -> list[dict[str, Any]]:
+    ctx.staff(who)
+    if name not in ctx.app.config.queues or not who.sees_queue(name):
+        raise Problem(404, f"no queue {name!r}")
+    now = ctx.now()
+    return [
+        {
+            "call": c.call.split(":")[0],
+            "position": n,
+            "wait": round(now - c.enqueued, 3),
+            "priority": c.priority,
+            "state": c.state.value,
+            "caller": c.caller,
+            "data": to_json(c.data),
+        }
+        for n, c in enumerate(ctx.app.queues.distributor.waiting(name), start=1)
+    ]
+
+
+@router.post(
+    "/queues/{name}/calls/{call_id}/priority", summary="Change a waiting caller's priority"
+)
+async def queue_call_priority(
+    name: str, call_id: str, body: PriorityBody, ctx: Ctx, who: Caller
+) -> dict[str, Any]:
+    ctx.staff(who)
+    if name not in ctx.app.config.queues or not who.sees_queue(name):
+        raise Problem(404, f"no queue {name!r}")
+    waiting = {c.call.split(":")[0]: c for c in ctx.app.queues.distributor.waiting(name)}
+    caller = waiting.get(call_id)
+    if caller is None:
+        raise Problem(404, f"call {call_id!r} is not waiting in {name!r}")
+    now = ctx.now()
+    ctx.app.queues.feed(acd.PriorityChanged(caller.call, body.priority), now)
+    ctx.app.sip.flush(now)
+    position = ctx.app.queues.distributor.position(caller.call)
+    return {"call": call_id, "priority": body.priority, "position": position}
 
 
 @router.get("/agents", summary="Agents with state, time in state, current call")
@@ -85,3 +141,29 @@ async def agent_state(agent: str, body: AgentStateBody, ctx: Ctx, who: Caller) -
         ctx.app.queues.feed(event, now)
     ctx.app.sip.flush(now)
     return _agent(ctx, who, agent)
+
+
+@router.post(
+    "/agents/{agent}/monitor",
+    summary="Listen, whisper or barge on the agent's call through the supervisor's phone",
+)
+async def monitor(agent: str, body: MonitorBody, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    ctx.staff(who)
+    ctx.find_agent(who, agent)
+    device = body.device or who.user
+    user = ctx.app.config.user(device)
+    if user is None:
+        raise Problem(
+            422,
+            f"device: {device!r} is not an extension; give the phone to ring",
+            errors=[{"field": "device", "problem": "not an extension"}],
+        )
+    if who.role != "admin" and device != who.user:
+        raise Problem(403, "a supervisor monitors through their own phone")
+    now = ctx.now()
+    try:
+        leg = ctx.app.queues.supervision.ring(device, agent, MODES[body.mode], now)
+    except CallError as exc:
+        raise Problem(409, str(exc)) from None
+    ctx.app.sip.flush(now)
+    return {"agent": agent, "mode": body.mode, "device": device, "leg": leg}

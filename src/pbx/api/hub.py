@@ -109,6 +109,8 @@ class EventHub:
     """Messages a subscriber may have waiting before it is dropped."""
     agent_queues: Callable[[str], Iterable[str]] = field(default=lambda agent: ())
     """The queues an agent serves (a supervisor sees the agents of their queues)."""
+    taps: list[Callable[[HubEvent], None]] = field(factory=list)
+    """Called with every event as it is published (the webhook outbox)."""
     seq: int = field(init=False, default=0)
     _ring: deque[HubEvent] = field(init=False)
     _subscribers: set[Subscription] = field(init=False, factory=set)
@@ -141,6 +143,11 @@ class EventHub:
         event = HubEvent(self.seq, kind, wall, body, scope)
         self._ring.append(event)
         self.published += 1
+        for tap in self.taps:
+            try:
+                tap(event)
+            except Exception:
+                log.exception("api_event_tap_failed", type=kind)
         if not self._subscribers:
             return event
         message = event.message()

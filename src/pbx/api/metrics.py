@@ -77,6 +77,11 @@ class _Live(Collector):
             "pbx_store_errors", "Store writes that failed", value=app.calls.store_errors
         )
         yield GaugeMetricFamily(
+            "pbx_webhook_backlog",
+            "Webhook deliveries not yet made",
+            value=app.store.outbox_backlog(),
+        )
+        yield GaugeMetricFamily(
             "pbx_sip_bad_messages",
             "Malformed SIP messages received",
             value=app.endpoint.bad_messages,

@@ -53,7 +53,7 @@ from pbx.calls.events import (
     TransferRequested,
 )
 from pbx.calls.manager import Call, CallManager, Leg, LegState
-from pbx.calls.supervision import SUPERVISOR_ROLES, Supervision
+from pbx.calls.supervision import SUPERVISOR_ROLES, Supervision, agent_leg
 from pbx.config import UserConfig
 from pbx.errors import LocalProtocolError
 from pbx.media.numbers import plural_ru, say_number
@@ -295,6 +295,8 @@ class QueueService:
                 manager.bridge_answered(p.peer, manager.leg(event.leg), now)
         elif p.kind == "callback-agent":
             self._callback_agent_answered(event, p, now)
+        elif p.kind == "monitor":
+            self.supervision.answered(event, now)
         elif p.kind == "callback-customer":
             q = self._queued.get(p.ref)
             if q is None or q.agent_leg not in manager.legs:
@@ -663,17 +665,10 @@ class QueueService:
             log.info("supervise_refused", user=user, agent=extension)
             manager.hangup(leg.id, now, status=403)
             return
-        target = next(
-            (
-                q
-                for q in self._queued.values()
-                if q.agent == extension and q.connected and q.agent_leg in manager.legs
-            ),
-            None,
-        )
-        if target is None or target.agent_leg is None:
+        target = agent_leg(manager, extension)
+        if target is None:
             manager.hangup(leg.id, now, status=480)
             return
         manager.answer(leg.id, now)
-        if not self.supervision.join(leg.id, extension, target.agent_leg, SUPERVISOR_ROLES[digit]):
+        if not self.supervision.join(leg.id, extension, target, SUPERVISOR_ROLES[digit]):
             manager.hangup(leg.id, now, status=480)

@@ -103,6 +103,35 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX callback_due ON callback (status, due);
     """,
+    # 2: the webhook outbox (at-least-once delivery across restarts).
+    """
+    CREATE TABLE webhook_outbox (
+        id          INTEGER PRIMARY KEY,
+        hook        TEXT NOT NULL,
+        event       TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        key         TEXT NOT NULL UNIQUE,
+        body        TEXT NOT NULL,
+        created     REAL NOT NULL,
+        due         REAL NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        status      TEXT NOT NULL DEFAULT 'pending',
+        last_error  TEXT
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox (status, due);
+    """,
+    # 3: who listened to or deleted which recording or message.
+    """
+    CREATE TABLE audit (
+        id        INTEGER PRIMARY KEY,
+        time      REAL NOT NULL,
+        user      TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        resource  TEXT NOT NULL,
+        detail    TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX audit_time ON audit (time);
+    """,
 ]
 
 CDR_COLUMNS = frozenset(
@@ -345,6 +374,21 @@ class Store:
         """Record a voicemail message."""
         return self._insert("voicemail", values)
 
+    def audit(
+        self, time: float, user: str, action: str, resource: str, detail: Mapping[str, Any]
+    ) -> int:
+        """One audit row: ``user`` did ``action`` (download, delete ...) to ``resource``."""
+        return self._insert(
+            "audit",
+            {
+                "time": time,
+                "user": user,
+                "action": action,
+                "resource": resource,
+                "detail": json.dumps(dict(detail), default=str),
+            },
+        )
+
     def callback_insert(self, values: Mapping[str, Any]) -> int:
         """Record a callback request (``data`` as JSON)."""
         v = dict(values)
@@ -368,6 +412,61 @@ class Store:
                 except ValueError:
                     pass
         return rows
+
+    # -- the webhook outbox ----------------------------------------------------------------
+    def outbox_add(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Queue webhook deliveries (hook, event, seq, key, body, created, due); a key
+        already queued is skipped. Returns how many were added."""
+        added = 0
+        with self._lock:
+            for row in rows:
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO webhook_outbox "
+                    "(hook, event, seq, key, body, created, due) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    _params(
+                        (
+                            row["hook"],
+                            row["event"],
+                            row["seq"],
+                            row["key"],
+                            row["body"],
+                            row["created"],
+                            row["due"],
+                        )
+                    ),
+                )
+                added += cur.rowcount
+        return added
+
+    def outbox_due(self, at: float, limit: int = 100) -> list[dict[str, Any]]:
+        """Pending deliveries due at ``at`` (wall clock), oldest first."""
+        return self.query(
+            "SELECT * FROM webhook_outbox WHERE status='pending' AND due<=? ORDER BY id LIMIT ?",
+            (at, limit),
+        )
+
+    def outbox_result(
+        self,
+        row_id: int,
+        *,
+        delivered: bool,
+        due: float = 0.0,
+        error: str = "",
+        give_up: bool = False,
+    ) -> None:
+        """Record a delivery attempt: delivered, retry at ``due``, or given up."""
+        status = "delivered" if delivered else ("failed" if give_up else "pending")
+        with self._lock:
+            self.db.execute(
+                "UPDATE webhook_outbox SET attempts=attempts+1, status=?, due=?, last_error=? "
+                "WHERE id=?",
+                (status, due, error[:500] or None, row_id),
+            )
+
+    def outbox_backlog(self) -> int:
+        """Deliveries not yet made."""
+        row = self.db.execute("SELECT COUNT(*) FROM webhook_outbox WHERE status='pending'")
+        return int(row.fetchone()[0])
 
     def cdrs(self, **where: Any) -> list[dict[str, Any]]:
         """CDR rows matching every ``column=value`` given, oldest first."""
