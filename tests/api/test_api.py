@@ -158,3 +158,20 @@ def test_openapi_health_version_and_metrics(tmp_path: Path) -> None:
         assert "pbx_media_tick_seconds" in metrics
 
     with_api(tmp_path, body)
+
+
+def test_the_configuration_summary_is_for_admins_and_holds_no_secret(tmp_path: Path) -> None:
+    async def body(app: Application, client: httpx.AsyncClient) -> None:
+        admin = bearer(await token(client, "admin", "admin"))
+        sup = bearer(await token(client, "2099"))
+        assert (await client.get("/api/config", headers=sup)).status_code == 403
+        r = await client.get("/api/config", headers=admin)
+        assert r.status_code == 200
+        summary = r.json()
+        assert {u["extension"] for u in summary["users"]} >= {"2001", "2099"}
+        assert set(summary["queues"]) == {"sales", "support"}
+        assert summary["http"]["admins"] == ["admin"]
+        for secret in ("pw2001", "pw2099", '"admin"'):
+            assert secret not in r.text.replace('"admins":["admin"]', "")
+
+    with_api(tmp_path, body)

@@ -119,3 +119,41 @@ def test_a_recorded_queue_call_is_found_downloaded_by_its_people_only_and_delete
     assert out["after"] == [] and not Path(cdr["recording"]).exists()
     audit = h.app.store.query("SELECT user, action FROM audit ORDER BY id")
     assert [(a["user"], a["action"]) for a in audit] == [("2001", "download"), ("2099", "delete")]
+
+
+def test_dtmf_reaches_the_customer_and_a_paused_recording_holds_silence(
+    pbx_harness: Harness, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    h = pbx_harness
+    agent = h.agent("2001", audio=Tone(660), answer_after=0.1)
+    h.login("2001")
+    caller = h.call("200", caller_id="5550201", audio=Tone(440))
+    agent.wait_connected()
+    caller.wait_answered()
+    call_id = h.app.calls.legs[next(iter(h.app.calls.legs))].call
+    port = h.app.http_port
+
+    async def api(path: str, body: dict[str, Any]) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            t = bearer(await token(client, "2001"))
+            return await client.post(f"/api/calls/{call_id}{path}", json=body, headers=t)
+
+    assert h.run(api("/dtmf", {"digits": "12#"})).status_code == 200
+    assert h.run(api("/dtmf", {"digits": "x"})).status_code == 422
+    h.wait_for(lambda: caller.digits_received == ["1", "2", "#"], what="the digits")
+    h.sleep(1.0)
+    assert h.run(api("/recording", {"paused": True})).json()["recording"] == "paused"
+    h.sleep(1.5)
+    assert h.run(api("/recording", {"paused": False})).json()["recording"] == "on"
+    h.sleep(1.0)
+    caller.hang_up()
+    path = Path(caller.cdr()["recording"])
+    audio, rate = soundfile.read(str(path), dtype="int16")
+    block = rate // 10
+    whole = len(audio) // block * block
+    level = np.abs(audio[:whole].astype(np.int32)).reshape(-1, block, 2).max(axis=(1, 2))
+    quiet = level < 50  # per 100 ms
+    assert quiet.sum() >= 10  # the paused second and a half is silence
+    assert (~quiet).sum() >= 15  # the rest is the conversation

@@ -28,6 +28,14 @@ class HoldBody(BaseModel):
     on: bool = True
 
 
+class DtmfBody(BaseModel):
+    digits: str = Field(pattern=r"^[0-9A-Da-d*#]{1,32}$")
+
+
+class RecordingBody(BaseModel):
+    paused: bool
+
+
 class OriginateBody(BaseModel):
     agent: str = Field(min_length=1, max_length=32, description="whose phone rings first")
     to: str = Field(min_length=1, max_length=64, description="the number to dial for them")
@@ -113,3 +121,18 @@ async def transfer(call_id: str, body: TransferBody, ctx: Ctx, who: Caller) -> d
     ctx.app.calls.transfer(customer.peer, body.to, now)
     ctx.app.sip.flush(now)
     return {"call": c.id, "transferred_to": body.to}
+
+
+@router.post("/calls/{call_id}/dtmf", summary="Send DTMF to the customer (RFC 4733)")
+async def dtmf(call_id: str, body: DtmfBody, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    c = ctx.find_call(who, call_id)
+    ctx.app.calls.send_dtmf(_customer_leg(ctx, c), body.digits.upper())
+    return {"call": c.id, "digits": body.digits.upper()}
+
+
+@router.post("/calls/{call_id}/recording", summary="Pause or resume the call's recording")
+async def recording(call_id: str, body: RecordingBody, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    c = ctx.find_call(who, call_id)
+    if not ctx.app.calls.pause_recording(c.id, body.paused):
+        raise Problem(409, f"call {c.id!r} is not being recorded")
+    return {"call": c.id, "recording": "paused" if body.paused else "on"}

@@ -89,19 +89,6 @@ from pbx.sip.transport import Destination
 from pbx.sip.uri import SipUri
 from pbx.store import Store
 
-__all__ = [
-    "FAILURE_MAP",
-    "Call",
-    "CallError",
-    "CallManager",
-    "DialTo",
-    "Leg",
-    "LegKind",
-    "LegState",
-    "MediaTransport",
-    "TargetHandler",
-]
-
 log = structlog.get_logger(__name__)
 
 TargetHandler = Callable[["CallManager", Call, Leg, float], None]
@@ -495,6 +482,26 @@ class CallManager:
         if leg.channel is not None:
             self.engine.detect_dtmf(leg.channel, on)
             leg.dtmf_inband = on
+
+    def send_dtmf(self, leg_id: str, digits: str) -> None:
+        """Send ``digits`` to the party on ``leg_id`` as RFC 4733 events, one after another."""
+        leg = self.leg(leg_id)
+        if leg.channel is None:
+            raise CallError(f"leg {leg_id} has no media")
+        for digit in digits:
+            self.engine.send_dtmf(leg.channel, digit)
+
+    def pause_recording(self, call_id: str, paused: bool = True) -> bool:
+        """Pause (silence) or resume the call's recording, e.g. while a card number is
+        read out; False when the call is not being recorded."""
+        key = self.call(call_id).recording_key
+        if key is None:
+            return False
+        if paused:
+            self.engine.pause_recording(key)
+        else:
+            self.engine.resume_recording(key)
+        return True
 
     def record_leg(self, leg_id: str, key: str, path: Path) -> None:
         """Record what the party on ``leg_id`` says (mono) to ``path`` under ``key``."""
