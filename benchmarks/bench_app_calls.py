@@ -46,6 +46,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +79,15 @@ MAX_STEPS = 10
 
 
 # ------------------------------------------------------------------ the application
-def example_config(work: Path, sip_port: int, rtp_ports: int, top: int = 30000) -> str:
-    """The example configuration's text moved to ``sip_port``, its files under ``work``,
-    ``rtp_ports`` RTP ports somewhere between 20000 and ``top``."""
+def example_config(
+    work: Path, sip_port: int, rtp_ports: int, top: int = 30000, http_port: int = 0
+) -> str:
+    """The example configuration's text moved to ``sip_port`` (HTTP to ``http_port``, 0:
+    any free one), its files under ``work``, ``rtp_ports`` RTP ports somewhere between
+    20000 and ``top``."""
     text = EXAMPLE.read_text()
     text = text.replace('listen = "127.0.0.1:5060"', f'listen = "127.0.0.1:{sip_port}"')
-    text = text.replace('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"')
+    text = text.replace('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{http_port}"')
     text = text.replace('dir = "prompts"', f'dir = "{ROOT / "examples" / "prompts"}"')
     text = text.replace(
         'file = "ivr/main.toml"', f'file = "{ROOT / "examples" / "ivr" / "main.toml"}"'
@@ -94,17 +98,17 @@ def example_config(work: Path, sip_port: int, rtp_ports: int, top: int = 30000) 
     return text.replace('ports = "20000-29999"', f'ports = "{low}-{low + rtp_ports}"')
 
 
-def write_config(work: Path, sip_port: int, rtp_ports: int) -> Path:
+def write_config(work: Path, sip_port: int, rtp_ports: int, http_port: int = 0) -> Path:
     """The example configuration moved to ``sip_port``, its files under ``work``."""
     path = work / "cc.toml"
-    path.write_text(example_config(work, sip_port, rtp_ports))
+    path.write_text(example_config(work, sip_port, rtp_ports, http_port=http_port))
     return path
 
 
-def start_pbx(work: Path, serve: bool) -> tuple[Process, int]:
+def start_pbx(work: Path, serve: bool, http_port: int = 0) -> tuple[Process, int]:
     """Start pbx on a fresh configuration; return it and its SIP port once bound."""
     port = free_port()
-    config = write_config(work, port, 6000)
+    config = write_config(work, port, 6000, http_port)
     if serve:
         argv = [PYTHON, __file__, "--serve", str(config)]
     else:
@@ -317,7 +321,18 @@ def answered_ports(log: Path) -> dict[str, int]:
     return ports
 
 
-def media_step(n: int, seconds: float, root: Path) -> dict:
+SideLoad = Callable[[Path, float], Process]
+"""Started beside the media sender (``work``, ``seconds``): another load on the pbx; its
+last stdout line starting with ``{`` is JSON merged into the step's result as ``side``."""
+
+
+def media_step(
+    n: int,
+    seconds: float,
+    root: Path,
+    side: SideLoad | None = None,
+    http_port: int = 0,
+) -> dict:
     """Hold ``n`` calls to 600 and send media into each for ``seconds``."""
     work = root / f"media_{n}"
     work.mkdir(parents=True)
@@ -325,8 +340,9 @@ def media_step(n: int, seconds: float, root: Path) -> dict:
     procs: list[Process] = []
     rate = max(10, min(n, 200))
     hold_ms = round(1000 * (n / rate + seconds + 4.0))
+    side_result: dict[str, Any] = {}
     with running(procs):
-        pbx, port = start_pbx(work, serve=True)
+        pbx, port = start_pbx(work, serve=True, http_port=http_port)
         procs.append(pbx)
         uac = spawn("sipp", sipp_uac(port, rate, n, hold_ms, hold_ms / 1000 + 40, True), work)
         procs.append(uac)
@@ -353,10 +369,15 @@ def media_step(n: int, seconds: float, root: Path) -> dict:
             work,
         )
         procs.append(sender)
+        extra = side(work, seconds) if side is not None else None
+        if extra is not None:
+            procs.append(extra)
         sender.popen.wait(timeout=seconds + 60)
         wall = time.monotonic() - t0
         cpu1 = cpu_seconds(pbx.pid)
         result = json.loads(wait_line(sender, "{", 5.0))
+        if extra is not None:
+            side_result = json.loads(wait_line(extra, "{", seconds + 30))
         uac.popen.wait(timeout=hold_ms / 1000 + 60)
         procs.remove(pbx)
         pbx.stop(grace=15.0)
@@ -376,6 +397,7 @@ def media_step(n: int, seconds: float, root: Path) -> dict:
         "cpu": (cpu1 - cpu0) / wall,
         "sender_cpu": result["cpu_s"] / wall,
         "load": load,
+        "side": side_result,
         **counters,
     }
 
