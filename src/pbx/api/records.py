@@ -22,14 +22,15 @@ class RecordQuery:
 
     table: str
     where: Sequence[tuple[str, str, Any]] = ()
-    """(column, operator, value) with operator one of ``=``, ``>=``, ``<``."""
+    """(column, operator, value) with operator one of ``=``, ``>=``, ``<``, ``in`` (a
+    tuple of values)."""
     limit: int = 100
     offset: int = 0
     order: str = "id"
 
 
 TABLES = {"cdr", "queue_log", "voicemail", "callback"}
-OPERATORS = {"=", ">=", "<"}
+OPERATORS = {"=", ">=", "<", "in"}
 
 
 def run_query(path: str, q: RecordQuery) -> list[dict[str, Any]]:
@@ -40,8 +41,13 @@ def run_query(path: str, q: RecordQuery) -> list[dict[str, Any]]:
     for column, op, value in q.where:
         if op not in OPERATORS or not column.isidentifier():
             raise ValueError(f"bad filter {column} {op}")
-        clauses.append(f"{column} {op} ?")
-        params.append(value)
+        if op == "in":
+            values = list(value)
+            clauses.append(f"{column} IN ({', '.join('?' for _ in values)})" if values else "0")
+            params += values
+        else:
+            clauses.append(f"{column} {op} ?")
+            params.append(value)
     sql = f"SELECT * FROM {q.table} WHERE {' AND '.join(clauses) or '1'}"
     sql += f" ORDER BY {q.order} LIMIT ? OFFSET ?"
     params += [q.limit, q.offset]
