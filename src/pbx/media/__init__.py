@@ -8,10 +8,13 @@ emits.  The DSP modules (``g711``, ``mixer``, ``tones``, ``detect``, ``prompts``
 
 from __future__ import annotations
 
+from pbx.media.amd import AmdParams
 from pbx.media.codecs import PCMA, PCMU, Codec, codec_by_name, codec_by_payload_type
 from pbx.media.engine import MediaEngine, MediaStream, TickCounters, TickOutput
 from pbx.media.events import (
+    AmdDetected,
     DtmfDetected,
+    GreetingEnded,
     MediaEvent,
     PlaybackFinished,
     RecordingFinished,
@@ -28,8 +31,11 @@ from pbx.media.tones import ToneSpec, tone
 __all__ = [
     "PCMA",
     "PCMU",
+    "AmdDetected",
+    "AmdParams",
     "Codec",
     "DtmfDetected",
+    "GreetingEnded",
     "MediaEngine",
     "MediaEvent",
     "MediaStream",

@@ -31,7 +31,9 @@ channel; other streams get those calls too.
    block (``_next_input_block``), so recording costs the tick nothing more — and
    finish the concealment on the decoded rows (``_conceal_pcm``);
 4. ``_detect``: run DTMF and talk detection on the subscribed rows of the input
-   block; ``_interrupt_players``: a digit stops an interruptible player;
+   block; ``_detect_amd``: answering-machine detection (:mod:`pbx.media.amd`) on
+   the channels that have it on — nothing at all while none has;
+   ``_interrupt_players``: a digit stops an interruptible player;
 5. ``_mix``: mix into an ``int32`` accumulator, add player rows, saturate once;
 6. ``_record``: count the tick in the recorder, which takes the recordings that
    are due from its history (:mod:`pbx.media.recorder`);
@@ -55,18 +57,21 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import structlog
-from attrs import define, field, frozen
+from attrs import define, field
 
 from pbx.errors import InvalidStateError, LocalProtocolError
+from pbx.media.amd import AmdDetector, AmdParams
 from pbx.media.codecs import Codec, codec_by_name
 from pbx.media.detect import DtmfDetector, TalkDetector
 from pbx.media.events import (
+    AmdDetected,
     DtmfDetected,
+    GreetingEnded,
     MediaEvent,
     PlaybackFinished,
     RecordingFinished,
@@ -78,6 +83,7 @@ from pbx.media.layout import Layout, build_layout
 from pbx.media.mixer import Mixer, Role
 from pbx.media.prompts import Player, PlayItem, PromptCache, PromptItem, as_items
 from pbx.media.recorder import Format, RecorderBank
+from pbx.media.tick import Addr, MediaStream, TickCounters, TickOutput
 from pbx.rtp.bank import RtpBank
 from pbx.rtp.jitter import JitterBuffer
 from pbx.rtp.jitterbank import JitterBank
@@ -87,61 +93,10 @@ __all__ = ["FRAME", "MediaEngine", "MediaStream", "TickCounters", "TickOutput"]
 log = structlog.get_logger(__name__)
 
 FRAME = 160
-Addr = tuple[str, int]
 #: Row numbers in the engine's arrays.
 Rows = npt.NDArray[np.intp]
 #: Seconds from the NTP epoch (1900) to the Unix epoch (1970), RFC 868.
 NTP_UNIX_OFFSET = 2_208_988_800
-
-
-class MediaStream(Protocol):
-    """What the engine needs from an RTP stream (:class:`pbx.rtp.stream.RtpStream`)."""
-
-    @property
-    def remote_addr(self) -> Addr | None: ...
-
-    def receive(self, data: bytes, addr: Addr, now: float) -> None: ...
-
-    def pop_frame(self) -> bytes | None: ...
-
-    def packetize(self, payload: bytes) -> bytes: ...
-
-    def next_event(self) -> Any: ...
-
-    def send_dtmf(self, digit: str) -> None: ...
-
-
-@frozen
-class TickCounters:
-    """What one tick did (the shell measures time; the tick only counts)."""
-
-    channels: int
-    frames_received: int
-    frames_concealed: int
-    frames_silent: int
-    datagrams: int
-    playing: int
-    recording: int
-    dtmf_rows: int
-
-
-@frozen
-class TickOutput:
-    """Everything a tick hands back to the shell."""
-
-    #: The RTP datagrams to send, one per channel with a remote address ...
-    payloads: list[bytes]
-    #: ... where each goes (same order) ...
-    addresses: list[Addr]
-    events: list[MediaEvent]
-    counters: TickCounters
-    #: ... and the channel each belongs to (same order): its socket sends it.
-    channels: list[int] = field(factory=list)
-
-    @property
-    def datagrams(self) -> list[tuple[bytes, Addr]]:
-        """``(datagram, remote address)`` pairs."""
-        return list(zip(self.payloads, self.addresses, strict=True))
 
 
 @define
@@ -153,6 +108,10 @@ class MediaEngine:
     mixer: Mixer = field(factory=Mixer)
     dtmf: DtmfDetector = field(factory=DtmfDetector)
     talk: TalkDetector = field(factory=TalkDetector)
+    #: Answering-machine detection; its channels are its own slots, not in the layout,
+    #: so starting and ending a detection (every few seconds per outbound call) costs
+    #: no layout rebuild.
+    amd: AmdDetector = field(factory=AmdDetector)
     #: The send state of every stream that can bind to it (``bind_bank``): the tick
     #: builds their datagrams in one block.
     rtp: RtpBank = field(factory=RtpBank)
@@ -261,6 +220,7 @@ class MediaEngine:
         self._players.pop(ch, None)
         self._paused_players.pop(ch, None)
         self.recorder.forget_row(ch)
+        self.amd.stop(ch)
         self._dtmf_on[ch] = self._talk_on[ch] = False
         self._streams[ch] = None
         self._codecs[ch] = None
@@ -457,6 +417,25 @@ class MediaEngine:
         self.talk.reset([ch])
         self._layout = None
 
+    def detect_amd(self, ch: int, on: bool = True, params: AmdParams | None = None) -> None:
+        """Tell who answered ``ch``: a person, an answering machine or a fax.
+
+        Analysis starts with the next tick (restarting one in progress) and reports
+        one ``AmdDetected``; after a machine verdict (fax aside) it listens on until
+        the greeting ends and reports ``GreetingEnded``, then stops by itself.
+        ``on=False`` stops it without events.  ``params`` default to
+        :class:`~pbx.media.amd.AmdParams` (VICIdial's values).
+        """
+        self._stream(ch)
+        if on:
+            self.amd.start(ch, params or AmdParams())
+        else:
+            self.amd.stop(ch)
+
+    def amd_on(self, ch: int) -> bool:
+        """True while ``ch`` is analysed or waits for the end of its greeting."""
+        return self.amd.is_on(ch)
+
     # -- the tick -------------------------------------------------------------------
     def tick(self, now: float) -> TickOutput:
         """Process one 20 ms frame for every channel."""
@@ -470,6 +449,9 @@ class MediaEngine:
         self._decode(layout, hi)
         self._conceal_pcm(silent_rows, repeat_rows)
         self._detect(layout, events, now)
+        amd_rows = self.amd.active
+        if amd_rows:
+            self._detect_amd(events, now)
         self._interrupt_players(events)
         playing = len(self._players)
         forward = self._mix(layout, hi, playing, all_present, events)
@@ -484,6 +466,7 @@ class MediaEngine:
             playing=playing,
             recording=recording,
             dtmf_rows=len(layout.dtmf_rows),
+            amd_rows=amd_rows,
         )
         return TickOutput(payloads, addresses, events, counters, list(channels))
 
@@ -585,6 +568,12 @@ class MediaEngine:
             started, stopped = self.talk.process(pcm_in, layout.talk_rows, now)
             events.extend(TalkStarted(ch, now, level) for ch, level in started)
             events.extend(TalkStopped(ch, now, dur) for ch, dur in stopped)
+
+    def _detect_amd(self, events: list[MediaEvent], now: float) -> None:
+        """Step 4, continued: answering-machine detection, verdicts before greeting ends."""
+        verdicts, ends = self.amd.process(self._pcm_in)
+        events.extend(AmdDetected(ch, verdict, why, sec, now) for ch, verdict, why, sec in verdicts)
+        events.extend(GreetingEnded(ch, by, sec, now) for ch, by, sec in ends)
 
     def _interrupt_players(self, events: list[MediaEvent]) -> None:
         """Step 4, continued: a digit stops its channel's interruptible player."""

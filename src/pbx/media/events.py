@@ -12,8 +12,12 @@ from typing import Literal
 
 from attrs import frozen
 
+from pbx.media.amd import AmdReason, AmdVerdict, EndedBy
+
 __all__ = [
+    "AmdDetected",
     "DtmfDetected",
+    "GreetingEnded",
     "MediaEvent",
     "PlaybackFinished",
     "RecordingFinished",
@@ -89,6 +93,44 @@ class StreamEvent:
     event: object
 
 
+@frozen
+class AmdDetected:
+    """Answering-machine detection decided who answered a channel (``detect_amd``)."""
+
+    channel: int
+    #: ``"human"``, ``"machine"`` or ``"not_sure"``.
+    verdict: AmdVerdict
+    #: The rule that decided (:data:`pbx.media.amd.DECISIONS`): ``"silence_after_speech"``
+    #: for a person; ``"long_greeting"``, ``"max_words"``, ``"max_word_length"``,
+    #: ``"initial_silence"``, ``"beep"`` or ``"fax"`` for a machine; ``"too_long"``.
+    reason: AmdReason
+    #: Decision time: seconds of audio analysed since detection started.
+    seconds: float
+    #: Time of the tick that decided (seconds).
+    now: float
+
+
+@frozen
+class GreetingEnded:
+    """After a machine verdict, the greeting ended: the moment to leave a message."""
+
+    channel: int
+    #: ``"beep"`` (reported on the first frame after the tone), ``"silence"``
+    #: (``AmdParams.end_silence_ms`` of it) or ``"timeout"`` (``greeting_end_timeout_ms``).
+    by: EndedBy
+    #: Seconds since detection started.
+    seconds: float
+    #: Time of the tick that reported it (seconds).
+    now: float
+
+
 MediaEvent = (
-    DtmfDetected | PlaybackFinished | TalkStarted | TalkStopped | RecordingFinished | StreamEvent
+    DtmfDetected
+    | PlaybackFinished
+    | TalkStarted
+    | TalkStopped
+    | RecordingFinished
+    | StreamEvent
+    | AmdDetected
+    | GreetingEnded
 )
