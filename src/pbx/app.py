@@ -375,7 +375,8 @@ class Application:
         if self.http is not None:
             await self.http.start(self.config.http.host, self.config.http.port)
         self.webhooks.start()
-        log.info("pbx_started", sip=f"{c.host}:{self.endpoint.config.port}")
+        http = f"{self.config.http.host}:{self.http_port}" if self.http is not None else "off"
+        log.info("pbx_started", sip=f"{c.host}:{self.endpoint.config.port}", http=http)
 
     def health(self) -> dict[str, Any]:
         """SIP, the media tick and the store, for ``/api/health`` and monitoring."""
