@@ -195,3 +195,29 @@ def test_trust_is_decided_once_per_invite_and_carried_on_the_event() -> None:
     assert asked == [("INVITE", 5070, 12.5)]
     [started] = net.events_of(CallStarted)
     assert net.manager.call(started.call).trunk == "carrier"
+
+
+def test_a_machine_verdict_and_the_greetings_end_become_events_of_the_leg() -> None:
+    from pbx.calls.events import AnsweringMachine, MachineGreetingEnded
+    from pbx.media.events import AmdDetected, GreetingEnded
+
+    net = Net([route("600", "echo")])
+    agent = net.add_phone("agent", AGENT, register_as="2001")
+    call = _answered_call(net)
+    leg = net.manager.dial(call, "2001", net.now, purpose=Purpose("campaign", ref="a1"))
+    net.run()
+    [incoming] = agent.take(IncomingCall)
+    agent.ep.answer(incoming.leg, sdp(5000), net.now)
+    net.run()
+    net.manager.detect_machine(leg)
+    channel = net.manager.leg(leg).channel
+    assert channel is not None and net.engine.amd_on(channel)
+    net.manager.handle_media(
+        AmdDetected(channel, "machine", "long_greeting", 2.4, net.now), net.now
+    )
+    net.manager.handle_media(GreetingEnded(channel, "beep", 6.0, net.now), net.now)
+    net.run()
+    assert net.events_of(AnsweringMachine) == [
+        AnsweringMachine(call, leg, "machine", "long_greeting", 2.4)
+    ]
+    assert net.events_of(MachineGreetingEnded) == [MachineGreetingEnded(call, leg, "beep")]

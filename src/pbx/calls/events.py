@@ -121,6 +121,28 @@ class PlaybackDone:
 
 
 @frozen
+class AnsweringMachine:
+    """Answering-machine detection on ``leg`` decided: ``verdict`` is ``human``,
+    ``machine`` or ``not_sure`` (``reason`` says which rule), after ``seconds``."""
+
+    call: str
+    leg: str
+    verdict: str
+    reason: str
+    seconds: float
+
+
+@frozen
+class MachineGreetingEnded:
+    """The answering machine on ``leg`` finished its greeting (``by`` beep, silence or
+    timeout): the moment to leave a message."""
+
+    call: str
+    leg: str
+    by: str
+
+
+@frozen
 class RecordingDone:
     """A recording was finalised."""
 
@@ -149,6 +171,8 @@ CallEvent = (
     | CallEnded
     | DigitReceived
     | PlaybackDone
+    | AnsweringMachine
+    | MachineGreetingEnded
     | RecordingDone
     | TransferRequested
 )

@@ -3,17 +3,34 @@
 Every leg gets its own RTP port and media-engine channel when it is created, so any two
 legs can be bridged, recorded or monitored through the mixer. This module opens and
 closes them, builds our offers and answers (RFC 3264) and applies what was negotiated
-to the stream and the channel's codec.
+to the stream and the channel's codec; what the engine reports about a channel (a digit,
+a prompt's end, a machine's verdict) becomes the event of the leg it carries.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Mapping
 
 from attrs import define, field
 
-from pbx.calls.model import Leg, MediaTransport
+from pbx.calls.events import (
+    AnsweringMachine,
+    CallEvent,
+    DigitReceived,
+    MachineGreetingEnded,
+    PlaybackDone,
+    RecordingDone,
+)
+from pbx.calls.model import Call, Leg, MediaTransport
 from pbx.media.engine import MediaEngine
+from pbx.media.events import (
+    AmdDetected,
+    DtmfDetected,
+    GreetingEnded,
+    PlaybackFinished,
+    RecordingFinished,
+)
 from pbx.rtp.stream import RtpStream
 from pbx.sip.offer_answer import (
     LocalMedia,
@@ -124,6 +141,30 @@ class LegMedia:
         self.apply(leg, media)
         leg.local_sdp = bytes(answer)
         return leg.local_sdp
+
+    def call_events(
+        self, event: object, legs: Mapping[str, Leg], calls: Iterable[Call]
+    ) -> list[CallEvent]:
+        """What a media-engine event means for the call of its channel's leg."""
+        if isinstance(event, RecordingFinished):
+            return [
+                RecordingDone(c.id, event.key, event.path, event.seconds)
+                for c in calls
+                if c.recording_key == event.key
+            ]
+        channel = getattr(event, "channel", None)
+        leg = legs.get(self.by_channel.get(channel, "")) if isinstance(channel, int) else None
+        if leg is None:
+            return []
+        if isinstance(event, DtmfDetected):
+            return [DigitReceived(leg.call, leg.id, event.digit, event.source)]
+        if isinstance(event, PlaybackFinished):
+            return [PlaybackDone(leg.call, leg.id, event.prompt, event.completed)]
+        if isinstance(event, AmdDetected):
+            return [AnsweringMachine(leg.call, leg.id, event.verdict, event.reason, event.seconds)]
+        if isinstance(event, GreetingEnded):
+            return [MachineGreetingEnded(leg.call, leg.id, event.by)]
+        return []
 
     def accept(self, leg: Leg, sdp: bytes) -> None:
         """Apply the answer ``sdp`` to our outstanding offer; raises SdpParseError or

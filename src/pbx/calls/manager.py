@@ -49,13 +49,11 @@ from pbx.calls.events import (
     CallEvent,
     CallRouted,
     CallStarted,
-    DigitReceived,
     LegAnswered,
     LegEnded,
     LegFailed,
     PlaybackDone,
     Purpose,
-    RecordingDone,
 )
 from pbx.calls.inbound import Refused, admit
 from pbx.calls.leg_media import LegMedia
@@ -75,8 +73,8 @@ from pbx.calls.transfer import Transfers
 from pbx.calls.watchdog import MediaWatchdog
 from pbx.config import TrunkConfig
 from pbx.errors import InvalidStateError, PbxError, ResourceExhausted
+from pbx.media.amd import AmdParams
 from pbx.media.engine import MediaEngine
-from pbx.media.events import DtmfDetected, PlaybackFinished, RecordingFinished
 from pbx.media.mixer import Role
 from pbx.media.prompts import PlayItem, PromptItem, ToneItem
 from pbx.media.tones import tone
@@ -408,23 +406,13 @@ class CallManager:
 
     # ============================================================ media events
     def handle_media(self, event: object, now: float) -> None:
-        """Act on one media-engine event."""
-        if isinstance(event, DtmfDetected):
-            leg = self.legs.get(self.media.by_channel.get(event.channel, ""))
-            if leg is not None:
-                self._events.append(DigitReceived(leg.call, leg.id, event.digit, event.source))
-        elif isinstance(event, PlaybackFinished):
-            leg = self.legs.get(self.media.by_channel.get(event.channel, ""))
-            if leg is not None:
-                self._events.append(PlaybackDone(leg.call, leg.id, event.prompt, event.completed))
-                if event.completed and leg.hangup_after_play:
+        """Act on one media-engine event: it becomes the call event of its leg."""
+        for call_event in self.media.call_events(event, self.legs, self.calls.values()):
+            self._events.append(call_event)
+            if isinstance(call_event, PlaybackDone) and call_event.completed:
+                leg = self.legs.get(call_event.leg)
+                if leg is not None and leg.hangup_after_play:
                     self.hangup(leg.id, now)
-        elif isinstance(event, RecordingFinished):
-            for call in self.calls.values():
-                if call.recording_key == event.key:
-                    self._events.append(
-                        RecordingDone(call.id, event.key, event.path, event.seconds)
-                    )
 
     # ============================================================ operations
     def answer(self, leg_id: str, now: float) -> None:
@@ -482,6 +470,14 @@ class CallManager:
         if leg.channel is not None:
             self.engine.detect_dtmf(leg.channel, on)
             leg.dtmf_inband = on
+
+    def detect_machine(self, leg_id: str, params: AmdParams | None = None) -> None:
+        """Run answering-machine detection on the answered leg: ``AnsweringMachine``,
+        then for a machine ``MachineGreetingEnded``."""
+        leg = self.leg(leg_id)
+        if leg.channel is None:
+            raise CallError(f"leg {leg_id} has no media")
+        self.engine.detect_amd(leg.channel, True, params)
 
     def send_dtmf(self, leg_id: str, digits: str) -> None:
         """Send ``digits`` to the party on ``leg_id`` as RFC 4733 events, one after another."""
