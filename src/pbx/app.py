@@ -46,6 +46,7 @@ from pbx.api.publish import EventPublisher
 from pbx.api.server import HttpService
 from pbx.api.webhooks import Webhooks
 from pbx.calls.callbacks import CallbackScheduler
+from pbx.calls.campaigns import CampaignService
 from pbx.calls.dialplan import Dialplan
 from pbx.calls.events import CallEvent
 from pbx.calls.ivr_service import IvrService
@@ -54,6 +55,7 @@ from pbx.calls.originate import ClickToCall
 from pbx.calls.queues import QueueService, agent_configs
 from pbx.calls.voicemail import Voicemail
 from pbx.config import AppConfig, check_config
+from pbx.dialer.dialer import Dialer
 from pbx.errors import ConfigError
 from pbx.ivr.lookups import LookupService, demo_balance
 from pbx.media.engine import MediaEngine
@@ -149,6 +151,15 @@ class Application:
         self.trunk_registrations: dict[str, str] = {}
         self.hub, self.metrics, self.publisher = self._event_stream()
         self.acd = Distributor(config.queues.values(), agent_configs(config.users), rng=self.rng)
+        self.dialer = Dialer(config.campaigns.values(), wall=self.wall)
+        self.campaigns = CampaignService(
+            self.calls,
+            self.dialer,
+            config.campaigns,
+            self.store,
+            self.wall,
+            agent_queues=lambda a: u.queues if (u := config.user(a)) else (),
+        )
         self.queues = QueueService(
             self.calls,
             self.acd,
@@ -156,7 +167,7 @@ class Application:
             store=self.store,
             wall=self.wall,
             rng=self.rng,
-            listeners=[self._publish_action, self.publisher.acd_action],
+            listeners=[self._publish_action, self.publisher.acd_action, self.campaigns.acd_action],
         )
         self.lookups = LookupService({"demo_balance": demo_balance})
         self.ivr = IvrService(
@@ -218,7 +229,14 @@ class Application:
         return SipService(
             self.endpoint,
             self.router.on_sip,
-            timers=[self.calls, self.voicemail, self.queues, self.ivr, self.callbacks],
+            timers=[
+                self.calls,
+                self.voicemail,
+                self.queues,
+                self.ivr,
+                self.callbacks,
+                self.campaigns,
+            ],
             tcp_limits=TcpLimits.from_config(self.config.sip),
             drain=self.router.drain,
         )
@@ -243,6 +261,7 @@ class Application:
                 self.ivr.handle_call_event,
                 self.callbacks.handle_call_event,
                 self.click_to_call.handle_call_event,
+                self.campaigns.handle_call_event,
             ],
             device_watchers=[self.queues.handle_sip_event],
         )
@@ -361,6 +380,7 @@ class Application:
         self.media.start()
         now = self.sip.now()
         self.callbacks.arm(now)
+        self.campaigns.restore(now)
         for trunk in self.config.trunks:
             if trunk.register and trunk.username and trunk.password:
                 self.trunk_registrations[trunk.name] = self.endpoint.register(

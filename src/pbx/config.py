@@ -38,6 +38,7 @@ from pbx.acd.models import PriorityRule, QueueConfig
 from pbx.acd.models import Target as QueueTarget
 from pbx.calls.dialplan import Route, dialplan_from_config
 from pbx.config_check import check_config
+from pbx.dialer.campaign import CampaignConfig, campaign_from_dict
 from pbx.errors import ConfigError
 from pbx.ivr.errors import IvrGraphError
 from pbx.ivr.graph import IvrGraph
@@ -222,6 +223,8 @@ class AppConfig:
     """Queue name → its ``[queues.NAME]`` settings (the ACD's own config type)."""
     ivr: Mapping[str, IvrConfig] = field(factory=dict)
     """IVR name → its graph (``[ivr.NAME]``)."""
+    campaigns: Mapping[str, CampaignConfig] = field(factory=dict)
+    """Outbound campaign name → its ``[campaigns.NAME]`` settings (the dialer's type)."""
     voicemail_max_seconds: float = 120.0
     """The longest voicemail message, in seconds."""
     ring_timeout: float = 60.0
@@ -321,6 +324,13 @@ def config_from_dict(
     queues_t = root.table("queues")
     queues = {name: _queue(name, queues_t.table(name)) for name in list(queues_t.data)}
     ivr = _ivrs(root.table("ivr"), base_dir, prompts_dir)
+    campaigns_t = root.table("campaigns")
+    campaigns = {
+        name: campaign_from_dict(
+            name, campaigns_t.get(name, dict, {}), f"{source}: campaigns.{name}"
+        )
+        for name in list(campaigns_t.data)
+    }
     root.done()
     config = AppConfig(
         sip=sip,
@@ -335,6 +345,7 @@ def config_from_dict(
         dialplan=dialplan,
         queues=queues,
         ivr=ivr,
+        campaigns=campaigns,
         voicemail_max_seconds=voicemail_max,
         ring_timeout=ring_timeout,
         source=source,

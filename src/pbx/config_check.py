@@ -84,6 +84,17 @@ class _Checker:
             self.route(f"{self.source}: dialplan[{i}]", route)
         for name, ivr in self.config.ivr.items():
             self.ivr(f"{self.source}: ivr.{name}", ivr)
+        for name, campaign in self.config.campaigns.items():
+            where = f"{self.source}: campaigns.{name}"
+            if campaign.trunk not in self.trunks:
+                known = _known("trunks", self.trunks)
+                raise ConfigError(f"{where}.trunk: unknown trunk {campaign.trunk!r} ({known})")
+            if campaign.queue is not None:
+                self.known_queue(f"{where}.queue", campaign.queue)
+            if campaign.script is not None:
+                self.known_ivr(f"{where}.script", campaign.script)
+            for agent in campaign.agents:
+                self.known_extension(f"{where}.agents", agent)
 
     # -- one kind of reference each ----------------------------------------------------
     def known_queue(self, where: str, name: str) -> None:

@@ -32,6 +32,7 @@ import io
 import re
 from collections.abc import Container, Mapping
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -262,3 +263,45 @@ def _date_ok(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def lead_to_dict(lead: Lead) -> dict[str, object]:
+    """A lead as plain JSON-able values (for the store)."""
+    return {
+        "id": lead.id,
+        "campaign": lead.campaign,
+        "phone": lead.phone,
+        "data": dict(lead.data),
+        "tz": lead.tz,
+        "attempts": [
+            {
+                "id": a.id,
+                "time": a.time,
+                "outcome": a.outcome,
+                "sip_status": a.sip_status,
+                "amd": a.amd,
+                "agent": a.agent,
+                "duration": a.duration,
+                "digit": a.digit,
+            }
+            for a in lead.attempts
+        ],
+        "next_attempt_at": lead.next_attempt_at,
+        "state": lead.state.value,
+        "disposition": lead.disposition,
+    }
+
+
+def lead_from_dict(d: Mapping[str, Any]) -> Lead:
+    """The lead :func:`lead_to_dict` wrote."""
+    return Lead(
+        id=str(d["id"]),
+        campaign=str(d["campaign"]),
+        phone=str(d["phone"]),
+        data={str(k): str(v) for k, v in dict(d.get("data") or {}).items()},
+        tz=d.get("tz"),
+        attempts=tuple(Attempt(**a) for a in d.get("attempts") or ()),
+        next_attempt_at=d.get("next_attempt_at"),
+        state=LeadState(d.get("state", "pending")),
+        disposition=d.get("disposition"),
+    )

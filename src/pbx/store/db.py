@@ -132,6 +132,23 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX audit_time ON audit (time);
     """,
+    # 4: outbound campaigns: every lead as the dialer holds it, and each campaign's state.
+    """
+    CREATE TABLE lead (
+        id          TEXT PRIMARY KEY,
+        campaign    TEXT NOT NULL,
+        phone       TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        disposition TEXT,
+        body        TEXT NOT NULL
+    );
+    CREATE INDEX lead_campaign ON lead (campaign, state);
+    CREATE TABLE campaign_state (
+        name     TEXT PRIMARY KEY,
+        state    TEXT NOT NULL,
+        updated  REAL NOT NULL
+    );
+    """,
 ]
 
 CDR_COLUMNS = frozenset(
@@ -373,6 +390,45 @@ class Store:
     def voicemail_insert(self, values: Mapping[str, Any]) -> int:
         """Record a voicemail message."""
         return self._insert("voicemail", values)
+
+    def lead_save(self, body: Mapping[str, Any]) -> None:
+        """Store a lead as the dialer now holds it (replacing what was stored)."""
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO lead (id, campaign, phone, state, disposition, body) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                _params(
+                    (
+                        body["id"],
+                        body["campaign"],
+                        body["phone"],
+                        body["state"],
+                        body.get("disposition"),
+                        json.dumps(dict(body), default=str),
+                    )
+                ),
+            )
+
+    def leads(self, campaign: str | None = None) -> list[dict[str, Any]]:
+        """Stored leads (of one campaign), in the order they were first stored."""
+        sql = (
+            "SELECT body FROM lead" + (" WHERE campaign=?" if campaign else "") + " ORDER BY rowid"
+        )
+        rows = self.db.execute(sql, (campaign,) if campaign else ()).fetchall()
+        return [json.loads(r["body"]) for r in rows]
+
+    def campaign_state(self, name: str, state: str, at: float) -> None:
+        """Remember a campaign's state (running, paused, stopped) across restarts."""
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO campaign_state (name, state, updated) VALUES (?, ?, ?)",
+                (name, state, at),
+            )
+
+    def campaign_states(self) -> dict[str, str]:
+        """Every campaign's last state."""
+        rows = self.db.execute("SELECT name, state FROM campaign_state").fetchall()
+        return {r["name"]: r["state"] for r in rows}
 
     def audit(
         self, time: float, user: str, action: str, resource: str, detail: Mapping[str, Any]
