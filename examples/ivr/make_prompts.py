@@ -30,6 +30,15 @@ PHRASES = {
         "goodbye": "Goodbye.",
         "transfer-sales": "Connecting you to sales.",
         "transfer-support": "Connecting you to support.",
+        "reminder-intro": "Hello. This is a payment reminder from the example contact center. "
+        "A payment of",
+        "reminder-due": "is due on",
+        "reminder-menu": "To confirm, press 1. To hear this again, press 2. "
+        "To speak to an operator, press 0.",
+        "reminder-thanks": "Thank you. Goodbye.",
+        "reminder-voicemail": "This is a payment reminder from the example contact center. "
+        "Please call us back. Goodbye.",
+        "dialer-abandon": "Sorry, all our agents are busy. We will call you again later. Goodbye.",
         "dollar": "dollar",
         "dollars": "dollars",
         "cent": "cent",
@@ -52,6 +61,15 @@ PHRASES = {
         "goodbye": "До свидания.",
         "transfer-sales": "Соединяю с отделом продаж.",
         "transfer-support": "Соединяю со службой поддержки.",
+        "reminder-intro": "Здравствуйте. Это напоминание о платеже от демонстрационного "
+        "контакт-центра. Платёж",
+        "reminder-due": "нужно внести до",
+        "reminder-menu": "Чтобы подтвердить, нажмите 1. Чтобы прослушать ещё раз, нажмите 2. "
+        "Оператор, 0.",
+        "reminder-thanks": "Спасибо. До свидания.",
+        "reminder-voicemail": "Это напоминание о платеже от демонстрационного контакт-центра. "
+        "Пожалуйста, перезвоните нам. До свидания.",
+        "dialer-abandon": "Извините, все операторы заняты. Мы перезвоним вам позже. До свидания.",
         "rouble": "рубль",
         "roubles-i": "рубля",
         "roubles": "рублей",

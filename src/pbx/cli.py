@@ -55,7 +55,7 @@ def _plural(count: int, noun: str) -> str:
 
 
 def summary(config: AppConfig) -> str:
-    """``11 users, 2 queues, 12 routes, 1 IVR graph, 1 trunk``."""
+    """``11 users, 2 queues, 12 routes, 1 IVR graph, 1 trunk, 2 campaigns``."""
     return ", ".join(
         (
             _plural(len(config.users), "user"),
@@ -63,6 +63,7 @@ def summary(config: AppConfig) -> str:
             _plural(len(config.dialplan), "route"),
             _plural(len(config.ivr), "IVR graph"),
             _plural(len(config.trunks), "trunk"),
+            _plural(len(config.campaigns), "campaign"),
         )
     )
 
