@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from pbx.api import agents, calls, files, history, problems, session, stream, system
+from pbx.api import (
+    agents,
+    calls,
+    campaigns,
+    files,
+    history,
+    problems,
+    session,
+    stream,
+    system,
+)
 from pbx.api.auth import Authenticator
 from pbx.api.context import ApiContext
 from pbx.api.hub import EventHub
@@ -46,6 +56,6 @@ def build_api(app: Application, auth: Authenticator, hub: EventHub, metrics: Met
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    for module in (session, agents, calls, history, files, system, stream):
+    for module in (session, agents, calls, history, files, campaigns, system, stream):
         api.include_router(module.router)
     return api
