@@ -89,9 +89,7 @@ def example_config(
     text = text.replace('listen = "127.0.0.1:5060"', f'listen = "127.0.0.1:{sip_port}"')
     text = text.replace('listen = "127.0.0.1:8080"', f'listen = "127.0.0.1:{http_port}"')
     text = text.replace('dir = "prompts"', f'dir = "{ROOT / "examples" / "prompts"}"')
-    text = text.replace(
-        'file = "ivr/main.toml"', f'file = "{ROOT / "examples" / "ivr" / "main.toml"}"'
-    )
+    text = text.replace('file = "ivr/', f'file = "{ROOT / "examples" / "ivr"}/')
     text = text.replace('path = "callcenter.db"', f'path = "{work / "callcenter.db"}"')
     text = text.replace('recordings = "recordings"', f'recordings = "{work / "recordings"}"')
     low = 20000 + 2 * random.randrange(0, (top - 20000 - rtp_ports) // 2)

@@ -267,9 +267,7 @@ def start_pbx_process(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
     text = EXAMPLE.read_text().replace('listen = "127.0.0.1:5060"', f'listen = "127.0.0.1:{port}"')
     text = text.replace('listen = "127.0.0.1:8080"', 'listen = "127.0.0.1:0"')
     text = text.replace('dir = "prompts"', f'dir = "{ROOT / "examples" / "prompts"}"')
-    text = text.replace(
-        'file = "ivr/main.toml"', f'file = "{ROOT / "examples" / "ivr" / "main.toml"}"'
-    )
+    text = text.replace('file = "ivr/', f'file = "{ROOT / "examples" / "ivr"}/')
     rtp = free_port()
     text = text.replace('ports = "20000-29999"', f'ports = "{rtp + 100}-{rtp + 300}"')
     config.write_text(text)
@@ -431,6 +429,7 @@ def test_caller_from_outside_the_trusted_network_cannot_dial_out(tmp_path: Path)
             sip=evolve(base.sip, trusted_networks=("127.0.0.1/32",)),
             trunks=(TrunkConfig("carrier", "127.0.0.1", carrier),),
             dialplan=dialplan,
+            campaigns={},
         )
 
     async def main() -> tuple[int, str, int, list[dict[str, object]]]:
