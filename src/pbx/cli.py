@@ -1,5 +1,5 @@
-"""Command line: ``python -m pbx run CONFIG [--sip HOST:PORT] [--http HOST:PORT]`` and
-``pbx check CONFIG``.
+"""Command line: ``python -m pbx run CONFIG [--sip HOST:PORT] [--http HOST:PORT]``,
+``pbx check CONFIG`` and ``pbx campaign VERB NAME [CSV]`` (:mod:`pbx.campaign_cli`).
 
 A bad configuration — found while loading it or while the application is built and
 started — is one line on stderr naming the file, the key and the problem, and exit
@@ -18,6 +18,7 @@ import sys
 import structlog
 from attrs import evolve
 
+from pbx import campaign_cli
 from pbx.config import AppConfig, load_config, parse_hostport
 from pbx.errors import ConfigError
 
@@ -87,7 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         "check", help="check a TOML configuration and its cross-references; start nothing"
     )
     check.add_argument("config", help="path of the TOML configuration")
+    campaign_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "campaign":
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            return _refuse(exc)
+        return campaign_cli.run(config, args)
     if args.command == "check":
         try:
             config = load_config(args.config)

@@ -51,5 +51,7 @@ def test_a_supervisor_imports_leads_and_starts_their_queues_campaign(tmp_path: P
             await client.post("/api/campaigns/sales-out/explode", headers=sup)
         ).status_code == 422
         assert app.store.campaign_states()["sales-out"] == "paused"
+        idle = await client.post("/api/campaigns/reminders/pause", headers=admin)
+        assert idle.status_code == 409 and "idle" in idle.json()["detail"]
 
     with_api(tmp_path, body)

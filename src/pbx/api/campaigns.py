@@ -15,6 +15,7 @@ from pbx.api.auth import Principal
 from pbx.api.context import ApiContext, Caller, Ctx
 from pbx.api.hub import to_json
 from pbx.api.problems import Problem
+from pbx.errors import InvalidStateError
 
 router = APIRouter(prefix="/api", tags=["campaigns"])
 
@@ -81,6 +82,9 @@ async def command(
 ) -> dict[str, Any]:
     _campaign(ctx, who, name)
     now = ctx.now()
-    ctx.app.campaigns.command(name, verb, now)
+    try:
+        ctx.app.campaigns.command(name, verb, now)
+    except InvalidStateError as exc:
+        raise Problem(409, str(exc)) from None
     ctx.app.sip.flush(now)
     return _view(ctx, name)
