@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from pbx.api.auth import Principal
 from pbx.api.context import ApiContext, Caller, Ctx
-from pbx.api.history import Limit, Offset, filters
+from pbx.api.history import Paged
 from pbx.api.problems import Problem
 from pbx.api.records import RecordQuery, query
 
@@ -117,24 +117,15 @@ def _recording(ctx: ApiContext, who: Principal, call_id: str) -> dict[str, Any]:
 
 @router.get("/recordings", summary="Recorded calls by time, agent, queue, caller or call id")
 async def recordings(
-    ctx: Ctx,
-    who: Caller,
-    since: str | None = None,
-    until: str | None = None,
-    queue: str | None = None,
-    agent: str | None = None,
-    caller: str | None = None,
-    call: str | None = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
+    ctx: Ctx, who: Caller, page: Paged, caller: str | None = None, call: str | None = None
 ) -> list[dict[str, Any]]:
-    where = filters(who, since, until, queue, agent, "start_time")
+    where = page.where(who, "start_time")
     where.append(("recording", ">=", ""))  # recorded calls only
     if caller is not None:
         where.append(("caller", "=", caller))
     if call is not None:
         where.append(("call_id", "=", call))
-    rows = await query(ctx.app.store.path, RecordQuery("cdr", where, limit, offset))
+    found = await query(ctx.app.store.path, RecordQuery("cdr", where, page.limit, page.offset))
     return [
         {
             "call": r["call_id"],
@@ -145,7 +136,7 @@ async def recordings(
             "queue": r["queue"],
             "agent": r["agent"],
         }
-        for r in rows
+        for r in found
     ]
 
 

@@ -12,11 +12,11 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from pbx.api.auth import Principal
-from pbx.api.context import Caller, Ctx
+from pbx.api.context import ApiContext, Caller, Ctx
 from pbx.api.problems import Problem
 from pbx.api.records import RecordQuery, query
 
@@ -93,35 +93,43 @@ def as_csv(rows: list[dict[str, Any]], name: str) -> Response:
     )
 
 
+class Page:
+    """The filters and page every record query takes (a FastAPI dependency)."""
+
+    def __init__(
+        self,
+        since: str | None = None,
+        until: str | None = None,
+        queue: str | None = None,
+        agent: str | None = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
+    ) -> None:
+        self.since, self.until, self.queue, self.agent = since, until, queue, agent
+        self.limit, self.offset = limit, offset
+
+    def where(self, who: Principal, time_column: str) -> list[tuple[str, str, Any]]:
+        return filters(who, self.since, self.until, self.queue, self.agent, time_column)
+
+
+Paged = Annotated[Page, Depends()]
+
+
+async def rows(
+    ctx: ApiContext, who: Principal, page: Page, table: str, time_column: str
+) -> list[dict[str, Any]]:
+    """One page of ``table`` as ``who`` may read it, off the loop."""
+    where = page.where(who, time_column)
+    return await query(ctx.app.store.path, RecordQuery(table, where, page.limit, page.offset))
+
+
 @router.get("/cdr", summary="Call detail records, filtered and paged (JSON or CSV)")
-async def cdr(
-    ctx: Ctx,
-    who: Caller,
-    since: str | None = None,
-    until: str | None = None,
-    queue: str | None = None,
-    agent: str | None = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-    format: Format = "json",
-) -> Any:
-    where = filters(who, since, until, queue, agent, "start_time")
-    rows = await query(ctx.app.store.path, RecordQuery("cdr", where, limit, offset))
-    return as_csv(rows, "cdr") if format == "csv" else rows
+async def cdr(ctx: Ctx, who: Caller, page: Paged, format: Format = "json") -> Any:
+    found = await rows(ctx, who, page, "cdr", "start_time")
+    return as_csv(found, "cdr") if format == "csv" else found
 
 
 @router.get("/queue-log", summary="Queue and agent events, filtered and paged (JSON or CSV)")
-async def queue_log(
-    ctx: Ctx,
-    who: Caller,
-    since: str | None = None,
-    until: str | None = None,
-    queue: str | None = None,
-    agent: str | None = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
-    format: Format = "json",
-) -> Any:
-    where = filters(who, since, until, queue, agent, "time")
-    rows = await query(ctx.app.store.path, RecordQuery("queue_log", where, limit, offset))
-    return as_csv(rows, "queue-log") if format == "csv" else rows
+async def queue_log(ctx: Ctx, who: Caller, page: Paged, format: Format = "json") -> Any:
+    found = await rows(ctx, who, page, "queue_log", "time")
+    return as_csv(found, "queue-log") if format == "csv" else found
