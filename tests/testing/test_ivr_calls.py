@@ -228,15 +228,18 @@ def test_no_input_three_times_goes_to_support(pbx_harness: Harness) -> None:
     timeline = caller.heard_timeline
     heard, index = timeline.received_since(timeline.frame_at(welcome))
     menu = h.prompt("en/menu")[:4000]
-    # The menu three times (with the no-input prompt between), then support.
-    menus: list[float] = []
-    base = 0
-    while True:
-        score, offset = match_prompt(heard[base:], menu)
+    # The menu three times (with the no-input prompt between), then support. The
+    # best match is any of the three (all score about 1.0): search both sides of it.
+    starts: list[int] = []
+    spans = [(0, len(heard))]
+    while spans:
+        lo, hi = spans.pop()
+        score, offset = match_prompt(heard[lo:hi], menu)
         if score < 0.75:
-            break
-        menus.append(float(timeline.times[index[(base + offset) // 160]]))
-        base += offset + len(menu)
+            continue
+        starts.append(lo + offset)
+        spans += [(lo, lo + offset), (lo + offset + len(menu), hi)]
+    menus = [float(timeline.times[index[at // 160]]) for at in sorted(starts)]
     assert len(menus) == 3, menus
     assert welcome < menus[0] < menus[1] < menus[2] < transfer
     offer = support.wait_ringing(timeout=5.0)
