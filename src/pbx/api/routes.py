@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
 from pbx.api import (
     agents,
     calls,
     campaigns,
+    docs,
     files,
     history,
     problems,
@@ -31,6 +33,7 @@ from pbx.api.context import ApiContext
 from pbx.api.hub import EventHub
 from pbx.api.metrics import Metrics
 from pbx.version import __version__
+from pbx.web import VENDOR_ROOT
 
 if TYPE_CHECKING:
     from pbx.app import Application
@@ -43,7 +46,7 @@ def build_api(app: Application, auth: Authenticator, hub: EventHub, metrics: Met
         version=__version__,
         description="Control API of a pbx call center: agents, queues, calls, records, events.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served from the vendored Swagger UI (pbx.api.docs)
         redoc_url=None,
     )
     api.state.ctx = ApiContext(app, auth, hub, metrics)
@@ -56,6 +59,7 @@ def build_api(app: Application, auth: Authenticator, hub: EventHub, metrics: Met
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    for module in (session, agents, calls, history, files, campaigns, system, stream):
+    for module in (session, agents, calls, history, files, campaigns, system, stream, docs):
         api.include_router(module.router)
+    api.mount("/static/vendor", StaticFiles(directory=VENDOR_ROOT), name="vendor")
     return api
