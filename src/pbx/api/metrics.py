@@ -3,8 +3,8 @@
 Counters that only the event stream knows (calls completed by disposition, events
 published) are kept as the events pass; everything else — live calls, registrations,
 queues, agents by state, the media tick's p50/p99 and late ticks, RTP packets, store
-errors, WebSocket clients — is read from the running parts at scrape time by one
-collector, so nothing is updated on the hot path.
+errors, SIP messages by method and status, WebSocket clients — is read from the running
+parts at scrape time by one collector, so the hot path does no more than bump a number.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
@@ -86,6 +86,33 @@ class _Live(Collector):
             "Malformed SIP messages received",
             value=app.endpoint.bad_messages,
         )
+        yield from _sip_traffic(app)
+
+
+def _sip_traffic(app: Application) -> Iterator[Metric]:
+    """SIP messages by method (and status), in and out, from the endpoint's counts."""
+    ep = app.endpoint
+    requests = CounterMetricFamily(
+        "pbx_sip_requests",
+        "SIP requests by method and direction (retransmissions included; unknown methods"
+        " as OTHER; malformed messages are in pbx_sip_bad_messages)",
+        labels=["method", "direction"],
+    )
+    responses = CounterMetricFamily(
+        "pbx_sip_responses",
+        "SIP responses by CSeq method, status code and direction (retransmissions included)",
+        labels=["method", "status", "direction"],
+    )
+    for direction, reqs, resps in (
+        ("in", ep.requests_in, ep.responses_in),
+        ("out", ep.requests_out, ep.responses_out),
+    ):
+        for key, n in sorted(reqs.items()):
+            requests.add_metric([*key, direction], n)
+        for key, n in sorted(resps.items()):
+            responses.add_metric([*key, direction], n)
+    yield requests
+    yield responses
 
 
 class Metrics:

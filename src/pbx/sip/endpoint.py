@@ -114,6 +114,14 @@ class SipEndpoint:
     registrations: RegistrationClient = field(init=False)
     bad_messages: int = field(init=False, default=0)
     """Received messages that could not be parsed (answered 400 or dropped)."""
+    requests_in: dict[tuple[str, ...], int] = field(init=False, factory=dict)
+    """Requests received, by (method,); a method outside KNOWN_METHODS counts as OTHER."""
+    responses_in: dict[tuple[str, ...], int] = field(init=False, factory=dict)
+    """Responses received, by (CSeq method, status code)."""
+    requests_out: dict[tuple[str, ...], int] = field(init=False, factory=dict)
+    """Requests sent (retransmissions included), by (method,)."""
+    responses_out: dict[tuple[str, ...], int] = field(init=False, factory=dict)
+    """Responses sent (retransmissions included), by (CSeq method, status code)."""
     _pending_server: dict[tuple[str, str, int], str] = field(init=False, factory=dict)
     """(From tag, Call-ID, CSeq) of requests without a To tag → their transaction (§8.2.2.2)."""
     _pending_key: dict[str, tuple[str, str, int]] = field(init=False, factory=dict)
@@ -154,6 +162,13 @@ class SipEndpoint:
         except SipParseError as exc:
             self._reject_unparseable(exc, source)
             return
+        if isinstance(message, Request):
+            key: tuple[str, ...] = (_method_label(message.method),)
+            counts = self.requests_in
+        else:
+            key = (_method_label(message.cseq.method), str(message.status))
+            counts = self.responses_in
+        counts[key] = counts.get(key, 0) + 1
         if self.config.trace:
             log.info(
                 "sip_trace",
@@ -206,6 +221,15 @@ class SipEndpoint:
         if self._extra_out:
             out.extend(self._extra_out)
             self._extra_out = []
+        requests, responses = self.requests_out, self.responses_out
+        key: tuple[str, ...]
+        for data, _ in out:
+            if data[:8] == b"SIP/2.0 ":
+                key = (_sent_cseq_method(data), data[8:11].decode("ascii", "replace"))
+                responses[key] = responses.get(key, 0) + 1
+            elif data[:1] not in (b"\r", b"\n", b""):
+                key = (_method_label(data[: data.find(b" ")].decode("ascii", "replace")),)
+                requests[key] = requests.get(key, 0) + 1
         if self.config.trace:
             for data, dest in out:
                 log.info(
@@ -650,6 +674,26 @@ class SipEndpoint:
     def unregister(self, handle: str, now: float) -> None:
         """Remove our binding (Expires: 0) and stop refreshing."""
         self.registrations.unregister(handle, now)
+
+
+def _method_label(method: str) -> str:
+    """``method`` as a metric label: methods outside KNOWN_METHODS are OTHER, so a
+    sender cannot grow the label set."""
+    return method if method in KNOWN_METHODS else "OTHER"
+
+
+def _sent_cseq_method(data: bytes) -> str:
+    """The CSeq method of a serialized response, as a metric label."""
+    start = data.find(b"\nCSeq:")
+    if start < 0:
+        end = data.find(b"\r\n\r\n")
+        start = data.lower().find(b"\ncseq:", 0, end if end >= 0 else len(data))
+        if start < 0:
+            return "OTHER"
+    start += 6
+    end = data.find(b"\r", start)
+    value = data[start : end if end >= 0 else len(data)].split()
+    return _method_label(value[-1].decode("ascii", "replace")) if len(value) == 2 else "OTHER"
 
 
 def _user_of(uri: SipUri | AbsoluteUri) -> str | None:
