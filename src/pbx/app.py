@@ -55,6 +55,7 @@ from pbx.calls.originate import ClickToCall
 from pbx.calls.queues import QueueService, agent_configs
 from pbx.calls.voicemail import Voicemail
 from pbx.config import AppConfig, check_config
+from pbx.dialer.compliance import DncRegistry
 from pbx.dialer.dialer import Dialer
 from pbx.errors import ConfigError
 from pbx.ivr.lookups import LookupService, demo_balance
@@ -151,7 +152,7 @@ class Application:
         self.trunk_registrations: dict[str, str] = {}
         self.hub, self.metrics, self.publisher = self._event_stream()
         self.acd = Distributor(config.queues.values(), agent_configs(config.users), rng=self.rng)
-        self.dialer = Dialer(config.campaigns.values(), wall=self.wall)
+        self.dialer = Dialer(config.campaigns.values(), wall=self.wall, dnc=DncRegistry(config.dnc))
         self.campaigns = CampaignService(
             self.calls,
             self.dialer,

@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 from attrs import field, frozen
 
 from pbx.acd.models import PriorityRule, QueueConfig
@@ -39,6 +40,7 @@ from pbx.acd.models import Target as QueueTarget
 from pbx.calls.dialplan import Route, dialplan_from_config
 from pbx.config_check import check_config
 from pbx.dialer.campaign import CampaignConfig, campaign_from_dict
+from pbx.dialer.dnc import dnc_number, list_region, read_dnc_csv
 from pbx.errors import ConfigError
 from pbx.ivr.errors import IvrGraphError
 from pbx.ivr.graph import IvrGraph
@@ -225,6 +227,9 @@ class AppConfig:
     """IVR name → its graph (``[ivr.NAME]``)."""
     campaigns: Mapping[str, CampaignConfig] = field(factory=dict)
     """Outbound campaign name → its ``[campaigns.NAME]`` settings (the dialer's type)."""
+    dnc: Mapping[str, tuple[str, ...]] = field(factory=dict)
+    """Do-not-call list name → its E.164 numbers (``[dnc.lists]``); the list named
+    ``global`` applies to every campaign, the others to the campaigns naming them."""
     voicemail_max_seconds: float = 120.0
     """The longest voicemail message, in seconds."""
     ring_timeout: float = 60.0
@@ -331,6 +336,7 @@ def config_from_dict(
         )
         for name in list(campaigns_t.data)
     }
+    dnc = _dnc(root.table("dnc"), base_dir, campaigns)
     root.done()
     config = AppConfig(
         sip=sip,
@@ -346,6 +352,7 @@ def config_from_dict(
         queues=queues,
         ivr=ivr,
         campaigns=campaigns,
+        dnc=dnc,
         voicemail_max_seconds=voicemail_max,
         ring_timeout=ring_timeout,
         source=source,
@@ -738,6 +745,59 @@ def _skill_levels(value: Mapping[str, Any], where: str) -> dict[str, int]:
         if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 10:
             raise ConfigError(f"{where}: skill {skill!r} needs a level from 1 to 10")
     return dict(value)
+
+
+def _dnc(
+    table: _Reader, base_dir: str | Path | None, campaigns: Mapping[str, CampaignConfig]
+) -> dict[str, tuple[str, ...]]:
+    """``[dnc]``: ``lists.NAME`` is a CSV file (relative to the configuration file) or a
+    list of numbers, each read as E.164 in ``default_region`` when given, else in the
+    default region of the campaigns using the list (see
+    :func:`~pbx.dialer.dnc.list_region`)."""
+    region = table.get("default_region", str, None)
+    if region is not None and region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(
+            f"{table.where('default_region')}: unknown region {region!r} (ISO 3166, e.g. US)"
+        )
+    lists_t = table.table("lists")
+    lists: dict[str, tuple[str, ...]] = {}
+    for name in list(lists_t.data):
+        value = lists_t.get(name, (str, list), "")
+        where = lists_t.where(name)
+        numbers_region = region if region is not None else list_region(name, campaigns.values())
+        if isinstance(value, str):
+            if not value:
+                raise ConfigError(f"{where}: expected a CSV file or a list of numbers, got ''")
+            lists[name] = _dnc_file(_relative_to(base_dir, value), numbers_region, where)
+            continue
+        numbers: dict[str, None] = {}
+        for i, number in enumerate(value):
+            if not isinstance(number, str):
+                raise ConfigError(f"{where}[{i}]: expected a phone number, got {number!r}")
+            try:
+                numbers[dnc_number(number, numbers_region)] = None
+            except ValueError as exc:
+                raise ConfigError(f"{where}[{i}]: {number!r} {exc}") from None
+        lists[name] = tuple(numbers)
+    lists_t.done()
+    table.done()
+    return lists
+
+
+def _dnc_file(file: str, region: str | None, where: str) -> tuple[str, ...]:
+    """The numbers of a CSV do-not-call list; ConfigError naming the file and row."""
+    try:
+        text = Path(file).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file {file!r}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{where}: cannot read {file!r}: {reason}") from None
+    numbers, errors = read_dnc_csv(text, region)
+    if errors:
+        more = f" (and {len(errors) - 1} more bad rows)" if len(errors) > 1 else ""
+        raise ConfigError(f"{where}: file {file!r} {errors[0]}{more}")
+    return numbers
 
 
 def load_config(path: str | Path) -> AppConfig:

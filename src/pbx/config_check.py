@@ -24,6 +24,7 @@ from pbx.acd.models import EMPTY_RULES, QueueConfig, validate_queue
 from pbx.acd.models import Target as QueueTarget
 from pbx.acd.strategies import STRATEGIES
 from pbx.calls.dialplan import Dialplan, Route
+from pbx.dialer.compliance import GLOBAL_DNC
 from pbx.errors import ConfigError
 from pbx.ivr.loader import file_prompt_exists
 from pbx.ivr.nodes import QueueNode, TransferNode, VoicemailNode
@@ -95,6 +96,12 @@ class _Checker:
                 self.known_ivr(f"{where}.script", campaign.script)
             for agent in campaign.agents:
                 self.known_extension(f"{where}.agents", agent)
+            for list_name in campaign.dnc_lists:
+                if list_name != GLOBAL_DNC and list_name not in self.config.dnc:
+                    known = _known("do-not-call lists", {GLOBAL_DNC, *self.config.dnc})
+                    raise ConfigError(
+                        f"{where}.dnc: unknown do-not-call list {list_name!r} ({known})"
+                    )
 
     # -- one kind of reference each ----------------------------------------------------
     def known_queue(self, where: str, name: str) -> None:

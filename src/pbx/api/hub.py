@@ -169,7 +169,9 @@ class EventHub:
         sub = Subscription(principal, filter, asyncio.Queue(maxsize=self.depth + self.replay))
         if since is not None:
             first = self._ring[0].seq if self._ring else self.seq + 1
-            if since + 1 < first:
+            # Older than the ring reaches, or a number this process never gave out
+            # (the client saw a server that has restarted since): a gap either way.
+            if since + 1 < first or since > self.seq:
                 sub.queue.put_nowait({"seq": 0, "type": "Gap", "since": since, "first": first})
             for event in self._ring:
                 if event.seq > since and filter.wants(event) and self.visible(principal, event):

@@ -20,9 +20,11 @@ from pbx.api import (
     agents,
     calls,
     campaigns,
+    dnc,
     docs,
     files,
     history,
+    pages,
     problems,
     session,
     stream,
@@ -33,7 +35,7 @@ from pbx.api.context import ApiContext
 from pbx.api.hub import EventHub
 from pbx.api.metrics import Metrics
 from pbx.version import __version__
-from pbx.web import VENDOR_ROOT
+from pbx.web import STATIC_ROOT
 
 if TYPE_CHECKING:
     from pbx.app import Application
@@ -59,7 +61,8 @@ def build_api(app: Application, auth: Authenticator, hub: EventHub, metrics: Met
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    for module in (session, agents, calls, history, files, campaigns, system, stream, docs):
+    modules = (session, agents, calls, history, files, campaigns, dnc, system, stream, docs, pages)
+    for module in modules:
         api.include_router(module.router)
-    api.mount("/static/vendor", StaticFiles(directory=VENDOR_ROOT), name="vendor")
+    api.mount("/static", StaticFiles(directory=STATIC_ROOT), name="static")
     return api

@@ -17,7 +17,7 @@ import structlog
 import uvicorn
 
 from pbx.api.auth import Authenticator
-from pbx.api.hub import EventHub, Scope
+from pbx.api.hub import EventHub, Scope, to_json
 from pbx.api.metrics import Metrics
 from pbx.api.routes import build_api
 from pbx.api.views import queue_view
@@ -75,7 +75,10 @@ class HttpService:
         log.info("http_started", http=f"{host}:{self.port}")
 
     async def _queue_stats(self) -> None:
+        """Queue figures once a second, campaign counters when they change, while
+        anybody follows the stream."""
         app, hub = self.app, self.hub
+        campaign_figures: dict[str, dict[str, object]] = {}
         while True:
             await asyncio.sleep(1.0)
             if not hub.subscribers:
@@ -83,6 +86,14 @@ class HttpService:
             now = app.sip.now()
             for q in app.queues.snapshot(now).queues:
                 hub.publish("QueueStats", queue_view(q), Scope(queue=q.name), app.wall(now))
+            # Campaign counters when they changed (an idle campaign fills no replay ring).
+            for name, config in app.config.campaigns.items():
+                body = dict(to_json(app.dialer.snapshot(name, now)))
+                figures = {k: v for k, v in body.items() if k != "abandon"}
+                if campaign_figures.get(name) != figures:
+                    campaign_figures[name] = figures
+                    scope = Scope(queue=config.queue, campaign=name)
+                    hub.publish("CampaignStats", body, scope, app.wall(now))
 
     async def close(self) -> None:
         """Stop listening and end every connection."""

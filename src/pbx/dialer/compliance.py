@@ -146,6 +146,11 @@ class DncRegistry:
         """Take ``numbers`` off list ``name``."""
         self._lists.get(name, set()).difference_update(numbers)
 
+    def numbers(self, name: str) -> frozenset[str] | None:
+        """The numbers on list ``name`` now, or ``None`` if there is no such list."""
+        numbers = self._lists.get(name)
+        return None if numbers is None else frozenset(numbers)
+
     def listed(self, number: str, lists: Iterable[str] = ()) -> str | None:
         """The first list (``global`` first, then ``lists``) holding ``number``, or ``None``."""
         for name in (GLOBAL_DNC, *lists):

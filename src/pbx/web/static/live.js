@@ -1,0 +1,105 @@
+// The pages' link to the pbx: log in for a token (kept for the tab's life, so a reload
+// does not log out), call the API with it, and follow /api/events — reconnecting with
+// the last sequence number seen, and resynchronising from the API when events were
+// missed (a Gap, or a server that restarted and numbers from 1 again).
+
+const TOKEN = "pbx.token";
+
+export function token() {
+  return sessionStorage.getItem(TOKEN);
+}
+
+export async function login(user, password) {
+  const r = await fetch("/api/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user, password }),
+  });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.detail || body.title || `HTTP ${r.status}`);
+  sessionStorage.setItem(TOKEN, body.token);
+  return body;
+}
+
+export function logout() {
+  sessionStorage.removeItem(TOKEN);
+}
+
+export class Unauthorized extends Error {}
+
+export async function api(path, options = {}) {
+  const headers = { Authorization: `Bearer ${token()}`, ...(options.headers || {}) };
+  if (options.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    options = { ...options, body: JSON.stringify(options.json) };
+  }
+  const r = await fetch(path, { ...options, headers });
+  if (r.status === 401) throw new Unauthorized("the session has ended");
+  const body = r.headers.get("content-type")?.includes("json") ? await r.json() : await r.text();
+  if (!r.ok) throw new Error(body.detail || body.title || `HTTP ${r.status}`);
+  return body;
+}
+
+// Follow the event stream: onEvent(event) for each event, onSync() whenever the page
+// must reload its state from the API (first connect, after a gap or a restart),
+// onStatus("live" | "connecting" | "offline").
+export function follow({ onEvent, onSync, onStatus, params = {} }) {
+  let last = null;
+  let delay = 500;
+  let socket = null;
+  let stopped = false;
+  let timer = null;
+
+  function open() {
+    const query = new URLSearchParams({ token: token() || "", ...params });
+    if (last !== null) query.set("since", String(last));
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    onStatus("connecting");
+    socket = new WebSocket(`${scheme}://${location.host}/api/events?${query}`);
+    socket.onopen = () => {
+      delay = 500;
+      onStatus("live");
+      if (last === null) onSync();
+    };
+    socket.onmessage = (message) => {
+      const event = JSON.parse(message.data);
+      if (event.type === "Ping") return;
+      if (event.type === "Gap") {
+        last = null;
+        onSync();
+        return;
+      }
+      if (event.seq) last = event.seq;
+      onEvent(event);
+    };
+    socket.onclose = (closed) => {
+      onStatus("offline");
+      if (stopped) return;
+      if (closed.code === 4401) {
+        onEvent({ type: "Unauthorized" });
+        return;
+      }
+      timer = setTimeout(() => {
+        // Reconnect; if the server restarted its numbering, resync from the API.
+        fetch("/api/health").catch(() => null).finally(open);
+      }, delay);
+      delay = Math.min(delay * 2, 5000);
+    };
+  }
+
+  open();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    socket?.close();
+  };
+}
+
+// Seconds as m:ss or h:mm:ss.
+export function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
