@@ -88,3 +88,34 @@ def test_only_admins_and_known_lists(tmp_path: Path) -> None:
         assert r.json()["detail"] == "no do-not-call list 'nope' (lists: global)"
 
     with_api(tmp_path, body)
+
+
+def test_changes_made_over_the_api_survive_a_restart(tmp_path: Path) -> None:
+    async def change(app: Application, client: httpx.AsyncClient) -> None:
+        admin = bearer(await token(client, "admin", "admin"))
+        r = await client.post("/api/dnc/global", json={"numbers": [NY, NY2]}, headers=admin)
+        assert r.json()["count"] == 2
+        r = await client.request(
+            "DELETE", "/api/dnc/internal", json={"numbers": ["+74951234567"]}, headers=admin
+        )
+        assert r.json()["count"] == 0
+        r = await client.request(
+            "DELETE", "/api/dnc/global", json={"numbers": [NY2]}, headers=admin
+        )
+        assert r.json()["numbers"] == [NY]
+
+    async def after(app: Application, client: httpx.AsyncClient) -> None:
+        admin = bearer(await token(client, "admin", "admin"))
+        assert (await client.get("/api/dnc/global", headers=admin)).json()["numbers"] == [NY]
+        # Taken off the configured list over the API: it stays off.
+        assert (await client.get("/api/dnc/internal", headers=admin)).json()["count"] == 0
+        assert app.dialer.dnc.listed(NY, ()) == "global"
+        audit = app.store.query("SELECT user, action, resource FROM audit ORDER BY id")
+        assert [(a["user"], a["action"], a["resource"]) for a in audit] == [
+            ("admin", "dnc_add", "dnc/global"),
+            ("admin", "dnc_remove", "dnc/internal"),
+            ("admin", "dnc_remove", "dnc/global"),
+        ]
+
+    with_api(tmp_path, change, with_internal_list)
+    with_api(tmp_path, after, with_internal_list)  # the same store, a new process

@@ -4,8 +4,9 @@ Admins only. The lists are the ``global`` one and those of ``[dnc.lists]``; anot
 is a 404. A body is ``{"numbers": ["+12125550123", ...]}``, each number with its country
 code (it is normalised to E.164); one bad number refuses the whole body (422, every bad
 number listed). An added number is refused at the next dial of any lead holding it, and
-a call to it still ringing is hung up. Changes made here last until the process stops:
-the lists are loaded from the configuration at every start.
+a call to it still ringing is hung up. Each change is written to the store (and the
+audit log) before it takes effect, and applied over the configured lists at every
+start: a number put on a list here stays on it across restarts until it is taken off.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def _numbers(body: Numbers) -> tuple[str, ...]:
     return tuple(numbers)
 
 
+def _remember(
+    ctx: ApiContext, who: Principal, name: str, numbers: tuple[str, ...], *, listed: bool
+) -> None:
+    """The change in the store first: a restart keeps it."""
+    at = ctx.app.wall(ctx.now())
+    store = ctx.app.store
+    store.dnc_change(name, numbers, listed, at, who.user)
+    action = "dnc_add" if listed else "dnc_remove"
+    store.audit(at, who.user, action, f"dnc/{name}", {"numbers": len(numbers)})
+
+
 @router.get("/dnc/{name}", summary="The numbers on a do-not-call list")
 async def get_list(name: str, ctx: Ctx, who: Caller) -> dict[str, Any]:
     return _view(ctx, _list(ctx, who, name))
@@ -76,6 +88,7 @@ async def add_numbers(name: str, body: Numbers, ctx: Ctx, who: Caller) -> dict[s
     _list(ctx, who, name)
     numbers = _numbers(body)
     now = ctx.now()
+    _remember(ctx, who, name, numbers, listed=True)
     ctx.app.campaigns.feed(de.DncAdded(name, numbers), now)
     ctx.app.sip.flush(now)
     return _view(ctx, name)
@@ -86,6 +99,7 @@ async def remove_numbers(name: str, body: Numbers, ctx: Ctx, who: Caller) -> dic
     _list(ctx, who, name)
     numbers = _numbers(body)
     now = ctx.now()
+    _remember(ctx, who, name, numbers, listed=False)
     ctx.app.campaigns.feed(de.DncRemoved(name, numbers), now)
     ctx.app.sip.flush(now)
     return _view(ctx, name)

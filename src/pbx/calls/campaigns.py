@@ -83,7 +83,14 @@ class CampaignService:
 
     # ============================================================ commands
     def restore(self, now: float) -> None:
-        """At start: hand the dialer every stored lead, then restart what was running."""
+        """At start: apply the do-not-call changes made at run time over the configured
+        lists, hand the dialer every stored lead, then restart what was running."""
+        changes: dict[tuple[str, bool], list[str]] = {}
+        for list_name, number, listed in self.store.dnc_changes():
+            changes.setdefault((list_name, listed), []).append(number)
+        for (list_name, listed), numbers in changes.items():
+            kind = de.DncAdded if listed else de.DncRemoved
+            self.feed(kind(list_name, tuple(numbers)), now)
         stored = [lead_from_dict(d) for d in self.store.leads()]
         known = [lead for lead in stored if lead.campaign in self.campaigns]
         if known:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,18 @@ MIGRATIONS: list[str] = [
         name     TEXT PRIMARY KEY,
         state    TEXT NOT NULL,
         updated  REAL NOT NULL
+    );
+    """,
+    # 6: do-not-call changes made at run time (the API), applied over the configured
+    # lists at every start
+    """
+    CREATE TABLE dnc_change (
+        list    TEXT NOT NULL,
+        number  TEXT NOT NULL,
+        listed  INTEGER NOT NULL,
+        updated REAL NOT NULL,
+        user    TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (list, number)
     );
     """,
 ]
@@ -424,6 +436,31 @@ class Store:
                 "INSERT OR REPLACE INTO campaign_state (name, state, updated) VALUES (?, ?, ?)",
                 (name, state, at),
             )
+
+    def dnc_change(
+        self, list_name: str, numbers: Sequence[str], listed: bool, at: float, user: str
+    ) -> None:
+        """Remember that ``numbers`` were put on (``listed``) or taken off a do-not-call
+        list at run time; the last change of a number wins."""
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO dnc_change (list, number, listed, updated, user) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [(list_name, n, int(listed), at, user) for n in numbers],
+                )
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def dnc_changes(self) -> list[tuple[str, str, bool]]:
+        """Every run-time do-not-call change: (list, number, listed), oldest first."""
+        rows = self.db.execute(
+            "SELECT list, number, listed FROM dnc_change ORDER BY updated"
+        ).fetchall()
+        return [(r["list"], r["number"], bool(r["listed"])) for r in rows]
 
     def campaign_states(self) -> dict[str, str]:
         """Every campaign's last state."""
