@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tests.conftest import need_module, need_peer
 
@@ -47,3 +47,13 @@ def artifact(name: str) -> Path:
     """Where a test writes a screenshot named ``name``."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
+
+
+async def log_in(page: Any, url: str, user: str, password: str) -> None:
+    """Open ``url`` and sign in through its login form; return once the page's event
+    stream is live."""
+    await page.goto(url)
+    await page.fill('input[name="user"]', user)
+    await page.fill('input[name="password"]', password)
+    await page.click('button[type="submit"]')
+    await page.wait_for_selector('#status[data-state="live"]')

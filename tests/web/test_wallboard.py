@@ -13,7 +13,7 @@ from pbx.config import AppConfig, load_config
 from pbx.testing import Harness
 from pbx.testing.tuning import fast_queues
 from tests.api.helpers import EXAMPLE
-from tests.web.browser import artifact, chromium, require_browser
+from tests.web.browser import artifact, chromium, log_in, require_browser
 
 WAITING = '.tile[data-id="sales"] dd[data-field="waiting"]'
 
@@ -48,17 +48,13 @@ def test_the_wallboard_follows_a_caller_through_the_sales_queue(pbx_harness: Har
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
 
-        async def log_in() -> None:
-            await page.goto(f"{base}/wallboard")
-            await page.fill('input[name="user"]', "2099")
-            await page.fill('input[name="password"]', "pw2099")
-            await page.click('button[type="submit"]')
+        async def sign_in() -> None:
+            await log_in(page, f"{base}/wallboard", "2099", "pw2099")
             await text_becomes(page, WAITING, "0", 5.0)
-            await page.wait_for_selector('#status[data-state="live"]')
             # The supervisor's campaigns: sales-out runs on the sales queue.
             await page.wait_for_selector('.tile[data-id="sales-out"]', timeout=3000)
 
-        h.run(log_in())
+        h.run(sign_in())
         caller = h.call("200", caller_id="5550200")
         entered = h.wait_for_queue_event("ENTERQUEUE")
         assert entered["queue"] == "sales"

@@ -1,11 +1,15 @@
 """The pages people work in, served as plain HTML from :data:`pbx.web.PAGES`.
 
-A page carries no data of its own: it logs in with ``/api/login`` and reads the same
-resources and event stream as any other client, so what it shows is exactly what the
-API grants its user.
+Each page is its ``<main>`` (``PAGES/NAME.html``) inside the frame every page shares
+(``_frame.html``: the header with the live indicator, the login form, the page's ES
+module from ``/static``). A page carries no data of its own: it logs in with
+``/api/login`` and reads the same resources and event stream as any other client, so
+what it shows is exactly what the API grants its user.
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -14,10 +18,20 @@ from pbx.web import PAGES
 
 router = APIRouter()
 
+TITLES = {"wallboard": ("Wallboard", "wallboard"), "agent": ("Agent desktop", "desktop")}
+"""Page → (its English title, the i18n key the page translates it with)."""
+
+
+@cache
+def _html(name: str) -> str:
+    title, heading = TITLES[name]
+    frame = (PAGES / "_frame.html").read_text(encoding="utf-8")
+    main = (PAGES / f"{name}.html").read_text(encoding="utf-8")
+    return frame.format(title=title, heading=heading, script=name, main=main.strip())
+
 
 def _page(name: str) -> HTMLResponse:
-    html = (PAGES / f"{name}.html").read_text(encoding="utf-8")
-    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+    return HTMLResponse(_html(name), headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/", include_in_schema=False)
@@ -29,3 +43,9 @@ async def home() -> RedirectResponse:
 async def wallboard() -> HTMLResponse:
     """Queues, agents and campaigns, live (supervisors and admins)."""
     return _page("wallboard")
+
+
+@router.get("/agent", include_in_schema=False)
+async def agent() -> HTMLResponse:
+    """The agent's desktop: state, the customer's card, call controls."""
+    return _page("agent")

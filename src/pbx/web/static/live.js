@@ -3,6 +3,8 @@
 // the last sequence number seen, and resynchronising from the API when events were
 // missed (a Gap, or a server that restarted and numbers from 1 again).
 
+import { t, translate } from "./i18n.js";
+
 const TOKEN = "pbx.token";
 
 export function token() {
@@ -102,4 +104,58 @@ export function clock(seconds) {
   const m = Math.floor((s % 3600) / 60);
   const ss = String(s % 60).padStart(2, "0");
   return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+// The frame every page shares: the login form (#login, #login-error), the log-out button
+// (#logout), who is signed in (#who), the live indicator (#status) and the page's own
+// content (``main``), shown once signed in. A token kept from before a reload is reused.
+// onEvent and onSync as for follow(); onSignIn(me) with /api/me's answer.
+export function start({ main, onEvent, onSync, onSignIn = () => {} }) {
+  const $ = (selector) => document.querySelector(selector);
+  let stop = null;
+
+  function onStatus(state) {
+    const el = $("#status");
+    el.dataset.state = state;
+    el.textContent = t(state);
+  }
+
+  function signIn(me) {
+    $("#login").hidden = true;
+    $(main).hidden = false;
+    $("#logout").hidden = false;
+    $("#who").textContent = me.user;
+    onSignIn(me);
+    const events = (event) => (event.type === "Unauthorized" ? signOut() : onEvent(event));
+    stop = follow({ onEvent: events, onSync, onStatus });
+  }
+
+  function signOut() {
+    stop?.();
+    stop = null;
+    logout();
+    $(main).hidden = true;
+    $("#logout").hidden = true;
+    $("#login").hidden = false;
+  }
+
+  translate();
+  $("#login").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const form = new FormData(e.target);
+    try {
+      await login(form.get("user"), form.get("password"));
+      $("#login-error").textContent = "";
+      signIn(await api("/api/me"));
+    } catch (error) {
+      $("#login-error").textContent = error.message;
+    }
+  });
+  $("#logout").addEventListener("click", signOut);
+  if (token()) {
+    api("/api/me").then(signIn).catch(signOut);
+  } else {
+    signOut();
+  }
+  return { signOut };
 }

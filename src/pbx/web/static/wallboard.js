@@ -1,8 +1,8 @@
 // The supervisor's wallboard: queue tiles, the agent grid, campaign tiles; live over
 // /api/events (QueueStats once a second, agent state changes at once), resynchronised
 // from the API after a reconnect that missed events.
-import { api, clock, follow, login, logout, token, Unauthorized } from "./live.js";
-import { t, translate } from "./i18n.js";
+import { api, clock, start, Unauthorized } from "./live.js";
+import { t } from "./i18n.js";
 
 // Thresholds that turn a tile amber / red: ?sl=0.8&waiting=3 overrides them.
 const params = new URLSearchParams(location.search);
@@ -14,7 +14,7 @@ const queues = new Map();
 const agents = new Map();
 const campaigns = new Map();
 let offset = 0; // server wall clock minus ours, from the agents' "since"
-let stop = null;
+let session = null;
 
 function percent(x) {
   return x === null || x === undefined ? "—" : `${Math.round(x * 1000) / 10}%`;
@@ -174,7 +174,6 @@ function refreshAgentsSoon() {
 }
 
 function onEvent(event) {
-  if (event.type === "Unauthorized") return signOut();
   if (event.type === "QueueStats") {
     queues.set(event.name, event);
     drawQueues();
@@ -186,46 +185,9 @@ function onEvent(event) {
   }
 }
 
-function onStatus(state) {
-  const el = $("#status");
-  el.dataset.state = state;
-  el.textContent = t(state);
-}
-
-function signIn(user) {
-  $("#login").hidden = true;
-  $("#board").hidden = false;
-  $("#logout").hidden = false;
-  $("#who").textContent = user || "";
-  stop = follow({ onEvent, onSync: sync, onStatus });
-}
-
 function signOut() {
-  stop?.();
-  logout();
-  $("#board").hidden = true;
-  $("#logout").hidden = true;
-  $("#login").hidden = false;
+  session?.signOut();
 }
 
-translate();
-$("#login").addEventListener("submit", async (e) => {
-  e.preventDefault();
-  const form = new FormData(e.target);
-  try {
-    const me = await login(form.get("user"), form.get("password"));
-    $("#login-error").textContent = "";
-    signIn(me.user);
-  } catch (error) {
-    $("#login-error").textContent = error.message;
-  }
-});
-$("#logout").addEventListener("click", signOut);
 setInterval(drawAgents, 1000); // time in state ticks on
-if (token()) {
-  api("/api/me")
-    .then((me) => signIn(me.user))
-    .catch(signOut);
-} else {
-  signOut();
-}
+session = start({ main: "#board", onEvent, onSync: sync });

@@ -1,0 +1,144 @@
+// The agent's desktop: state buttons with time in state, the customer's card popped by
+// the ACD's offer (caller, DID, queue, IVR path, attached data, CRM link), and the call
+// controls once connected. Follows /api/events with the agent's own token: an agent's
+// stream carries only their own offers, calls and state.
+import { api, clock, start, Unauthorized } from "./live.js";
+import { t } from "./i18n.js";
+
+const $ = (selector) => document.querySelector(selector);
+let me = null;
+let agent = null; // the agent's view from the API
+let offset = 0;
+let call = null; // { id, phase, held, recordingPaused }
+let session = null;
+
+function showError(error) {
+  if (error instanceof Unauthorized) return session?.signOut();
+  $("#action-error").textContent = error.message;
+}
+
+function drawState() {
+  if (!agent) return;
+  const el = $("#state");
+  el.dataset.state = agent.state;
+  el.textContent = t(agent.state) + (agent.reason ? ` (${agent.reason})` : "");
+  const out = agent.state === "logged_out";
+  $("#in-state").textContent = out ? "" : clock(Date.now() / 1000 + offset - agent.since);
+  $("#queue-login").hidden = !out;
+  $("#queue-logout").hidden = out;
+  $("#ready").disabled = out || agent.state === "ready";
+  $("#pause").disabled = out;
+}
+
+function show(view) {
+  agent = view;
+  offset = agent.since + agent.in_state - Date.now() / 1000;
+  drawState();
+}
+
+async function loadState() {
+  if (me) show(await api(`/api/agents/${encodeURIComponent(me.user)}`));
+}
+
+async function setState(body) {
+  try {
+    $("#action-error").textContent = "";
+    const path = `/api/agents/${encodeURIComponent(me.user)}/state`;
+    show(await api(path, { method: "POST", json: body }));
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function popCard(offer) {
+  call = { id: offer.call, phase: "offered", held: false, recordingPaused: false };
+  const caller = offer.caller || {};
+  $("#card-caller").textContent = [caller.number, caller.name].filter(Boolean).join(" · ");
+  $("#card-queue").textContent = offer.queue || "";
+  $("#card-did").textContent = offer.did || "";
+  $("#card-ivr").textContent = (offer.ivr_path || []).join(" → ");
+  const rows = Object.entries(offer.data || {}).filter(([key]) => key !== "ivr_path");
+  $("#card-data tbody").replaceChildren(
+    ...rows.map(([key, value]) => {
+      const tr = document.createElement("tr");
+      tr.dataset.key = key;
+      const k = document.createElement("th");
+      k.textContent = key;
+      const v = document.createElement("td");
+      v.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
+      tr.append(k, v);
+      return tr;
+    }),
+  );
+  const crm = $("#card-crm");
+  crm.hidden = !offer.crm_url;
+  crm.href = offer.crm_url || "#";
+  $("#card").hidden = false;
+  drawCall();
+}
+
+function drawCall() {
+  if (!call) return;
+  $("#card").dataset.phase = call.phase;
+  $("#card-phase").textContent = t(call.phase);
+  $("#controls").hidden = call.phase !== "connected";
+  $("#hold").textContent = t(call.held ? "resume" : "hold");
+  $("#record").textContent = t(call.recordingPaused ? "resume_recording" : "pause_recording");
+}
+
+async function control(path, body) {
+  if (!call) return false;
+  try {
+    $("#action-error").textContent = "";
+    await api(`/api/calls/${encodeURIComponent(call.id)}/${path}`, { method: "POST", json: body });
+    return true;
+  } catch (error) {
+    showError(error);
+    return false;
+  }
+}
+
+function onEvent(event) {
+  if (event.type === "OfferToAgent") {
+    popCard(event);
+  } else if (call && event.call === call.id) {
+    const phases = { ConnectCall: "connected", CancelOffer: "withdrawn", CallEnded: "ended" };
+    if (phases[event.type]) {
+      call.phase = phases[event.type];
+      drawCall();
+    }
+  }
+  if (["AgentStateChanged", "ConnectCall", "CallEnded"].includes(event.type)) {
+    loadState().catch(showError);
+  }
+}
+
+$("#queue-login").addEventListener("click", () => setState({ state: "logged_in" }));
+$("#queue-logout").addEventListener("click", () => setState({ state: "logged_out" }));
+$("#ready").addEventListener("click", () => setState({ state: "ready" }));
+$("#pause").addEventListener("click", () =>
+  setState({ state: "paused", reason: $("#reason").value }),
+);
+$("#hold").addEventListener("click", async () => {
+  if (await control("hold", { on: !call.held })) call.held = !call.held;
+  drawCall();
+});
+$("#record").addEventListener("click", async () => {
+  if (await control("recording", { paused: !call.recordingPaused })) {
+    call.recordingPaused = !call.recordingPaused;
+  }
+  drawCall();
+});
+$("#transfer").addEventListener("click", () =>
+  control("transfer", { to: $("#transfer-to").value.trim() }),
+);
+$("#hangup").addEventListener("click", () => control("hangup", {}));
+setInterval(drawState, 1000);
+session = start({
+  main: "#desk",
+  onEvent,
+  onSync: () => loadState().catch(showError),
+  onSignIn: (who) => {
+    me = who;
+  },
+});
