@@ -71,6 +71,19 @@ def test_malformed_http_never_costs_a_call_its_audio(tmp_path: Path) -> None:
                 )
                 assert r.status_code == 422 and r.json()["errors"]
                 assert app.dialer.leads("sales-out") == []
+                # Do-not-call bodies: wrong types, bytes that are not numbers, nothing kept.
+                json_auth = {**auth, "Content-Type": "application/json"}
+                for bad in (
+                    b'{"numbers": "+12125550123"}',
+                    b'{"numbers": [1, null]}',
+                    rb'{"numbers": ["+1\u0000212"]}',
+                    b"\xff\xfe",
+                ):
+                    r = await client.post("/api/dnc/global", content=bad, headers=json_auth)
+                    assert r.status_code in (400, 422), (bad, r.status_code)
+                    assert r.headers["content-type"].startswith("application/problem+json")
+                assert app.dialer.dnc.numbers("global") in (None, frozenset())
+                assert app.store.dnc_changes() == []
                 assert (await client.get("/api/health")).json()["store"]["status"] == "ok"
             assert await good.echo_ratio(50, tag=2) >= 0.9
             assert await good.bye() == 200

@@ -67,15 +67,20 @@ def _numbers(body: Numbers) -> tuple[str, ...]:
     return tuple(numbers)
 
 
-def _remember(
-    ctx: ApiContext, who: Principal, name: str, numbers: tuple[str, ...], *, listed: bool
-) -> None:
-    """The change in the store first: a restart keeps it."""
-    at = ctx.app.wall(ctx.now())
+def _change(ctx: ApiContext, who: Principal, name: str, body: Numbers, *, listed: bool) -> None:
+    """Put ``body``'s numbers on the list or take them off: in the store (and the audit
+    log) first, so a restart keeps the change, then in the dialer."""
+    _list(ctx, who, name)
+    numbers = _numbers(body)
+    now = ctx.now()
+    at = ctx.app.wall(now)
     store = ctx.app.store
     store.dnc_change(name, numbers, listed, at, who.user)
     action = "dnc_add" if listed else "dnc_remove"
     store.audit(at, who.user, action, f"dnc/{name}", {"numbers": len(numbers)})
+    event = de.DncAdded(name, numbers) if listed else de.DncRemoved(name, numbers)
+    ctx.app.campaigns.feed(event, now)
+    ctx.app.sip.flush(now)
 
 
 @router.get("/dnc/{name}", summary="The numbers on a do-not-call list")
@@ -85,21 +90,11 @@ async def get_list(name: str, ctx: Ctx, who: Caller) -> dict[str, Any]:
 
 @router.post("/dnc/{name}", summary="Add numbers to a do-not-call list")
 async def add_numbers(name: str, body: Numbers, ctx: Ctx, who: Caller) -> dict[str, Any]:
-    _list(ctx, who, name)
-    numbers = _numbers(body)
-    now = ctx.now()
-    _remember(ctx, who, name, numbers, listed=True)
-    ctx.app.campaigns.feed(de.DncAdded(name, numbers), now)
-    ctx.app.sip.flush(now)
+    _change(ctx, who, name, body, listed=True)
     return _view(ctx, name)
 
 
 @router.delete("/dnc/{name}", summary="Take numbers off a do-not-call list")
 async def remove_numbers(name: str, body: Numbers, ctx: Ctx, who: Caller) -> dict[str, Any]:
-    _list(ctx, who, name)
-    numbers = _numbers(body)
-    now = ctx.now()
-    _remember(ctx, who, name, numbers, listed=False)
-    ctx.app.campaigns.feed(de.DncRemoved(name, numbers), now)
-    ctx.app.sip.flush(now)
+    _change(ctx, who, name, body, listed=False)
     return _view(ctx, name)
