@@ -31,6 +31,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from attrs import field, frozen
@@ -46,6 +47,7 @@ from pbx.ivr.errors import IvrGraphError
 from pbx.ivr.graph import IvrGraph
 from pbx.ivr.loader import load_graph
 from pbx.ivr.validate import DTMF_KEYS
+from pbx.reports.custom import CustomReport, ReportError, custom_report
 
 
 @frozen
@@ -187,6 +189,20 @@ class HttpConfig:
 
 
 @frozen
+class ReportsConfig:
+    """``[reports]``: how the reports judge calls, and the custom SQL reports."""
+
+    short_abandon: float = 5.0
+    """Callers who hang up within this many seconds of queueing are not counted."""
+    treatment: str = "against"
+    """The service level's default treatment of abandons: ignored, against or for."""
+    timezone: str | None = None
+    """IANA zone of the reports' days and weeks (None: the server's local zone)."""
+    custom: Mapping[str, CustomReport] = field(factory=dict)
+    """``[reports.custom.NAME]``: named read-only SQL queries with parameters."""
+
+
+@frozen
 class IvrConfig:
     """An IVR (``[ivr.NAME] file = ...``): its graph, loaded and validated with the
     configuration."""
@@ -230,6 +246,8 @@ class AppConfig:
     dnc: Mapping[str, tuple[str, ...]] = field(factory=dict)
     """Do-not-call list name → its E.164 numbers (``[dnc.lists]``); the list named
     ``global`` applies to every campaign, the others to the campaigns naming them."""
+    reports: ReportsConfig = field(factory=ReportsConfig)
+    """``[reports]``: short-abandon threshold, service-level treatment, custom reports."""
     voicemail_max_seconds: float = 120.0
     """The longest voicemail message, in seconds."""
     ring_timeout: float = 60.0
@@ -337,6 +355,7 @@ def config_from_dict(
         for name in list(campaigns_t.data)
     }
     dnc = _dnc(root.table("dnc"), base_dir, campaigns)
+    reports = _reports(root.table("reports"))
     root.done()
     config = AppConfig(
         sip=sip,
@@ -353,6 +372,7 @@ def config_from_dict(
         ivr=ivr,
         campaigns=campaigns,
         dnc=dnc,
+        reports=reports,
         voicemail_max_seconds=voicemail_max,
         ring_timeout=ring_timeout,
         source=source,
@@ -782,6 +802,43 @@ def _dnc(
     lists_t.done()
     table.done()
     return lists
+
+
+def _reports(table: _Reader) -> ReportsConfig:
+    """``[reports]``: ``short_abandon`` seconds, ``treatment``, ``timezone`` and
+    ``custom.NAME`` (``sql``, ``params``, ``title``) checked as read-only queries."""
+    short = _seconds(table, "short_abandon", 5.0)
+    treatment = table.get("treatment", str, "against")
+    if treatment not in ("ignored", "against", "for"):
+        raise ConfigError(
+            f"{table.where('treatment')}: expected ignored, against or for, got {treatment!r}"
+        )
+    zone = table.get("timezone", str, None)
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{table.where('timezone')}: unknown time zone {zone!r}") from None
+    custom_t = table.table("custom")
+    custom: dict[str, CustomReport] = {}
+    for name in list(custom_t.data):
+        entry = custom_t.table(name)
+        sql = entry.get("sql", str, "")
+        params_t = entry.get("params", dict, {})
+        title = entry.get("title", str, "")
+        entry.done()
+        params: dict[str, str] = {}
+        for key, kind in params_t.items():
+            if not isinstance(kind, str):
+                raise ConfigError(f"{entry.where('params')}.{key}: expected time, number or text")
+            params[str(key)] = kind
+        try:
+            custom[name] = custom_report(name, sql, params, title)
+        except ReportError as exc:
+            raise ConfigError(f"{custom_t.where(name)}: {exc}") from None
+    custom_t.done()
+    table.done()
+    return ReportsConfig(short, treatment, zone, custom)
 
 
 def _dnc_file(file: str, region: str | None, where: str) -> tuple[str, ...]:

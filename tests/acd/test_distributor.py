@@ -179,7 +179,7 @@ def test_pause_during_a_call_applies_when_it_ends() -> None:
     assert d.handle(ev.AgentPause("a1", "lunch"), 2.0) == []
     d.handle(ev.CallQueued("c2", "sales"), 3.0)
     out = d.handle(ev.CallCompleted("c1", "a1", "caller"), 10.0)
-    assert logs(out) == ["COMPLETECALLER", "PAUSE"]
+    assert logs(out) == ["COMPLETECALLER", "WRAPUPEND", "PAUSE"]
     assert d.agent("a1").state is AgentState.NOT_READY and offers(out) == []
 
 
@@ -281,7 +281,7 @@ def test_leave_when_empty_sends_waiting_callers_away() -> None:
     d.handle(ev.CallQueued("c3", "sales"), 4.0)
     assert d.handle(ev.AgentLogout("a1"), 5.0) == []  # logs out after the call
     out = d.handle(ev.CallCompleted("c1", "a1", "caller"), 9.0)
-    assert logs(out) == ["COMPLETECALLER", "AGENTLOGOFF", "EXITEMPTY", "EXITEMPTY"]
+    assert logs(out) == ["COMPLETECALLER", "WRAPUPEND", "AGENTLOGOFF", "EXITEMPTY", "EXITEMPTY"]
     assert of(act.Overflow, out) == [
         act.Overflow("c2", VOICEMAIL, "empty"),
         act.Overflow("c3", VOICEMAIL, "empty"),
@@ -473,7 +473,10 @@ def test_log_rows_of_a_whole_call_and_agent_day() -> None:
         "ENTERQUEUE",
         "OFFER",
         "CONNECT",
+        "HOLD",
+        "UNHOLD",
         "TRANSFER",
+        "WRAPUPEND",
         "PAUSE",
         "UNPAUSE",
         "AGENTLOGOFF",

@@ -76,9 +76,15 @@ def test_the_desktop_changes_state_and_pops_the_card_from_the_ivr(pbx_harness: H
         h.run(page.wait_for_function("document.querySelector('#hold').textContent === 'Resume'"))
         # The pbx re-INVITEd the customer sendonly: their phone stops sending.
         h.wait_for(lambda: caller.media is not None and not caller.media.sends, 3.0, "hold")
+        h.wait_agent_state("2001", AgentState.ON_HOLD)
         h.run(page.click("#hold"))
         h.run(page.wait_for_function("document.querySelector('#hold').textContent === 'Hold'"))
         h.wait_for(lambda: caller.media is not None and caller.media.sends, 3.0, "resume")
+        h.wait_agent_state("2001", AgentState.ON_CALL)
+        assert [e["event"] for e in h.events(agent="2001") if "HOLD" in e["event"]] == [
+            "HOLD",
+            "UNHOLD",
+        ]
         h.run(page.screenshot(path=artifact("agent-connected.png")))
         h.run(page.click("#hangup"))
         caller.wait_ended()

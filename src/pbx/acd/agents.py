@@ -112,7 +112,7 @@ def on_agent_ready(acd: AcdState, e: ev.AgentReady, now: float, out: Actions) ->
     if agent.state is not S.WRAP_UP:
         return
     agent.deadlines.pop("wrap", None)
-    handled(acd, agent, now)
+    handled(acd, agent, now, out)
     agent_free(acd, agent, now, out)
 
 
@@ -166,7 +166,7 @@ def leave(
     else:
         if agent.state is S.WRAP_UP:
             agent.deadlines.pop("wrap", None)
-            handled(acd, agent, now)
+            handled(acd, agent, now, out)
         apply_leave(acd, agent, target, reason, now, out)
     check_leave_empty(acd, agent, now, out)
 
@@ -206,11 +206,14 @@ def agent_free(acd: AcdState, agent: Agent, now: float, out: Actions) -> None:
     agent_available(acd, agent, now, out)
 
 
-def handled(acd: AcdState, agent: Agent, now: float) -> None:
-    """Record the handle time (talk + wrap-up) of the agent's last call."""
+def handled(acd: AcdState, agent: Agent, now: float, out: Actions) -> None:
+    """Record the handle time (talk + wrap-up) of the agent's last call; its wrap-up
+    time goes to the queue log (``WRAPUPEND``, zero when the queue has none)."""
     q = acd.queues.get(agent.wrap_queue)
     if q is not None:
         q.handle_times.append(now - agent.talk_started)
+        wrap = max(0.0, now - agent.wrap_started)
+        out.append(act.LogEvent(now, "WRAPUPEND", "", q.config.name, agent.id, {"wrap": wrap}))
     agent.wrap_queue = ""
 
 
@@ -219,7 +222,7 @@ def handled(acd: AcdState, agent: Agent, now: float) -> None:
 
 def wrap_up_ended(acd: AcdState, agent: Agent, now: float, out: Actions) -> None:
     """The queue's wrap-up time is over."""
-    handled(acd, agent, now)
+    handled(acd, agent, now, out)
     agent_free(acd, agent, now, out)
 
 

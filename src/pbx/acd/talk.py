@@ -32,18 +32,22 @@ S = AgentState
 
 def on_call_held(acd: AcdState, e: ev.CallHeld, now: float, out: Actions) -> None:
     """The agent put the caller on hold."""
-    if talk_of(acd, e.call, e.agent) is not None:
+    talk = talk_of(acd, e.call, e.agent)
+    if talk is not None:
         agent = acd.agents[e.agent]
         if agent.state is S.ON_CALL:
             set_state(acd, agent, S.ON_HOLD, "", now, out)
+            out.append(act.LogEvent(now, "HOLD", e.call, talk.queue, agent.id, {}))
 
 
 def on_call_resumed(acd: AcdState, e: ev.CallResumed, now: float, out: Actions) -> None:
     """The agent took the caller off hold."""
-    if talk_of(acd, e.call, e.agent) is not None:
+    talk = talk_of(acd, e.call, e.agent)
+    if talk is not None:
         agent = acd.agents[e.agent]
         if agent.state is S.ON_HOLD:
             set_state(acd, agent, S.ON_CALL, "", now, out)
+            out.append(act.LogEvent(now, "UNHOLD", e.call, talk.queue, agent.id, {}))
 
 
 def on_call_completed(acd: AcdState, e: ev.CallCompleted, now: float, out: Actions) -> None:
@@ -96,7 +100,7 @@ def end_talk(
     agent.wrap_started = now
     agent.talk_started = talk.connected
     if wrap is None or agent.pending is not None:
-        handled(acd, agent, now)
+        handled(acd, agent, now, out)
         agent_free(acd, agent, now, out)
         return
     set_state(acd, agent, S.WRAP_UP, "", now, out)

@@ -22,7 +22,7 @@ router = APIRouter(prefix="/api", tags=["campaigns"])
 MAX_CSV = 20 * 1024 * 1024
 
 
-def _campaign(ctx: ApiContext, who: Principal, name: str) -> str:
+def find_campaign(ctx: ApiContext, who: Principal, name: str) -> str:
     config = ctx.app.config.campaigns.get(name)
     if config is None:
         raise Problem(404, f"no campaign {name!r}")
@@ -50,12 +50,12 @@ async def campaigns(ctx: Ctx, who: Caller) -> list[dict[str, Any]]:
 
 @router.get("/campaigns/{name}", summary="One campaign: state, leads by state, lines, abandon")
 async def campaign(name: str, ctx: Ctx, who: Caller) -> dict[str, Any]:
-    return _view(ctx, _campaign(ctx, who, name))
+    return _view(ctx, find_campaign(ctx, who, name))
 
 
 @router.post("/campaigns/{name}/leads", summary="Import a CSV lead list (all rows or none)")
 async def import_leads(name: str, request: Request, ctx: Ctx, who: Caller) -> dict[str, Any]:
-    _campaign(ctx, who, name)
+    find_campaign(ctx, who, name)
     body = await request.body()
     if len(body) > MAX_CSV:
         raise Problem(413, "a lead list is limited to 20 MiB")
@@ -80,7 +80,7 @@ async def import_leads(name: str, request: Request, ctx: Ctx, who: Caller) -> di
 async def command(
     name: str, verb: Literal["start", "pause", "resume", "stop"], ctx: Ctx, who: Caller
 ) -> dict[str, Any]:
-    _campaign(ctx, who, name)
+    find_campaign(ctx, who, name)
     now = ctx.now()
     try:
         ctx.app.campaigns.command(name, verb, now)

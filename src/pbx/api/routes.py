@@ -26,6 +26,7 @@ from pbx.api import (
     history,
     pages,
     problems,
+    reports,
     session,
     stream,
     system,
@@ -61,7 +62,10 @@ def build_api(app: Application, auth: Authenticator, hub: EventHub, metrics: Met
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    modules = (session, agents, calls, history, files, campaigns, dnc, system, stream, docs, pages)
+    modules = (
+        session, agents, calls, history, reports, files, campaigns, dnc, system, stream, docs,
+        pages,
+    )  # fmt: skip
     for module in modules:
         api.include_router(module.router)
     api.mount("/static", StaticFiles(directory=STATIC_ROOT), name="static")

@@ -143,6 +143,17 @@ class MachineGreetingEnded:
 
 
 @frozen
+class HoldChanged:
+    """``leg``'s party was put on hold (``held``) or taken off it; ``by`` is ``pbx``
+    (an operation, e.g. the agent desktop's hold button) or ``phone`` (a re-INVITE)."""
+
+    call: str
+    leg: str
+    held: bool
+    by: str
+
+
+@frozen
 class RecordingDone:
     """A recording was finalised."""
 
@@ -174,5 +185,6 @@ CallEvent = (
     | AnsweringMachine
     | MachineGreetingEnded
     | RecordingDone
+    | HoldChanged
     | TransferRequested
 )

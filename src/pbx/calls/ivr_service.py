@@ -143,6 +143,7 @@ class IvrService:
             self._runs.pop(run.leg, None)
             if call is not None:
                 call.data["ivr_exit"] = a.node
+                call.data["ivr_end"] = a.reason
                 call.data["ivr_path"] = list(a.path)
             log.info("ivr_finished", call=run.call, reason=a.reason, node=a.node)
             return

@@ -49,6 +49,7 @@ from pbx.calls.events import (
     CallEvent,
     CallRouted,
     CallStarted,
+    HoldChanged,
     LegAnswered,
     LegEnded,
     LegFailed,
@@ -542,6 +543,7 @@ class CallManager:
                 self.engine.play(leg.channel, list(self.moh), loop=True)
             else:
                 self.engine.stop_playback(leg.channel)
+        self.emit(HoldChanged(leg.call, leg.id, on, "pbx"))
 
     def transfer(
         self, leg_id: str, number: str, now: float, *, replaces: str | None = None

@@ -45,6 +45,7 @@ from pbx.calls.dialplan import Target
 from pbx.calls.events import (
     CallEvent,
     DigitReceived,
+    HoldChanged,
     LegAnswered,
     LegEnded,
     LegFailed,
@@ -253,6 +254,8 @@ class QueueService:
             for q in list(self._queued.values()):
                 if q.agent_leg == event.leg and q.agent is not None:
                     self.feed(ev.CallTransferred(q.acd_call, q.agent, event.target), now)
+        elif isinstance(event, HoldChanged):
+            self._hold_changed(event, now)
         elif isinstance(event, DigitReceived):
             if self.supervision.digit(event.leg, event.digit):
                 return
@@ -260,6 +263,17 @@ class QueueService:
             if caller is not None and event.leg == caller.leg and not caller.connected:
                 if not caller.callback:
                     self.feed(ev.KeyPressed(caller.acd_call, event.digit), now)
+
+    def _hold_changed(self, event: HoldChanged, now: float) -> None:
+        """Either side of an answered queue call went on hold or came back: the agent's
+        ACD state follows (on_hold, on_call) and the queue log records it."""
+        q = self._queued.get(self._by_leg.get(event.leg, ""))
+        if q is None or not q.connected or q.agent is None:
+            return
+        if event.leg not in (q.leg, q.agent_leg):
+            return
+        kind = ev.CallHeld if event.held else ev.CallResumed
+        self.feed(kind(q.acd_call, q.agent), now)
 
     def handle_sip_event(self, event: EndpointEvent, now: float) -> None:
         """Registrations tell the ACD when an agent's phone comes and goes."""

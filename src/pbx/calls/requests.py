@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from attrs import define
 
-from pbx.calls.events import DigitReceived
+from pbx.calls.events import DigitReceived, HoldChanged
 from pbx.calls.model import Leg
 from pbx.sip import events as sip
 from pbx.sip.endpoint import SipEndpoint
@@ -73,6 +73,7 @@ class InDialogRequests:
         held = media is not None and (media.remote_hold or not media.sends)
         if held != leg.held:
             manager.bridges.remote_hold(leg, held, now, list(manager.moh))
+            manager.emit(HoldChanged(leg.call, leg.id, held, "phone"))
 
 
 def answer_out_of_dialog(endpoint: SipEndpoint, ev: sip.IncomingRequest, now: float) -> None:
