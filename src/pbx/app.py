@@ -204,7 +204,14 @@ class Application:
             taps=[self.webhooks.on_event],
         )
         metrics = Metrics(self)
-        publisher = EventPublisher(hub, metrics, self.calls, self.wall, crm_url=config.http.crm_url)
+        publisher = EventPublisher(
+            hub,
+            metrics,
+            self.calls,
+            self.wall,
+            crm_url=config.http.crm_url,
+            dispositions={name: q.dispositions for name, q in config.queues.items()},
+        )
         return hub, metrics, publisher
 
     def _call_manager(self) -> CallManager:

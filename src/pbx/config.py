@@ -708,6 +708,11 @@ def _queue(name: str, table: _Reader) -> QueueConfig:
             kwargs[key] = _skill_levels(table.get(key, dict, {}), table.where(key))
         elif key == "relax":
             kwargs[key] = _relax(table)
+        elif key == "dispositions":
+            codes = table.get(key, list, [])
+            if not all(isinstance(c, str) and 0 < len(c) <= 64 for c in codes):
+                raise ConfigError(f"{table.where(key)}: expected a list of codes (1-64 chars)")
+            kwargs[key] = tuple(dict.fromkeys(codes))
         elif key == "exit_keys":
             keys = table.table(key)
             kwargs[key] = {

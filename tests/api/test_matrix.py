@@ -36,6 +36,7 @@ MATRIX: list[tuple[str, str, dict[str, object] | None, tuple[int, int, int, int]
     ("POST", "/api/calls/nope/dtmf", {"digits": "1"}, (401, 404, 404, 404)),
     ("POST", "/api/calls/nope/recording", {"paused": True}, (401, 404, 404, 404)),
     ("PATCH", "/api/calls/nope/data", {"k": "v"}, (401, 404, 404, 404)),
+    ("POST", "/api/calls/nope/disposition", {"code": "sale"}, (401, 404, 404, 404)),
     ("GET", "/api/cdr", None, (401, 200, 200, 200)),
     ("GET", "/api/cdr?agent=2002", None, (401, 403, 200, 200)),
     ("GET", "/api/cdr?format=csv", None, (401, 200, 200, 200)),

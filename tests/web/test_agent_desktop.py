@@ -89,6 +89,20 @@ def test_the_desktop_changes_state_and_pops_the_card_from_the_ivr(pbx_harness: H
         h.run(page.click("#hangup"))
         caller.wait_ended()
         h.run(page.wait_for_selector('#card[data-phase="ended"]', timeout=3000))
+
+        # Wrap-up: the queue's codes, notes, onto the call's record.
+        codes = h.run(page.eval_on_selector_all("#wrap-code option", "os => os.map(o => o.value)"))
+        assert codes == ["sale", "no_sale", "call_back", "wrong_number"]
+        h.run(page.select_option("#wrap-code", "call_back"))
+        h.run(page.fill("#wrap-notes", "Wants the premium plan; call after 5 pm"))
+        h.run(page.click("#wrap-save"))
+        h.run(page.wait_for_selector('#wrapup[data-saved="call_back"]', timeout=3000))
+        record = h.wait_for_cdr(caller)
+        assert (record["wrap_code"], record["wrap_agent"]) == ("call_back", "2001")
+        assert record["wrap_notes"] == "Wants the premium plan; call after 5 pm"
+        [row] = h.events(event="DISPOSITION")
+        assert (row["queue"], row["agent"], row["data"]) == ("sales", "2001", {"code": "call_back"})
+        h.run(page.screenshot(path=artifact("agent-wrap-up.png")))
         assert errors == []
     finally:
         h.run(browser_cm.__aexit__(None, None, None))

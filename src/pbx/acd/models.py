@@ -207,6 +207,8 @@ class QueueConfig:
     aht_window: int = 50
     """Handled calls in the rolling average handle time."""
     aht_min_samples: int = 10
+    dispositions: tuple[str, ...] = ()
+    """Wrap-up codes an agent picks from for a call of this queue (empty: any code)."""
 
 
 EMPTY_RULES = frozenset({"never", "no_members", "no_staffed"})

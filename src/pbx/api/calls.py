@@ -36,6 +36,11 @@ class RecordingBody(BaseModel):
     paused: bool
 
 
+class DispositionBody(BaseModel):
+    code: str = Field(min_length=1, max_length=64, description="one of the queue's codes")
+    notes: str = Field(default="", max_length=4000, description="the agent's notes")
+
+
 class OriginateBody(BaseModel):
     agent: str = Field(min_length=1, max_length=32, description="whose phone rings first")
     to: str = Field(min_length=1, max_length=64, description="the number to dial for them")
@@ -136,3 +141,49 @@ async def recording(call_id: str, body: RecordingBody, ctx: Ctx, who: Caller) ->
     if not ctx.app.calls.pause_recording(c.id, body.paused):
         raise Problem(409, f"call {c.id!r} is not being recorded")
     return {"call": c.id, "recording": "paused" if body.paused else "on"}
+
+
+@router.post(
+    "/calls/{call_id}/disposition",
+    summary="Wrap-up: the disposition code and notes onto the call's record",
+)
+async def disposition(call_id: str, body: DispositionBody, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    """For a live call or one that ended (the agent's wrap-up comes after the hang-up).
+    An agent dispositions the calls they talked to; a supervisor those of their queues.
+    The code must be one of the queue's ``dispositions`` when it lists any."""
+    store = ctx.app.store
+    record = store.cdr_of(call_id)
+    if record is None:
+        raise Problem(404, f"no call {call_id!r}")
+    talks = store.query(
+        "SELECT agent, queue FROM queue_log WHERE call_id=? AND event='CONNECT' ORDER BY id",
+        (call_id,),
+    )
+    if who.role == "agent":
+        mine = [t for t in talks if t["agent"] == who.user]
+        if not mine and record.get("agent") != who.user:
+            raise Problem(404, f"no call {call_id!r}")  # not theirs: no hint
+        queue = mine[-1]["queue"] if mine else record.get("queue")
+        agent = who.user
+    else:
+        queue = talks[-1]["queue"] if talks else record.get("queue")
+        if not who.sees_queue(queue):
+            raise Problem(404, f"no call {call_id!r}")
+        agent = talks[-1]["agent"] if talks else (record.get("agent") or who.user)
+    config = ctx.app.config.queues.get(queue or "")
+    codes = config.dispositions if config is not None else ()
+    if codes and body.code not in codes:
+        raise Problem(
+            422,
+            f"code: {body.code!r} is not a disposition of queue {queue!r} ({', '.join(codes)})",
+            errors=[{"field": "code", "problem": "unknown code"}],
+        )
+    store.wrap_up(
+        call_id,
+        agent=agent,
+        code=body.code,
+        notes=body.notes,
+        queue=queue,
+        at=ctx.app.wall(ctx.now()),
+    )
+    return {"call": call_id, "code": body.code, "notes": body.notes, "agent": agent}

@@ -9,7 +9,7 @@ offers, connections, overflows, callbacks placed, and agents' state changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from attrs import define, field
@@ -54,6 +54,8 @@ class EventPublisher:
     calls: CallManager
     wall: Callable[[float], float]
     crm_url: str = ""
+    dispositions: Mapping[str, tuple[str, ...]] = field(factory=dict)
+    """Queue → its wrap-up codes, shown with the offer."""
     _scopes: dict[str, Scope] = field(init=False, factory=dict)
 
     def call_event(self, event: CallEvent, now: float) -> None:
@@ -108,4 +110,5 @@ class EventPublisher:
             "did": call.number if call else None,
             "ivr_path": to_json(data.get("ivr_path", [])),
             "crm_url": crm_link(self.crm_url, values),
+            "dispositions": list(self.dispositions.get(offer.queue, ())),
         }

@@ -161,6 +161,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (list, number)
     );
     """,
+    # 7: the agent's wrap-up of a call: disposition code and notes.
+    """
+    ALTER TABLE cdr ADD COLUMN wrap_code TEXT;
+    ALTER TABLE cdr ADD COLUMN wrap_notes TEXT;
+    ALTER TABLE cdr ADD COLUMN wrap_agent TEXT;
+    """,
 ]
 
 CDR_COLUMNS = frozenset(
@@ -168,7 +174,7 @@ CDR_COLUMNS = frozenset(
         "call_id", "sip_call_id", "direction", "trunk", "did", "caller", "caller_name",
         "callee", "start_time", "answer_time", "end_time", "ring_seconds", "talk_seconds",
         "hold_seconds", "disposition", "hangup_side", "hangup_cause", "agent", "queue",
-        "recording", "data",
+        "recording", "data", "wrap_code", "wrap_notes", "wrap_agent",
     }
 )  # fmt: skip
 
@@ -560,6 +566,28 @@ class Store:
         """Deliveries not yet made."""
         row = self.db.execute("SELECT COUNT(*) FROM webhook_outbox WHERE status='pending'")
         return int(row.fetchone()[0])
+
+    def wrap_up(
+        self, call_id: str, *, agent: str, code: str, notes: str, queue: str | None, at: float
+    ) -> bool:
+        """The agent's disposition and notes on the call's record (and a ``DISPOSITION``
+        queue-log row for the reports); False when the store has no such call."""
+        with self._lock:
+            cur = self.db.execute(
+                "UPDATE cdr SET wrap_code=?, wrap_notes=?, wrap_agent=? WHERE call_id=?",
+                _params((code, notes, agent, call_id)),
+            )
+        if cur.rowcount == 0:
+            return False
+        self.queue_log(
+            at, "DISPOSITION", call_id=call_id, queue=queue, agent=agent, data={"code": code}
+        )
+        return True
+
+    def cdr_of(self, call_id: str) -> dict[str, Any] | None:
+        """The (latest) CDR row of ``call_id``, or None."""
+        rows = self.query("SELECT * FROM cdr WHERE call_id=? ORDER BY id DESC LIMIT 1", (call_id,))
+        return rows[0] if rows else None
 
     def cdrs(self, **where: Any) -> list[dict[str, Any]]:
         """CDR rows matching every ``column=value`` given, oldest first."""

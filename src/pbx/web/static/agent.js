@@ -70,6 +70,21 @@ function popCard(offer) {
       return tr;
     }),
   );
+  const codes = offer.dispositions || [];
+  $("#wrap-code").replaceChildren(
+    ...codes.map((code) => {
+      const option = document.createElement("option");
+      option.value = code;
+      option.textContent = t(code);
+      return option;
+    }),
+  );
+  $("#wrap-code").hidden = codes.length === 0;
+  $("#wrap-code-text").hidden = codes.length > 0;
+  $("#wrap-code-text").value = "";
+  $("#wrap-notes").value = "";
+  $("#wrap-status").textContent = "";
+  $("#wrapup").dataset.saved = "";
   const crm = $("#card-crm");
   crm.hidden = !offer.crm_url;
   crm.href = offer.crm_url || "#";
@@ -82,6 +97,7 @@ function drawCall() {
   $("#card").dataset.phase = call.phase;
   $("#card-phase").textContent = t(call.phase);
   $("#controls").hidden = call.phase !== "connected";
+  $("#wrapup").hidden = !["connected", "ended"].includes(call.phase);
   $("#hold").textContent = t(call.held ? "resume" : "hold");
   $("#record").textContent = t(call.recordingPaused ? "resume_recording" : "pause_recording");
 }
@@ -133,6 +149,15 @@ $("#transfer").addEventListener("click", () =>
   control("transfer", { to: $("#transfer-to").value.trim() }),
 );
 $("#hangup").addEventListener("click", () => control("hangup", {}));
+$("#wrapup").addEventListener("submit", async (submit) => {
+  submit.preventDefault();
+  const select = $("#wrap-code");
+  const code = select.hidden ? $("#wrap-code-text").value.trim() : select.value;
+  if (await control("disposition", { code, notes: $("#wrap-notes").value })) {
+    $("#wrap-status").textContent = t("saved");
+    $("#wrapup").dataset.saved = code;
+  }
+});
 setInterval(drawState, 1000);
 session = start({
   main: "#desk",
