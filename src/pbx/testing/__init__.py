@@ -22,13 +22,49 @@ Contact-center flows: agents' phones place calls too (``agent.dial("*1")`` logs 
     @pytest.fixture
     def pbx_config():
         return fast_queues(load_config("examples/callcenter.toml"), sales={"wrap_up": 2})
+
+Outbound calls: ``Harness(config, tmp_path=..., carrier="sim")`` (or the ``pbx_carrier``
+fixture) puts a :class:`SimCarrier` behind the trunk ``sim``; each number dialled there
+answers as its behaviour says — :class:`Person` (pressing digits, :class:`Press`),
+:class:`Machine`, :class:`Busy`, :class:`Reject`, :class:`Unallocated`,
+:class:`NoAnswer`, :class:`AnswerThenHangUp` — and every call is a :class:`CarrierCall`
+with what it heard::
+
+    def test_reminder(pbx_harness, pbx_carrier):
+        menu = Press("1", after_prompt="en/reminder-menu")
+        pbx_carrier.set_behaviour("+12125550123", Person(press=menu))
+        ...  # import leads, start the campaign
+        call = pbx_carrier.wait_for_call("+12125550123", timeout=10)
+        call.assert_heard_prompt("en/reminder-intro")
 """
 
 from __future__ import annotations
 
 from pbx.testing.agent import AgentCall, Incoming, SimAgent
-from pbx.testing.audio import Audio, Silence, Tone, dbov, longest_tone, match_prompt, silence
+from pbx.testing.audio import (
+    Audio,
+    Silence,
+    Speech,
+    Tone,
+    dbov,
+    longest_tone,
+    match_prompt,
+    silence,
+)
 from pbx.testing.caller import SimCall
+from pbx.testing.carrier import (
+    AnswerThenHangUp,
+    Behaviour,
+    Busy,
+    CarrierCall,
+    Machine,
+    NoAnswer,
+    Person,
+    Press,
+    Reject,
+    SimCarrier,
+    Unallocated,
+)
 from pbx.testing.errors import SimulationError, WaitTimeout
 from pbx.testing.harness import Harness
 from pbx.testing.phone import SimPhone
@@ -37,15 +73,27 @@ from pbx.testing.tuning import FAST, fast_queues, with_queues
 __all__ = [
     "FAST",
     "AgentCall",
+    "AnswerThenHangUp",
     "Audio",
+    "Behaviour",
+    "Busy",
+    "CarrierCall",
     "Harness",
     "Incoming",
+    "Machine",
+    "NoAnswer",
+    "Person",
+    "Press",
+    "Reject",
     "SimAgent",
     "SimCall",
+    "SimCarrier",
     "SimPhone",
     "Silence",
     "SimulationError",
+    "Speech",
     "Tone",
+    "Unallocated",
     "WaitTimeout",
     "dbov",
     "fast_queues",

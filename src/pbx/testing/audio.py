@@ -3,7 +3,8 @@
 Theory of operation
 -------------------
 *Sources.* A phone's audio is described by a small frozen value — :class:`Tone`,
-:class:`Silence`, a sound-file path or an int16 array at 8 kHz — and played through an
+:class:`Silence`, :class:`Speech`, a sound-file path or an int16 array at 8 kHz — and
+played through an
 :class:`AudioCursor`, which hands out one 160-sample frame per 20 ms tick and goes
 silent when the audio ends. The same description can be given to several phones: each
 gets its own cursor. In-band DTMF is a burst of the two ITU-T Q.23 sines per digit
@@ -41,6 +42,7 @@ __all__ = [
     "Audio",
     "AudioCursor",
     "Silence",
+    "Speech",
     "Tone",
     "dbov",
     "dtmf_samples",
@@ -94,9 +96,64 @@ class Silence:
 silence = Silence()
 """Silence for ever: the default audio of every simulated phone."""
 
-Audio = Tone | Silence | str | Path | npt.NDArray[np.int16] | None
-"""What a phone can be told to say: a tone, silence, a sound file, samples at 8 kHz, or
-``None`` (silence)."""
+
+@frozen
+class Speech:
+    """Speech-like audio for ``seconds``: syllables of voiced sound with short pauses.
+
+    Each syllable (120–240 ms) is a glottal pulse train at a pitch that glides between
+    100 and 220 Hz, shaped by two formant bands that move from syllable to syllable,
+    under a flat-topped envelope; 50–90 ms of silence separate the syllables. To
+    answering-machine detection it reads as words (a run of voice longer than
+    ``min_word_ms`` after a short silence), never as a tone (its energy is spread over
+    many harmonics); a short one (≈ 0.6 s, "hello?") is a person's greeting, five
+    seconds a machine's. The same ``seed`` gives the same samples.
+    """
+
+    seconds: float
+    seed: int = 0
+    level_dbov: float = -20.0
+    """RMS level of the voiced parts, relative to a full-scale square wave."""
+
+    def samples(self) -> Pcm:
+        """All the samples, int16 at 8 kHz (ending on a syllable's end or a pause)."""
+        rng = np.random.default_rng(self.seed)
+        total = round(self.seconds * SAMPLE_RATE)
+        out = np.zeros(total, dtype=np.float64)
+        amplitude = FULL_SCALE * 10 ** (self.level_dbov / 20)
+        pos = 0
+        while pos < total:
+            n = min(round(rng.uniform(0.12, 0.24) * SAMPLE_RATE), total - pos)
+            out[pos : pos + n] = _syllable(n, rng) * amplitude
+            pos += n + round(rng.uniform(0.05, 0.09) * SAMPLE_RATE)
+        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)
+
+
+def _syllable(n: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """One voiced syllable of ``n`` samples at unit RMS."""
+    f0 = np.linspace(rng.uniform(100, 220), rng.uniform(100, 220), n)
+    phase = np.cumsum(f0 / SAMPLE_RATE)
+    pulses = np.diff(np.floor(phase), prepend=0.0)  # one impulse per pitch period
+    spectrum = np.fft.rfft(pulses + rng.normal(0, 0.02, n))
+    freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    gain = np.zeros_like(freqs)
+    for low, high in ((300.0, 900.0), (900.0, 2500.0)):
+        centre = rng.uniform(low, high)
+        gain += np.exp(-0.5 * ((freqs - centre) / rng.uniform(80.0, 200.0)) ** 2)
+    voiced = np.fft.irfft(spectrum * gain, n)
+    voiced /= float(np.sqrt(np.mean(voiced**2))) + 1e-12
+    ramp = min(n // 4, SAMPLE_RATE // 100)  # 10 ms fades
+    envelope = np.ones(n)
+    if ramp:
+        fade = np.sin(np.linspace(0.0, math.pi / 2, ramp)) ** 2
+        envelope[:ramp] = fade
+        envelope[n - ramp :] = fade[::-1]
+    return np.asarray(voiced * envelope, dtype=np.float64)
+
+
+Audio = Tone | Silence | Speech | str | Path | npt.NDArray[np.int16] | None
+"""What a phone can be told to say: a tone, silence, speech-like sound, a sound file,
+samples at 8 kHz, or ``None`` (silence)."""
 
 
 class AudioCursor:
@@ -113,6 +170,9 @@ class AudioCursor:
             self._length = None if audio.seconds is None else round(audio.seconds * SAMPLE_RATE)
         elif isinstance(audio, Silence):
             self._length = None if audio.seconds is None else round(audio.seconds * SAMPLE_RATE)
+        elif isinstance(audio, Speech):
+            self._pcm = audio.samples()
+            self._length = len(self._pcm)
         elif isinstance(audio, (str, Path)):
             self._pcm = read_prompt(Path(audio))
             self._length = len(self._pcm)

@@ -17,6 +17,10 @@ own SIP port and RTP port pair on 127.0.0.1. One drift-free ticker (deadline
 each tick and each SIP event of a phone the waiters' conditions are checked, and a
 waiter whose condition holds resolves its future, which stops the loop.
 
+With ``carrier=TRUNK`` a :class:`~pbx.testing.carrier.SimCarrier` binds its SIP port
+first and the trunk of that name is rewritten to point there, so that the application,
+built afterwards, dials it; its calls are ticked with the phones.
+
 Records: the CDR and queue-log rows the application writes are read back through its
 :class:`~pbx.store.Store`; every call event the application emits is kept in
 :attr:`Harness.call_events`.
@@ -51,6 +55,7 @@ from pbx.store import Store
 from pbx.testing.agent import SimAgent
 from pbx.testing.audio import Audio
 from pbx.testing.caller import SimCall
+from pbx.testing.carrier import SimCarrier, point_trunk
 from pbx.testing.errors import SimulationError, WaitTimeout
 from pbx.testing.phone import HOST, SimPhone
 
@@ -81,6 +86,11 @@ class Harness:
     ``config`` is an :class:`~pbx.config.AppConfig` or the path of a TOML file; the
     harness overrides where it listens and where it writes. Use it as a context manager
     or call :meth:`close`; the ``pbx_harness`` fixture does this for you.
+
+    ``carrier``: the name of a trunk of the configuration (``"sim"``) whose far end is a
+    :class:`~pbx.testing.carrier.SimCarrier` (:attr:`carrier`): it listens on a port of
+    its own, and the trunk is pointed there before the application starts, so the
+    pbx's outbound calls over that trunk reach it.
     """
 
     def __init__(
@@ -90,6 +100,7 @@ class Harness:
         tmp_path: str | Path,
         timeout: float = DEFAULT_TIMEOUT,
         seed: int | None = None,
+        carrier: str | None = None,
     ) -> None:
         self.tmp_path = Path(tmp_path)
         self.timeout = timeout
@@ -97,16 +108,6 @@ class Harness:
         self.rng = random.Random(seed if seed is not None else secrets.randbits(64))
         base = self._port_block()
         source = config if isinstance(config, AppConfig) else load_config(config)
-        self.config = evolve(
-            source,
-            sip=evolve(source.sip, host=HOST, port=0, udp=True, tcp=False),
-            http=evolve(source.http, host=HOST, port=0),
-            rtp=RtpConfig(base, base + PORT_BLOCK // 2 - 1),
-            store_path=str(self.tmp_path / "callcenter.db"),
-            recordings_dir=str(self.tmp_path / "recordings"),
-            voicemail_dir=str(self.tmp_path / "voicemail"),
-        )
-        """The configuration the application runs with."""
         self.phone_ports = PortPool(base + PORT_BLOCK // 2, base + PORT_BLOCK - 1)
         self.phones: list[SimPhone] = []
         self.call_events: list[CallEvent] = []
@@ -120,13 +121,31 @@ class Harness:
         self._t0 = 0.0
         self._k = 0
         self.ticks = 0
+        self._carrier: SimCarrier | None = None
         self.loop = asyncio.new_event_loop()
         self.loop.set_exception_handler(self._on_loop_error)
         try:
+            if carrier is not None:
+                # The carrier owns its port before the application dials the trunk.
+                self._carrier = SimCarrier(self, carrier)
+                self.run(self._carrier._start())
+                source = point_trunk(source, carrier, self._carrier.port)
+            self.config = evolve(
+                source,
+                sip=evolve(source.sip, host=HOST, port=0, udp=True, tcp=False),
+                http=evolve(source.http, host=HOST, port=0),
+                rtp=RtpConfig(base, base + PORT_BLOCK // 2 - 1),
+                store_path=str(self.tmp_path / "callcenter.db"),
+                recordings_dir=str(self.tmp_path / "recordings"),
+                voicemail_dir=str(self.tmp_path / "voicemail"),
+            )
+            """The configuration the application runs with."""
             self.app = Application(self.config, rng=random.Random(self.rng.getrandbits(64)))
             self.app.on_call_event(self._on_call_event)
             self.run(self.app.start())
         except BaseException:
+            if self._carrier is not None:
+                self._carrier.close()
             self.loop.close()
             raise
         self._t0 = self.loop.time()
@@ -335,6 +354,16 @@ class Harness:
         self.run(phone._start())
         self.phones.append(phone)
 
+    @property
+    def carrier(self) -> SimCarrier:
+        """The simulated carrier behind the trunk named by ``carrier=`` (the far end of
+        the pbx's outbound calls); :class:`SimulationError` when there is none."""
+        if self._carrier is None:
+            raise SimulationError(
+                "this harness has no carrier: start it with Harness(..., carrier=TRUNK)"
+            )
+        return self._carrier
+
     # ------------------------------------------------------------------ records
     @property
     def store(self) -> Store:
@@ -515,6 +544,8 @@ class Harness:
                 self._tick_handle = None
             for phone in self.phones:
                 phone.close()
+            if self._carrier is not None:
+                self._carrier.close()
             for waiter in self._waiters:
                 waiter.future.cancel()
             self._waiters.clear()

@@ -139,17 +139,75 @@ class Timeline:
         return self.samples[self.frame_at(t) * FRAME :]
 
 
+class PromptWatch:
+    """Looks for one prompt in a :class:`Timeline` as it grows: :meth:`check` after each
+    tick says whether it has been heard (from frame ``origin`` on).
+
+    The prompt is found by its fingerprint (:func:`~pbx.testing.audio.match_prompt`)
+    in the received frames only: an underrun's filler frames would shift the rest of the
+    prompt (see :class:`Timeline`). The search runs every 100 ms of new audio, over the
+    new frames and enough before them for a prompt that began earlier.
+    """
+
+    def __init__(
+        self, timeline: Timeline, samples: Pcm, *, origin: int = 0, threshold: float = 0.8
+    ) -> None:
+        self.timeline = timeline
+        self.samples = samples
+        self.origin = origin
+        self.threshold = threshold
+        self.best_score = 0.0
+        """The best normalised correlation so far."""
+        self.best_frame = -1
+        """The timeline index of the frame the best match starts in (-1: none yet)."""
+        self.heard = False
+        self._need = math.ceil(len(samples) / FRAME)
+        self._checked = origin
+        self._calls = 0
+
+    def check(self, *, force: bool = False) -> bool:
+        """True once the prompt was heard (searching only when enough is new, or now
+        with ``force``)."""
+        if self.heard:
+            return True
+        self._calls += 1
+        timeline, need = self.timeline, self._need
+        total = timeline.frames
+        if total - self.origin < need:
+            return False
+        if not force and self._calls % 5 and total - self._checked < need + 50:
+            return False  # search every 100 ms of new audio
+        lo = max(self.origin, self._checked - 2 * need - 10)
+        pcm, index = timeline.received_since(lo)
+        self._checked = total
+        if len(pcm) < len(self.samples):
+            return False
+        score, offset = match_prompt(pcm, self.samples)
+        if score > self.best_score:
+            self.best_score, self.best_frame = score, int(index[offset // FRAME])
+        self.heard = score >= self.threshold
+        return self.heard
+
+
 class SimPhone:
     """What the simulated caller and agent phone share: SIP UA, RTP port pair, audio."""
 
     label = "phone"
 
-    def __init__(self, harness: Harness, audio: Audio = None) -> None:
+    def __init__(
+        self, harness: Harness, audio: Audio = None, *, service: SipService | None = None
+    ) -> None:
         self.harness = harness
-        self.endpoint = SipEndpoint(
-            EndpointConfig(host=HOST, port=0, user_agent="pbx.testing"), harness.new_rng()
-        )
-        self.sip = SipService(self.endpoint, self._on_sip_event)
+        self._own_sip = service is None
+        if service is None:
+            endpoint = SipEndpoint(
+                EndpointConfig(host=HOST, port=0, user_agent="pbx.testing"), harness.new_rng()
+            )
+            service = SipService(endpoint, self._on_sip_event)
+        self.endpoint: SipEndpoint = service.endpoint
+        self.sip = service
+        """The SIP user agent's service: the phone's own, or one it shares (the calls of a
+        :class:`~pbx.testing.carrier.SimCarrier` share the carrier's port)."""
         self.rtp: RtpTransport | None = None
         self.stream: RtpStream | None = None
         self.media: NegotiatedMedia | None = None
@@ -171,9 +229,10 @@ class SimPhone:
 
     # ------------------------------------------------------------------ life cycle
     async def _start(self) -> None:
-        await self.sip.start(HOST, 0, udp=True, tcp=False)
-        assert self.sip.udp.local is not None
-        self.endpoint.config = evolve(self.endpoint.config, port=self.sip.udp.local[1])
+        if self._own_sip:
+            await self.sip.start(HOST, 0, udp=True, tcp=False)
+            assert self.sip.udp.local is not None
+            self.endpoint.config = evolve(self.endpoint.config, port=self.sip.udp.local[1])
         self.rtp = await self.harness.bind_rtp(self._on_rtp, self._on_rtcp)
 
     @property
@@ -193,7 +252,8 @@ class SimPhone:
             return
         self._closed = True
         self._sending = False
-        self.sip.close()
+        if self._own_sip:
+            self.sip.close()
         if self.rtp is not None:
             self.rtp.close()
 
@@ -391,6 +451,19 @@ class SimPhone:
         per digit, each after the previous one was answered). Default: the phone's mode.
         """
         mode = mode or self.dtmf_mode
+        done = self._queue_dtmf(digits, mode, duration_ms)
+        per_digit = duration_ms / 1000 + 0.1
+        # A call the pbx ends on a digit (voicemail's #) leaves the rest unsent: done too.
+        self.harness.wait_for(
+            lambda: done() or not self._sending,
+            timeout if timeout is not None else self.harness.timeout + per_digit * len(digits),
+            f"{self.describe()} to send DTMF {digits!r} ({mode})",
+            self.describe_state,
+        )
+
+    def _queue_dtmf(self, digits: str, mode: str, duration_ms: int = 100) -> Callable[[], bool]:
+        """Start sending ``digits`` in ``mode`` without waiting; the condition that says
+        when they have all been sent."""
         if mode not in DTMF_MODES:
             raise SimulationError(f"unknown DTMF mode {mode!r} (use {', '.join(DTMF_MODES)})")
         if not self._sending or self.stream is None or self.leg is None:
@@ -418,14 +491,7 @@ class SimPhone:
             if self._info_pending is None:
                 self._send_next_info()
             done = lambda: self._info_pending is None and not self._info_queue  # noqa: E731
-        per_digit = duration_ms / 1000 + 0.1
-        # A call the pbx ends on a digit (voicemail's #) leaves the rest unsent: done too.
-        self.harness.wait_for(
-            lambda: done() or not self._sending,
-            timeout if timeout is not None else self.harness.timeout + per_digit * len(digits),
-            f"{self.describe()} to send DTMF {digits!r} ({mode})",
-            self.describe_state,
-        )
+        return done
 
     dtmf_mode = "rfc4733"
 
@@ -533,54 +599,34 @@ class SimPhone:
         beginning (to go on before a long prompt ends). Default time-out: the prompt's
         length plus the harness time-out.
         """
-        if isinstance(prompt, str):
-            name = prompt
-            samples = self.harness.app.engine.prompts.get(prompt)
-        else:
-            name = f"{len(prompt) / SAMPLE_RATE:.2f} s of samples"
-            samples = np.asarray(prompt, dtype=np.int16)
+        name, samples = self.prompt_samples(prompt)
         if first_seconds is not None:
             samples = samples[: round(first_seconds * SAMPLE_RATE)]
         length = len(samples) / SAMPLE_RATE
         timeline = self.heard_timeline
         origin = timeline.frame_at(since) if since is not None else 0
-        need = math.ceil(len(samples) / FRAME)
-        best = [0.0, -1.0]
-        checked = [origin]
-        ticks = [0]
-
-        def heard_it() -> bool:
-            # Matched against the received frames only: an underrun's filler frames
-            # would shift the rest of the prompt (see Timeline).
-            ticks[0] += 1
-            total = timeline.frames
-            if total - origin < need:
-                return False
-            if ticks[0] % 5 and total - checked[0] < need + 50:
-                return False  # search every 100 ms of new audio
-            # New frames, and enough before them for a prompt that began earlier (with
-            # room for fillers in between).
-            lo = max(origin, checked[0] - 2 * need - 10)
-            pcm, index = timeline.received_since(lo)
-            checked[0] = total
-            if len(pcm) < len(samples):
-                return False
-            score, offset = match_prompt(pcm, samples)
-            if score > best[0]:
-                best[0], best[1] = score, float(index[offset // FRAME])
-            return score >= threshold
-
+        watch = PromptWatch(timeline, samples, origin=origin, threshold=threshold)
         self.harness.wait_for(
-            heard_it,
+            watch.check,
             timeout if timeout is not None else length + self.harness.timeout,
             f"{self.describe()} to hear prompt {name} ({length:.2f} s)",
             lambda: (
-                f"best match {best[0]:.2f} (threshold {threshold:g}) in "
+                f"best match {watch.best_score:.2f} (threshold {threshold:g}) in "
                 f"{(timeline.frames - origin) * FRAME / SAMPLE_RATE:.2f} s heard; "
                 f"{self.describe_state()}"
             ),
         )
-        return float(timeline.times[int(best[1])]) if best[1] >= 0 else self.harness.now()
+        if watch.best_frame >= 0:
+            return float(timeline.times[watch.best_frame])
+        return self.harness.now()
+
+    def prompt_samples(self, prompt: str | Pcm) -> tuple[str, Pcm]:
+        """A prompt's name for messages and its samples: ``prompt`` is a name in the
+        pbx's prompt cache or int16 samples at 8 kHz."""
+        if isinstance(prompt, str):
+            return prompt, self.harness.app.engine.prompts.get(prompt)
+        samples = np.asarray(prompt, dtype=np.int16)
+        return f"{len(samples) / SAMPLE_RATE:.2f} s of samples", samples
 
     def assert_heard_tone(
         self,

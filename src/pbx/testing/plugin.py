@@ -17,6 +17,13 @@ available to every test suite:
     A started :class:`~pbx.testing.harness.Harness` for the test; closed when the test
     ends, pass or fail (every call hung up, every socket closed, the loop closed).
 
+``pbx_carrier``
+    The :class:`~pbx.testing.carrier.SimCarrier` behind the outbound trunk of the
+    ``pbx_harness`` of the same test: asking for this fixture starts the harness with a
+    carrier (``Harness(..., carrier=TRUNK)``). The trunk is the ``pbx_carrier_trunk``
+    fixture's (override it to choose); by default the trunk of the first campaign, else
+    the first trunk configured.
+
 The harness is imported when a fixture is first used, so suites that do not use the
 fixtures do not pay for importing pbx.
 """
@@ -31,6 +38,7 @@ import pytest
 
 if TYPE_CHECKING:
     from pbx.config import AppConfig
+    from pbx.testing.carrier import SimCarrier
     from pbx.testing.harness import Harness
 
 DEFAULT_CONFIG = Path("examples") / "callcenter.toml"
@@ -83,12 +91,35 @@ def pbx_config(request: pytest.FixtureRequest) -> AppConfig | str | Path:
 
 
 @pytest.fixture
-def pbx_harness(pbx_config: AppConfig | str | Path, tmp_path: Path) -> Iterator[Harness]:
+def pbx_harness(
+    pbx_config: AppConfig | str | Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Harness]:
     """A pbx started on loopback for this test, with its trunk and phones; closed after."""
+    from pbx.config import AppConfig, load_config
+    from pbx.testing.carrier import default_trunk
     from pbx.testing.harness import Harness
 
-    harness = Harness(pbx_config, tmp_path=tmp_path)
+    carrier: str | None = None
+    if "pbx_carrier" in request.fixturenames:
+        if not isinstance(pbx_config, AppConfig):
+            pbx_config = load_config(pbx_config)
+        chosen = request.getfixturevalue("pbx_carrier_trunk")
+        carrier = chosen if chosen is not None else default_trunk(pbx_config)
+    harness = Harness(pbx_config, tmp_path=tmp_path, carrier=carrier)
     try:
         yield harness
     finally:
         harness.close()
+
+
+@pytest.fixture
+def pbx_carrier_trunk() -> str | None:
+    """The trunk ``pbx_carrier`` stands behind (None: the first campaign's trunk, else
+    the first trunk configured); override it to choose another."""
+    return None
+
+
+@pytest.fixture
+def pbx_carrier(pbx_harness: Harness) -> SimCarrier:
+    """The simulated carrier behind the outbound trunk of this test's ``pbx_harness``."""
+    return pbx_harness.carrier

@@ -120,11 +120,23 @@ export function start({ main, onEvent, onSync, onSignIn = () => {} }) {
     el.textContent = t(state);
   }
 
+  // The header's links to the pages this role may use, keeping the language asked for.
+  function showNav(role) {
+    const asked = new URLSearchParams(location.search).get("lang");
+    for (const a of document.querySelectorAll("#nav a")) {
+      a.hidden = !a.dataset.roles.split(" ").includes(role);
+      if (asked) a.setAttribute("href", `${a.pathname}?lang=${encodeURIComponent(asked)}`);
+      if (a.pathname === location.pathname) a.setAttribute("aria-current", "page");
+    }
+    $("#nav").hidden = false;
+  }
+
   function signIn(me) {
     $("#login").hidden = true;
     $(main).hidden = false;
     $("#logout").hidden = false;
     $("#who").textContent = me.user;
+    showNav(me.role);
     onSignIn(me);
     const events = (event) => (event.type === "Unauthorized" ? signOut() : onEvent(event));
     stop = follow({ onEvent: events, onSync, onStatus });
@@ -135,6 +147,7 @@ export function start({ main, onEvent, onSync, onSignIn = () => {} }) {
     stop = null;
     logout();
     $(main).hidden = true;
+    $("#nav").hidden = true;
     $("#logout").hidden = true;
     $("#login").hidden = false;
   }
