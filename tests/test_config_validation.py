@@ -61,7 +61,7 @@ def refusal(path: Path) -> str:
 def test_the_example_loads_as_typed_values() -> None:
     config = load_config(EXAMPLE)
     assert all(isinstance(route, Route) for route in config.dialplan)
-    assert len(config.dialplan) == 10
+    assert len(config.dialplan) == 12
     assert config.dialplan[5].target.kind == "queue"
     assert config.dialplan[5].target.name == "sales"
     assert set(config.queues) == {"sales", "support"}
@@ -105,7 +105,7 @@ def test_a_route_to_an_unknown_prompt_names_the_route(tmp_path: Path) -> None:
 def test_a_route_to_an_unknown_trunk_names_the_route(tmp_path: Path) -> None:
     out = '[[dialplan]]\nnumber = "9*"\nfrom = "user"\ntarget = "trunk"\ntrunk = "carrier"\n'
     path = example_copy(tmp_path, append=f"\n{out}")
-    assert refusal(path) == f"{path}: dialplan[10].target: unknown trunk 'carrier' (trunks: sim)"
+    assert refusal(path) == f"{path}: dialplan[12].target: unknown trunk 'carrier' (trunks: sim)"
 
 
 def test_a_route_from_an_unknown_trunk_names_the_key(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_a_route_to_an_unknown_extension_names_the_route(tmp_path: Path) -> None
     route = '\n[[dialplan]]\nnumber = "4001"\ntarget = "extension"\nextension = "2999"\n'
     path = example_copy(tmp_path, append=route)
     assert refusal(path) == (
-        f"{path}: dialplan[10].target: unknown extension '2999' (extensions: {EXTENSIONS})"
+        f"{path}: dialplan[12].target: unknown extension '2999' (extensions: {EXTENSIONS})"
     )
 
 
@@ -278,7 +278,7 @@ def test_the_application_refuses_a_bad_config_before_opening_anything(tmp_path: 
     with pytest.raises(ConfigError) as info:
         Application(config)
     assert str(info.value) == (
-        f"{EXAMPLE}: dialplan[10].target: unknown queue 'nope' (queues: sales, support)"
+        f"{EXAMPLE}: dialplan[12].target: unknown queue 'nope' (queues: sales, support)"
     )
     assert not (tmp_path / "cc.db").exists()
 
@@ -300,8 +300,8 @@ def test_pbx_check_passes_the_example() -> None:
     done = pbx("check", "examples/callcenter.toml", cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
-        "examples/callcenter.toml: ok (11 users, 2 queues, 10 routes, 2 IVR graphs, 1 trunk,"
-        " 2 campaigns)\n"
+        "examples/callcenter.toml: ok (11 users, 2 queues, 12 routes, 2 IVR graphs, 1 trunk,"
+        " 3 campaigns)\n"
     )
     assert done.stderr == ""
 
@@ -335,3 +335,16 @@ def test_pbx_run_refuses_what_the_application_finds_at_construction(tmp_path: Pa
     )
     assert "Traceback" not in done.stdout + done.stderr
     assert not (tmp_path / "callcenter.db").exists()
+
+
+def test_a_callbacks_trunk_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    path = example_copy(tmp_path, ('trunk = "sim"\ncaller_id', 'trunk = "pstn"\ncaller_id'))
+    assert refusal(path) == f"{path}: callbacks.trunk: unknown trunk 'pstn' (trunks: sim)"
+
+
+def test_a_callback_slot_that_is_not_a_time_names_the_node_and_key(tmp_path: Path) -> None:
+    slots = 'number = "caller"\nslots = { "1" = "+2h", "2" = "evening" }\n'
+    path = example_copy(tmp_path, ivr=('number = "caller"\n', slots))
+    problem = refusal(path)
+    assert "node 'callback'" in problem and "slots.2" in problem, problem
+    assert "'evening' is not a time" in problem, problem

@@ -34,6 +34,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from attrs import evolve
@@ -95,6 +96,12 @@ def endpoint_config(config: AppConfig, timers: TimerConfig | None = None) -> End
             else None
         ),
     )
+
+
+def callback_zone(config: AppConfig) -> ZoneInfo | None:
+    """The zone of clock-time callback slots: ``[callbacks]``'s, else the reports'."""
+    name = config.callbacks.timezone or config.reports.timezone
+    return ZoneInfo(name) if name else None
 
 
 class Application:
@@ -160,6 +167,7 @@ class Application:
             self.store,
             self.wall,
             agent_queues=lambda a: u.queues if (u := config.user(a)) else (),
+            listeners=[self.publisher.dialer_action],
         )
         self.queues = QueueService(
             self.calls,
@@ -169,6 +177,9 @@ class Application:
             wall=self.wall,
             rng=self.rng,
             listeners=[self._publish_action, self.publisher.acd_action, self.campaigns.acd_action],
+            campaign_wrap_up={name: c.wrap_up for name, c in config.campaigns.items()},
+            callback_trunk=config.callbacks.trunk,
+            callback_caller_id=config.callbacks.caller_id,
         )
         self.lookups = LookupService({"demo_balance": demo_balance})
         self.ivr = IvrService(
@@ -179,8 +190,18 @@ class Application:
             recordings=Path(config.voicemail_dir),
             submit=self._submit,
             wall=self.wall,
+            callback_zone=callback_zone(config),
         )
-        self.callbacks = CallbackScheduler(self.calls, self.store, wall=self.wall)
+        cb = config.callbacks
+        self.callbacks = CallbackScheduler(
+            self.calls,
+            self.store,
+            wall=self.wall,
+            retry_after=cb.retry_after,
+            attempts=cb.attempts,
+            trunk=cb.trunk,
+            caller_id=cb.caller_id,
+        )
         self.click_to_call = ClickToCall(self.calls)
         self.router = self._router()
         self.sip = self._sip_service()
@@ -211,6 +232,7 @@ class Application:
             self.wall,
             crm_url=config.http.crm_url,
             dispositions={name: q.dispositions for name, q in config.queues.items()},
+            campaign_dispositions={n: c.dispositions for n, c in config.campaigns.items()},
         )
         return hub, metrics, publisher
 
@@ -260,6 +282,7 @@ class Application:
                 "operator": self.queues.operator,
                 "ivr": self.ivr.start,
                 "voicemail": self.voicemail.start,
+                "app:preview": self.campaigns.feature,
             },
             subscribers=[
                 self._publish_call_event,

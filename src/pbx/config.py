@@ -189,6 +189,23 @@ class HttpConfig:
 
 
 @frozen
+class CallbacksConfig:
+    """``[callbacks]``: how the pbx calls customers back (IVR requests, queue callbacks)."""
+
+    trunk: str | None = None
+    """The outbound trunk callbacks are dialled over, to the caller's number; None: to
+    the SIP Contact the caller called from (else the number at the pbx's own host)."""
+    caller_id: str = ""
+    """The number the customer sees on a callback over the trunk ('' = the queue's)."""
+    attempts: int = 3
+    """Dial attempts of a stored callback before it is marked failed."""
+    retry_after: float = 300.0
+    """Seconds between two attempts of a stored callback."""
+    timezone: str | None = None
+    """IANA zone of clock-time slots (``"18:00"``); None: the reports' zone, else local."""
+
+
+@frozen
 class ReportsConfig:
     """``[reports]``: how the reports judge calls, and the custom SQL reports."""
 
@@ -248,6 +265,8 @@ class AppConfig:
     ``global`` applies to every campaign, the others to the campaigns naming them."""
     reports: ReportsConfig = field(factory=ReportsConfig)
     """``[reports]``: short-abandon threshold, service-level treatment, custom reports."""
+    callbacks: CallbacksConfig = field(factory=CallbacksConfig)
+    """``[callbacks]``: the trunk and caller ID of callbacks, their retries and zone."""
     voicemail_max_seconds: float = 120.0
     """The longest voicemail message, in seconds."""
     ring_timeout: float = 60.0
@@ -356,6 +375,7 @@ def config_from_dict(
     }
     dnc = _dnc(root.table("dnc"), base_dir, campaigns)
     reports = _reports(root.table("reports"))
+    callbacks = _callbacks(root.table("callbacks"))
     root.done()
     config = AppConfig(
         sip=sip,
@@ -373,6 +393,7 @@ def config_from_dict(
         campaigns=campaigns,
         dnc=dnc,
         reports=reports,
+        callbacks=callbacks,
         voicemail_max_seconds=voicemail_max,
         ring_timeout=ring_timeout,
         source=source,
@@ -807,6 +828,26 @@ def _dnc(
     lists_t.done()
     table.done()
     return lists
+
+
+def _callbacks(table: _Reader) -> CallbacksConfig:
+    """``[callbacks]``: ``trunk``, ``caller_id``, ``attempts``, ``retry_after``,
+    ``timezone`` (the trunk is checked against ``[trunks]`` with the other references)."""
+    zone = table.get("timezone", str, None)
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{table.where('timezone')}: unknown time zone {zone!r}") from None
+    config = CallbacksConfig(
+        trunk=table.get("trunk", str, None),
+        caller_id=table.get("caller_id", str, ""),
+        attempts=_count(table, "attempts", 3),
+        retry_after=_seconds(table, "retry_after", 300.0),
+        timezone=zone,
+    )
+    table.done()
+    return config
 
 
 def _reports(table: _Reader) -> ReportsConfig:

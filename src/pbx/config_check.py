@@ -27,7 +27,8 @@ from pbx.calls.dialplan import Dialplan, Route
 from pbx.dialer.compliance import GLOBAL_DNC
 from pbx.errors import ConfigError
 from pbx.ivr.loader import file_prompt_exists
-from pbx.ivr.nodes import QueueNode, TransferNode, VoicemailNode
+from pbx.ivr.nodes import CallbackNode, QueueNode, TransferNode, VoicemailNode
+from pbx.ivr.slots import slot_due
 from pbx.ivr.validate import PromptExists, prompt_problems
 
 if TYPE_CHECKING:
@@ -85,6 +86,12 @@ class _Checker:
             self.route(f"{self.source}: dialplan[{i}]", route)
         for name, ivr in self.config.ivr.items():
             self.ivr(f"{self.source}: ivr.{name}", ivr)
+        callbacks = self.config.callbacks
+        if callbacks.trunk is not None and callbacks.trunk not in self.trunks:
+            known = _known("trunks", self.trunks)
+            raise ConfigError(
+                f"{self.source}: callbacks.trunk: unknown trunk {callbacks.trunk!r} ({known})"
+            )
         for name, campaign in self.config.campaigns.items():
             where = f"{self.source}: campaigns.{name}"
             if campaign.trunk not in self.trunks:
@@ -224,6 +231,12 @@ class _Checker:
                 self.known_queue(node_at, node.queue)
             elif isinstance(node, VoicemailNode):
                 self.mailbox(node_at, node.mailbox)
+            elif isinstance(node, CallbackNode):
+                for key, slot in node.slots:
+                    try:
+                        slot_due(slot, 0.0, None)
+                    except ValueError as exc:
+                        raise ConfigError(f"{node_at}: slots.{key}: {exc}") from None
             elif isinstance(node, TransferNode):
                 if node.to in ("agent", "extension"):
                     self.known_extension(node_at, node.target)

@@ -532,3 +532,19 @@ def test_misuse_raises_local_protocol_errors() -> None:
         d.handle(ev.AgentLogin("zz"), 0.0)
     with pytest.raises(LocalProtocolError, match="unknown queue 'nope'"):
         d.handle(ev.CallQueued("c1", "nope"), 0.0)
+
+
+def test_the_recent_service_level_counts_the_last_30_minutes_only() -> None:
+    d = distributor([QueueConfig("sales", service_level_threshold=20)], agents(1))
+    d.handle(ev.AgentPause("a1", "lunch"), 0.0)
+    d.handle(ev.CallQueued("c1", "sales"), 0.0)
+    d.handle(ev.CallAbandoned("c1"), 60.0)  # left at 60 s: outside the threshold
+    d.handle(ev.AgentUnpause("a1"), 1000.0)
+    d.handle(ev.CallQueued("c2", "sales"), 1000.0)
+    d.handle(ev.OfferAccepted("c2", "a1"), 1005.0)  # in 5 s
+    [q] = d.snapshot(1100.0).queues
+    assert (q.service_level, q.service_level_recent, q.offered_recent) == (0.5, 0.5, 2)
+    [q] = d.snapshot(1900.0).queues  # the abandon is more than 30 minutes old
+    assert (q.service_level, q.service_level_recent, q.offered_recent) == (0.5, 1.0, 1)
+    [q] = d.snapshot(3000.0).queues
+    assert (q.service_level_recent, q.offered_recent) == (1.0, 0)

@@ -16,10 +16,12 @@ def test_a_supervisor_imports_leads_and_starts_their_queues_campaign(tmp_path: P
         admin = bearer(await token(client, "admin", "admin"))
         agent = bearer(await token(client, "2001"))
         seen = {c["name"] for c in (await client.get("/api/campaigns", headers=sup)).json()}
-        assert seen == {"sales-out"}  # reminders has no queue: an admin's
+        # reminders has no queue nor agents: an admin's; collections' agents are 2099's
+        assert seen == {"sales-out", "collections"}
         assert {c["name"] for c in (await client.get("/api/campaigns", headers=admin)).json()} == {
             "reminders",
             "sales-out",
+            "collections",
         }
         assert (await client.get("/api/campaigns/reminders", headers=sup)).status_code == 403
         assert (await client.get("/api/campaigns/sales-out", headers=agent)).status_code == 403

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from attrs import evolve
 
+from pbx.acd.models import AgentState
 from pbx.config import AppConfig, load_config
 from pbx.dialer.campaign import CallingHours
 from pbx.dialer.leads import Lead, LeadState
@@ -34,7 +35,8 @@ def example(*campaigns: str) -> AppConfig:
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[Harness]:
-    with Harness(example("reminders", "sales-out"), tmp_path=tmp_path, carrier="sim") as harness:
+    campaigns = ("reminders", "sales-out", "collections")
+    with Harness(example(*campaigns), tmp_path=tmp_path, carrier="sim") as harness:
         yield harness
 
 
@@ -142,3 +144,114 @@ def test_the_predictive_campaign_connects_a_person_to_the_agent_with_the_leads_d
     lead = settled(h, report.leads[0].id)
     attempt = lead.attempts[-1]
     assert (attempt.outcome, attempt.agent, attempt.amd) == ("answered", "2001", "human")
+
+
+def offered(h: Harness, agent: str) -> str:
+    """Wait for the preview campaign to offer ``agent`` a lead; its id."""
+    h.wait_for(lambda: h.app.campaigns.preview(agent) is not None, timeout=5, what="an offer")
+    offer = h.app.campaigns.preview(agent)
+    assert offer is not None
+    return offer.lead
+
+
+def acd_state(h: Harness, agent: str) -> AgentState:
+    return h.app.acd.agent(agent).state
+
+
+def test_preview_the_agent_sees_the_lead_dials_it_from_their_phone_and_talks(
+    h: Harness,
+) -> None:
+    agent = h.agent("2006", audio=Tone(660), answer_after=0.1)
+    h.login("2006")
+    h.carrier.set_behaviour(PERSON, Person(ring=0.5))
+    h.carrier.set_behaviour(BUSY, Busy())
+    service = h.app.campaigns
+    csv = f"phone,name,balance\n{BUSY},John Doe,75.00\n{PERSON},Jane Roe,120.00\n"
+    report = service.import_leads("collections", csv, h.now())
+    assert report.ok, report.errors
+    ids = {lead.phone: lead.id for lead in report.leads}
+    service.command("collections", "start", h.now())
+    h.app.sip.flush()
+
+    # The first lead is offered, nothing is dialled until the agent decides.
+    first = offered(h, "2006")
+    offer = service.preview("2006")
+    assert first == ids[BUSY] and offer is not None and offer.campaign == "collections"
+    assert (offer.number, offer.data["name"], offer.data["balance"]) == (BUSY, "John Doe", "75.00")
+    assert h.carrier.calls_to(PERSON) == [] and h.carrier.calls_to(BUSY) == []
+    # Skipping puts it back for later; the next lead is offered.
+    service.decide_preview("2006", first, False, h.now())
+    h.app.sip.flush()
+    second = offered(h, "2006")
+    assert second == ids[PERSON]
+    skipped = h.app.dialer.lead(first)
+    assert skipped is not None and skipped.state.value == "pending"
+    assert skipped.next_attempt_at is not None and skipped.attempts == ()
+    with pytest.raises(LookupError):
+        service.decide_preview("2006", first, True, h.now())
+
+    # Dial: the agent's phone rings first, showing the lead; then the lead is called.
+    service.decide_preview("2006", second, True, h.now())
+    h.app.sip.flush()
+    ring = agent.wait_ringing(timeout=5)
+    assert ring.caller_id == PERSON and ring.caller_name == "Jane Roe"
+    assert ring.header("X-Lead") == second
+    agent.wait_connected()
+    person = h.carrier.wait_for_call(PERSON, timeout=5)
+    assert person.caller_id == "5550100"
+    person.wait_answered(timeout=5)
+    person.assert_heard_tone(660, min_seconds=0.5, since=person.answered_at)
+    h.wait_for(lambda: acd_state(h, "2006") is AgentState.ON_CALL, timeout=2, what="on call")
+    person.hang_up()
+    agent.wait_ended(timeout=5)
+    lead = settled(h, second)
+    attempt = lead.attempts[-1]
+    assert (attempt.outcome, attempt.agent) == ("answered", "2006")
+    assert attempt.duration is not None and attempt.duration > 0.3
+    # The campaign's wrap-up, then ready: and the skipped lead waits for its time.
+    h.wait_for(lambda: acd_state(h, "2006") is AgentState.WRAP_UP, timeout=2, what="wrap-up")
+    assert service.preview("2006") is None
+
+
+def test_preview_from_the_phone_star42_skips_star41_dials_from_that_call_star8_readies(
+    h: Harness,
+) -> None:
+    agent = h.agent("2007", audio=Tone(660), answer_after=0.1)
+    h.login("2007")
+    h.carrier.set_behaviour(PERSON, Person(ring=0.5))
+    service = h.app.campaigns
+    csv = f"phone,name\n{BUSY},Skip Me\n{PERSON},Call Me\n"
+    report = service.import_leads("collections", csv, h.now())
+    assert report.ok, report.errors
+    ids = {lead.phone: lead.id for lead in report.leads}
+    service.command("collections", "start", h.now())
+    h.app.sip.flush()
+    assert offered(h, "2007") == ids[BUSY]
+
+    skip = agent.dial("*42")
+    skip.wait_answered()
+    skip.wait_ended(timeout=3)  # a beep, then the pbx hangs up
+    assert offered(h, "2007") == ids[PERSON]
+    skipped = h.app.dialer.lead(ids[BUSY])
+    assert skipped is not None and skipped.attempts == () and h.carrier.calls_to(BUSY) == []
+
+    call = agent.dial("*41")
+    call.wait_answered()
+    person = h.carrier.wait_for_call(PERSON, timeout=5)
+    assert person.caller_id == "5550100"
+    person.wait_answered(timeout=5)
+    assert person.answered_at is not None
+    person.assert_heard_tone(660, min_seconds=0.4, since=person.answered_at)
+    h.wait_for(lambda: acd_state(h, "2007") is AgentState.ON_CALL, timeout=2, what="on call")
+    person.hang_up()
+    call.wait_ended(timeout=5)
+    lead = settled(h, ids[PERSON])
+    assert (lead.attempts[-1].outcome, lead.attempts[-1].agent) == ("answered", "2007")
+    h.wait_for(lambda: acd_state(h, "2007") is AgentState.WRAP_UP, timeout=2, what="wrap-up")
+    ready = agent.dial("*8")
+    ready.wait_answered()
+    ready.wait_ended(timeout=3)
+    h.wait_for(lambda: acd_state(h, "2007") is AgentState.READY, timeout=2, what="ready")
+    # Nothing is offered: the number dialled with no lead offered is refused.
+    nothing = agent.dial("*41")
+    assert nothing.wait_failed() == 404

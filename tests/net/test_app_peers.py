@@ -24,7 +24,7 @@ from pbx.app import Application
 from pbx.calls.dialplan import NumberPattern, Route, Target, parse_route
 from pbx.calls.events import CallEvent, DigitReceived
 from pbx.calls.manager import Call, CallManager, Leg
-from pbx.config import AppConfig, RtpConfig, TrunkConfig, load_config
+from pbx.config import AppConfig, CallbacksConfig, RtpConfig, TrunkConfig, load_config
 from pbx.media import g711
 from pbx.sip.timers import TimerConfig
 from pbx.store import Store
@@ -430,6 +430,7 @@ def test_caller_from_outside_the_trusted_network_cannot_dial_out(tmp_path: Path)
             trunks=(TrunkConfig("carrier", "127.0.0.1", carrier),),
             dialplan=dialplan,
             campaigns={},
+            callbacks=CallbacksConfig(),
         )
 
     async def main() -> tuple[int, str, int, list[dict[str, object]]]:

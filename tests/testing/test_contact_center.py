@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from attrs import evolve
 
 from pbx.acd.models import AgentState
 from pbx.acd.models import Target as QueueTarget
-from pbx.config import AppConfig, load_config
+from pbx.config import AppConfig, CallbacksConfig, load_config
 from pbx.errors import ConfigError
-from pbx.testing import Harness, Tone
+from pbx.testing import Harness, Person, Tone
 from pbx.testing.audio import frames_of, longest_tone
 from pbx.testing.tuning import fast_queues, with_queues
 
@@ -233,10 +234,13 @@ def test_position_and_wait_are_announced_every_period(tmp_path: Path) -> None:
         caller.hang_up()
 
 
-def test_callback_keeps_the_place_and_calls_the_customer_back(tmp_path: Path) -> None:
+def test_callback_keeps_the_place_and_calls_the_customer_back_over_the_trunk(
+    tmp_path: Path,
+) -> None:
     config = fast_queues(load_config(EXAMPLE), sales={"callback_after": 1})
-    with Harness(config, tmp_path=tmp_path) as h:
+    with Harness(config, tmp_path=tmp_path, carrier="sim") as h:
         agent = h.agent("2001", audio=Tone(660), answer_after=0.1)
+        h.carrier.set_behaviour("5550240", Person(ring=0.3))
         customer = h.call("200", caller_id="5550240", audio=Tone(440))
         customer.wait_answered()
         offered = customer.assert_heard_prompt("en/callback-offer", first_seconds=0.6, timeout=5)
@@ -247,10 +251,40 @@ def test_callback_keeps_the_place_and_calls_the_customer_back(tmp_path: Path) ->
         requested = h.wait_for_queue_event("CALLBACKREQUESTED")
         assert requested["queue"] == "sales"
         assert h.events(event="ABANDON") == []
-        # An agent becomes ready: their phone rings first, then the customer's.
+        # An agent becomes ready: their phone rings first, then the customer's number
+        # over the outbound trunk, with the callbacks' caller ID.
         h.login("2001")
         incoming = agent.wait_ringing()
         assert incoming.header("X-Callback") == "5550240"
+        agent.wait_connected()
+        callback = h.carrier.wait_for_call("5550240", timeout=5)
+        assert callback.caller_id == "5550100"
+        callback.wait_answered(timeout=5)
+        assert callback.answered_at is not None
+        callback.assert_heard_tone(660, min_seconds=0.4, since=callback.answered_at)
+        done = h.wait_for_queue_event("CALLBACKDONE")
+        assert done["agent"] == "2001" and done["queue"] == "sales"
+        callback.hang_up()
+        agent.wait_ended()
+        assert customer.callbacks == []  # not at the SIP contact it called from
+
+
+def test_without_a_callbacks_trunk_the_customer_is_called_at_their_contact(
+    tmp_path: Path,
+) -> None:
+    config = fast_queues(load_config(EXAMPLE), sales={"callback_after": 1})
+    config = evolve(config, callbacks=CallbacksConfig())
+    with Harness(config, tmp_path=tmp_path) as h:
+        agent = h.agent("2001", audio=Tone(660), answer_after=0.1)
+        customer = h.call("200", caller_id="5550240", audio=Tone(440))
+        customer.wait_answered()
+        offered = customer.assert_heard_prompt("en/callback-offer", first_seconds=0.6, timeout=5)
+        customer.send_dtmf("1")
+        customer.assert_heard_prompt("en/callback-confirm", first_seconds=0.6, since=offered)
+        customer.wait_ended(timeout=8.0)
+        h.wait_for_queue_event("CALLBACKREQUESTED")
+        h.login("2001")
+        incoming = agent.wait_ringing()
         agent.wait_connected()
         callback = customer.wait_called_back()
         assert callback.at > incoming.at

@@ -13,7 +13,7 @@ import pytest
 from pbx.acd.models import AgentState
 from pbx.config import AppConfig, load_config
 from pbx.ivr import loads_graph
-from pbx.testing import Harness, SimCall, Tone
+from pbx.testing import Harness, Person, SimCall, SimCarrier, Tone
 from pbx.testing.audio import match_prompt
 from pbx.testing.tuning import fast_queues
 
@@ -139,10 +139,13 @@ def test_3_with_a_wrong_pin_is_told_so(pbx_harness: Harness) -> None:
     caller.hang_up()
 
 
-def test_8_requests_a_callback_that_is_placed_and_queued(pbx_harness: Harness) -> None:
+def test_8_requests_a_callback_that_is_placed_and_queued(
+    pbx_harness: Harness, pbx_carrier: SimCarrier
+) -> None:
     h = pbx_harness
     support = h.agent("2006", answer_after=0.1, audio=Tone(660))
     h.login("2006")
+    pbx_carrier.set_behaviour("5550608", Person(ring=0.3))
     caller = reach_menu(h, caller_id="5550608")
     caller.send_dtmf("8")
     caller.assert_heard_prompt("en/callback-requested", first_seconds=0.6)
@@ -151,14 +154,16 @@ def test_8_requests_a_callback_that_is_placed_and_queued(pbx_harness: Harness) -
     (row,) = h.callbacks()
     assert row["number"] == "5550608" and row["queue"] == "support"
     assert row["status"] in ("pending", "dialing")
-    # The scheduler calls the customer back at the address they called from.
-    caller.wait_called_back(timeout=8.0)
+    # The scheduler calls the customer's number back over the outbound trunk.
+    back = pbx_carrier.wait_for_call("5550608", timeout=8.0)
+    assert back.caller_id == "5550100"
     offer = support.wait_ringing(timeout=5.0)
     assert offer.header("X-Queue") == "support"
     support.wait_connected()
-    caller.assert_heard_tone(660, min_seconds=0.3, since=caller.answered_at)
+    assert back.answered_at is not None
+    back.assert_heard_tone(660, min_seconds=0.3, since=back.answered_at)
     assert h.callbacks()[0]["status"] == "done"
-    caller.hang_up()
+    back.hang_up()
 
 
 def leave_voicemail(h: Harness) -> SimCall:

@@ -16,6 +16,7 @@ from tests.api.helpers import EXAMPLE
 from tests.web.browser import artifact, chromium, log_in, require_browser
 
 WAITING = '.tile[data-id="sales"] dd[data-field="waiting"]'
+RECENT_SL = '.tile[data-id="sales"] dd[data-field="service_level_30m"]'
 
 
 @pytest.fixture
@@ -51,6 +52,7 @@ def test_the_wallboard_follows_a_caller_through_the_sales_queue(pbx_harness: Har
         async def sign_in() -> None:
             await log_in(page, f"{base}/wallboard", "2099", "pw2099")
             await text_becomes(page, WAITING, "0", 5.0)
+            await text_becomes(page, RECENT_SL, "—", 1.0)  # nobody left the queue yet
             # The supervisor's campaigns: sales-out runs on the sales queue.
             await page.wait_for_selector('.tile[data-id="sales-out"]', timeout=3000)
 
@@ -65,6 +67,7 @@ def test_the_wallboard_follows_a_caller_through_the_sales_queue(pbx_harness: Har
         agent.answer()
         caller.wait_answered()
         h.run(text_becomes(page, WAITING, "0", 2.0))
+        h.run(text_becomes(page, RECENT_SL, "100%", 2.0))  # answered within 20 s
         row = '#agents tr[data-agent="2001"]'
         h.run(page.wait_for_selector(f'{row}[data-state="on_call"]', timeout=2000))
         h.run(page.screenshot(path=artifact("wallboard-answered.png")))

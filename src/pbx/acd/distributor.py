@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pbx.acd import actions as act
-from pbx.acd import agents, ewt, live, offers, talk, waiting
+from pbx.acd import agents, direct, ewt, live, offers, talk, waiting
 from pbx.acd import events as ev
 from pbx.acd.live import AgentView, LiveView, QueueView
 from pbx.acd.matching import CALLBACK_GRACE
@@ -89,6 +89,8 @@ HANDLERS: Mapping[type, Callable[[AcdState, Any, float, Actions], None]] = {
     ev.CallbackCompleted: offers.on_callback_completed,
     ev.CallbackFailed: offers.on_callback_failed,
     ev.KeyPressed: waiting.on_key_pressed,
+    ev.DirectCallStarted: direct.on_direct_call_started,
+    ev.DirectCallEnded: direct.on_direct_call_ended,
 }
 """Every event the distributor handles → ``handler(state, event, now, out)``."""
 

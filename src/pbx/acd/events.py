@@ -189,6 +189,26 @@ class KeyPressed:
     digit: str
 
 
+@frozen
+class DirectCallStarted:
+    """The agent answered a call the ACD did not distribute (their extension dialled
+    directly, a click-to-call or a preview campaign's call): a ready agent is on that
+    call (``on_call``, reason ``direct``) and offered no queue call until it ends."""
+
+    agent: str
+    call: str
+
+
+@frozen
+class DirectCallEnded:
+    """The agent's direct call ended; ``wrap_up`` seconds of after-call work follow
+    (a campaign's wrap-up), none when it is ``None`` or ``0``."""
+
+    agent: str
+    call: str
+    wrap_up: float | None = None
+
+
 AcdEvent = (
     CallQueued
     | CallAbandoned
@@ -211,5 +231,7 @@ AcdEvent = (
     | CallbackCompleted
     | CallbackFailed
     | KeyPressed
+    | DirectCallStarted
+    | DirectCallEnded
 )
 """Any input of the distributor."""

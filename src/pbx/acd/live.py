@@ -7,9 +7,10 @@ Theory of operation
 one while the distributor moves on.
 
 Service level is answered within the queue's threshold divided by callers that left the
-queue (answered, abandoned or sent away); ASA is the mean wait of answered callers; AHT
-is :func:`pbx.acd.ewt.aht`. Statistics and the agents' "today" counters run until
-:func:`reset_statistics`.
+queue (answered, abandoned or sent away), since the last reset and over the last 30
+minutes (``service_level_recent``, with ``offered_recent`` callers); ASA is the mean
+wait of answered callers; AHT is :func:`pbx.acd.ewt.aht`. Statistics and the agents'
+"today" counters run until :func:`reset_statistics`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from attrs import frozen
 
 from pbx.acd.ewt import aht
 from pbx.acd.models import AgentState, CallState
-from pbx.acd.state import AcdState
+from pbx.acd.state import RECENT_WINDOW, AcdState
 
 
 @frozen
@@ -41,6 +42,10 @@ class QueueView:
     service_level: float
     asa: float
     aht: float
+    service_level_recent: float = 1.0
+    """The service level of the callers who left in the last 30 minutes."""
+    offered_recent: int = 0
+    """Callers who left the queue in the last 30 minutes."""
 
 
 @frozen
@@ -76,6 +81,10 @@ def snapshot(acd: AcdState, now: float) -> LiveView:
             by_state[state] = by_state.get(state, 0) + 1
         live = [c for c in q.calls.values() if c.state in (CallState.WAITING, CallState.OFFERED)]
         offered = q.answered + q.abandoned + q.exited
+        recent = q.recent
+        while recent and recent[0][0] <= now - RECENT_WINDOW:
+            recent.popleft()
+        in_sl = sum(1 for _, ok in recent if ok)
         queues.append(
             QueueView(
                 name=q.config.name,
@@ -89,6 +98,8 @@ def snapshot(acd: AcdState, now: float) -> LiveView:
                 service_level=q.answered_in_sl / offered if offered else 1.0,
                 asa=q.wait_total / q.answered if q.answered else 0.0,
                 aht=aht(q),
+                service_level_recent=in_sl / len(recent) if recent else 1.0,
+                offered_recent=len(recent),
             )
         )
     agents = tuple(
@@ -112,6 +123,7 @@ def reset_statistics(acd: AcdState) -> None:
     for q in acd.queues.values():
         q.answered = q.answered_in_sl = q.abandoned = q.exited = 0
         q.wait_total = 0.0
+        q.recent.clear()
     for a in acd.agents.values():
         a.calls_today = 0
         a.talk_today = 0.0

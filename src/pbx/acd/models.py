@@ -63,6 +63,7 @@ AGENT_TRANSITIONS: frozenset[tuple[AgentState, AgentState]] = frozenset(
         (S.READY, S.RESERVED),
         (S.READY, S.NOT_READY),
         (S.READY, S.LOGGED_OUT),
+        (S.READY, S.ON_CALL),  # a direct call (pbx.acd.direct)
         (S.RESERVED, S.RINGING),
         (S.RESERVED, S.ON_CALL),
         (S.RESERVED, S.READY),  # offer cancelled, failed or skipped
@@ -294,6 +295,8 @@ class Agent:
     """Queues logged in to."""
     call: str | None = None
     """The call offered to, reserved for, or talking with the agent."""
+    direct: str | None = None
+    """The call the agent talks on that the ACD did not distribute (direct, preview)."""
     idle_since: float = 0.0
     """End of the last call (or the login)."""
     calls_today: int = 0

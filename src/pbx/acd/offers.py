@@ -95,6 +95,7 @@ def on_callback_failed(acd: AcdState, e: ev.CallbackFailed, now: float, out: Act
     release_offer(call, agent)
     q = acd.queues[call.queue]
     q.exited += 1
+    q.left(now, False)
     out.append(
         act.LogEvent(now, "CALLBACKFAILED", call.call, call.queue, agent.id, {"reason": e.reason})
     )
@@ -139,8 +140,9 @@ def connect(
     acd.talks[call.call] = Talk(agent.id, q.config.name, now, wait, position)
     q.answered += 1
     q.wait_total += wait
-    if wait <= q.config.service_level_threshold:
-        q.answered_in_sl += 1
+    in_sl = wait <= q.config.service_level_threshold
+    q.answered_in_sl += in_sl
+    q.left(now, in_sl)
     agent.talk_started = now
     set_state(acd, agent, S.ON_CALL, "", now, out)
     out.append(

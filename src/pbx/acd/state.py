@@ -48,6 +48,8 @@ from pbx.errors import InvalidStateError, LocalProtocolError
 
 S = AgentState
 Actions = list[act.AcdAction]
+RECENT_WINDOW = 1800.0
+"""Seconds of the wallboard's recent service level (the last 30 minutes)."""
 
 
 @define(eq=False)
@@ -83,6 +85,13 @@ class QueueState:
     abandoned: int = 0
     exited: int = 0
     wait_total: float = 0.0
+    recent: deque[tuple[float, bool]] = field(factory=deque)
+    """(when, answered within the threshold) of each caller who left the queue in the
+    last :data:`RECENT_WINDOW` seconds (trimmed as the live view is taken)."""
+
+    def left(self, now: float, in_sl: bool) -> None:
+        """A caller left the queue (answered, abandoned or sent away) at ``now``."""
+        self.recent.append((now, in_sl))
 
 
 @define(eq=False)

@@ -127,6 +127,7 @@ def on_call_abandoned(acd: AcdState, e: ev.CallAbandoned, now: float, out: Actio
         )
     )
     q.abandoned += 1
+    q.left(now, False)
     acd.remove_call(call)
     agents_available(acd, freed, now, out)
 
@@ -254,6 +255,7 @@ def exit_queue(
     freed = withdraw_offers(acd, call, now, out)
     out.append(act.LogEvent(now, name, call.call, call.queue, "", dict(data)))
     acd.queues[call.queue].exited += 1
+    acd.queues[call.queue].left(now, False)
     acd.remove_call(call)
     agents_available(acd, freed, now, out)
 

@@ -3,6 +3,10 @@
 A state change is an ACD event fed to the distributor, exactly what the phone's feature
 codes do: ``ready`` logs a logged-out agent in, ends a pause, or ends wrap-up;
 ``paused`` (with a reason) pauses; ``logged_in``/``logged_out`` log in and out.
+
+In a preview campaign the agent's current lead (``GET /api/agents/{id}/preview``) is
+dialled or skipped with ``POST /api/agents/{id}/preview``: dialling rings the agent's
+phone, then the lead.
 """
 
 from __future__ import annotations
@@ -35,6 +39,11 @@ class MonitorBody(BaseModel):
 
 class PriorityBody(BaseModel):
     priority: int = Field(ge=-1000, le=1000)
+
+
+class PreviewBody(BaseModel):
+    lead: str = Field(min_length=1, max_length=64, description="the lead offered")
+    action: Literal["dial", "skip"]
 
 
 class AgentStateBody(BaseModel):
@@ -167,3 +176,32 @@ async def monitor(agent: str, body: MonitorBody, ctx: Ctx, who: Caller) -> dict[
         raise Problem(409, str(exc)) from None
     ctx.app.sip.flush(now)
     return {"agent": agent, "mode": body.mode, "device": device, "leg": leg}
+
+
+def _preview_view(ctx: ApiContext, agent: str) -> dict[str, Any] | None:
+    offer = ctx.app.campaigns.preview(agent)
+    return None if offer is None else to_json(offer)
+
+
+@router.get(
+    "/agents/{agent}/preview",
+    summary="The lead a preview campaign offers the agent (null when none)",
+)
+async def preview(agent: str, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    ctx.find_agent(who, agent)
+    return {"agent": agent, "offer": _preview_view(ctx, agent)}
+
+
+@router.post(
+    "/agents/{agent}/preview",
+    summary="Dial or skip the lead offered: dial rings the agent's phone, then the lead",
+)
+async def preview_decision(agent: str, body: PreviewBody, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    ctx.find_agent(who, agent)
+    now = ctx.now()
+    try:
+        ctx.app.campaigns.decide_preview(agent, body.lead, body.action == "dial", now)
+    except LookupError as exc:
+        raise Problem(409, str(exc), errors=[{"field": "lead", "problem": "not offered"}]) from None
+    ctx.app.sip.flush(now)
+    return {"agent": agent, "lead": body.lead, "action": body.action}

@@ -5,13 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import structlog
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
+from pbx.api.campaigns import runs as campaign_runs
 from pbx.api.context import ApiContext, Caller, Ctx
 from pbx.api.problems import Problem
 from pbx.api.views import call_view
 from pbx.calls.manager import Call, CallError
+from pbx.dialer.events import Disposition
+from pbx.errors import LocalProtocolError
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/api", tags=["calls"])
 
@@ -37,8 +43,14 @@ class RecordingBody(BaseModel):
 
 
 class DispositionBody(BaseModel):
-    code: str = Field(min_length=1, max_length=64, description="one of the queue's codes")
+    code: str = Field(
+        min_length=1, max_length=64, description="one of the campaign's or queue's codes"
+    )
     notes: str = Field(default="", max_length=4000, description="the agent's notes")
+    callback_at: AwareDatetime | None = Field(
+        default=None,
+        description="a campaign's call: when to call the lead again (ISO time with zone)",
+    )
 
 
 class OriginateBody(BaseModel):
@@ -155,28 +167,53 @@ async def disposition(call_id: str, body: DispositionBody, ctx: Ctx, who: Caller
     record = store.cdr_of(call_id)
     if record is None:
         raise Problem(404, f"no call {call_id!r}")
+    live = ctx.app.calls.calls.get(call_id)
+    data = dict(live.data) if live is not None else _stored_data(record)
+    owner = (live.agent if live is not None else None) or record.get("agent")
     talks = store.query(
         "SELECT agent, queue FROM queue_log WHERE call_id=? AND event='CONNECT' ORDER BY id",
         (call_id,),
     )
+    campaign = ctx.app.config.campaigns.get(str(data.get("campaign", "")))
     if who.role == "agent":
         mine = [t for t in talks if t["agent"] == who.user]
-        if not mine and record.get("agent") != who.user:
+        if not mine and owner != who.user:
             raise Problem(404, f"no call {call_id!r}")  # not theirs: no hint
         queue = mine[-1]["queue"] if mine else record.get("queue")
         agent = who.user
     else:
         queue = talks[-1]["queue"] if talks else record.get("queue")
-        if not who.sees_queue(queue):
+        mine_to_see = who.sees_queue(queue) or (
+            campaign is not None and campaign_runs(ctx, who, campaign)
+        )
+        if not mine_to_see:
             raise Problem(404, f"no call {call_id!r}")
-        agent = talks[-1]["agent"] if talks else (record.get("agent") or who.user)
+        agent = talks[-1]["agent"] if talks else (owner or who.user)
     config = ctx.app.config.queues.get(queue or "")
-    codes = config.dispositions if config is not None else ()
+    codes = (campaign.dispositions if campaign is not None else ()) or (
+        config.dispositions if config is not None else ()
+    )
     if codes and body.code not in codes:
+        where = f"campaign {campaign.name!r}" if campaign and campaign.dispositions else ""
         raise Problem(
             422,
-            f"code: {body.code!r} is not a disposition of queue {queue!r} ({', '.join(codes)})",
+            f"code: {body.code!r} is not a disposition of {where or f'queue {queue!r}'} "
+            f"({', '.join(codes)})",
             errors=[{"field": "code", "problem": "unknown code"}],
+        )
+    now = ctx.now()
+    callback_at = body.callback_at.timestamp() if body.callback_at is not None else None
+    if callback_at is not None and (campaign is None or "lead" not in data):
+        raise Problem(
+            422,
+            "callback_at: only a campaign's call schedules its lead again",
+            errors=[{"field": "callback_at", "problem": "not a campaign call"}],
+        )
+    if callback_at is not None and callback_at <= ctx.app.wall(now):
+        raise Problem(
+            422,
+            "callback_at: must be in the future",
+            errors=[{"field": "callback_at", "problem": "in the past"}],
         )
     store.wrap_up(
         call_id,
@@ -184,6 +221,29 @@ async def disposition(call_id: str, body: DispositionBody, ctx: Ctx, who: Caller
         code=body.code,
         notes=body.notes,
         queue=queue,
-        at=ctx.app.wall(ctx.now()),
+        at=ctx.app.wall(now),
     )
-    return {"call": call_id, "code": body.code, "notes": body.notes, "agent": agent}
+    if campaign is not None and "lead" in data:
+        lead = str(data["lead"])
+        try:
+            ctx.app.campaigns.feed(Disposition(lead, body.code, body.notes, callback_at), now)
+        except LocalProtocolError:
+            log.info("disposition_unknown_lead", call=call_id, lead=lead)
+        ctx.app.sip.flush(now)
+    return {
+        "call": call_id,
+        "code": body.code,
+        "notes": body.notes,
+        "agent": agent,
+        "callback_at": callback_at,
+    }
+
+
+def _stored_data(record: dict[str, Any]) -> dict[str, Any]:
+    data = record.get("data")
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return {}
+    return data if isinstance(data, dict) else {}

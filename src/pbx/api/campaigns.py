@@ -15,6 +15,7 @@ from pbx.api.auth import Principal
 from pbx.api.context import ApiContext, Caller, Ctx
 from pbx.api.hub import to_json
 from pbx.api.problems import Problem
+from pbx.dialer.campaign import CampaignConfig
 from pbx.errors import InvalidStateError
 
 router = APIRouter(prefix="/api", tags=["campaigns"])
@@ -22,11 +23,24 @@ router = APIRouter(prefix="/api", tags=["campaigns"])
 MAX_CSV = 20 * 1024 * 1024
 
 
+def runs(ctx: ApiContext, who: Principal, config: CampaignConfig) -> bool:
+    """May ``who`` run the campaign? An admin any; a supervisor one that serves a queue
+    of theirs, or whose agents are all agents of their queues."""
+    if who.role == "admin":
+        return True
+    if who.role == "agent":
+        return False
+    if config.queue is not None:
+        return who.sees_queue(config.queue)
+    agents = config.agents
+    return bool(agents) and all(who.sees_agent(a, ctx.agent_queues(a)) for a in agents)
+
+
 def find_campaign(ctx: ApiContext, who: Principal, name: str) -> str:
     config = ctx.app.config.campaigns.get(name)
     if config is None:
         raise Problem(404, f"no campaign {name!r}")
-    if who.role == "admin" or (config.queue is not None and who.sees_queue(config.queue)):
+    if runs(ctx, who, config):
         return name
     if who.role == "agent":
         raise Problem(403, "supervisors and admins run campaigns")
@@ -43,7 +57,7 @@ async def campaigns(ctx: Ctx, who: Caller) -> list[dict[str, Any]]:
     ctx.staff(who)
     out = []
     for name, config in ctx.app.config.campaigns.items():
-        if who.role == "admin" or (config.queue is not None and who.sees_queue(config.queue)):
+        if runs(ctx, who, config):
             out.append(_view(ctx, name))
     return out
 

@@ -4,7 +4,8 @@ Every call event is published with the queue and agent of its call (remembered u
 the call ends, so its last events keep their scope); of the ACD's actions, the ones a
 desktop or wallboard shows: offers (the screen pop — caller, DID, IVR path and choices,
 lookups, attached data, and the CRM link built from ``[http] crm_url``), cancelled
-offers, connections, overflows, callbacks placed, and agents' state changes.
+offers, connections, overflows, callbacks placed, and agents' state changes; of the
+dialer's, preview offers (``OfferPreview``: the lead's card) and their withdrawal.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from attrs import define, field
 from pbx.acd import actions as act
 from pbx.api.hub import EventHub, Scope, to_json
 from pbx.api.metrics import Metrics
+from pbx.calls.campaigns import PreviewConnected
 from pbx.calls.events import CallEnded, CallEvent
 from pbx.calls.manager import CallManager
+from pbx.dialer import actions as da
 
 SHOWN_ACTIONS = (
     act.OfferToAgent,
@@ -56,6 +59,8 @@ class EventPublisher:
     crm_url: str = ""
     dispositions: Mapping[str, tuple[str, ...]] = field(factory=dict)
     """Queue → its wrap-up codes, shown with the offer."""
+    campaign_dispositions: Mapping[str, tuple[str, ...]] = field(factory=dict)
+    """Campaign → its codes, shown instead with the offer of a campaign's call."""
     _scopes: dict[str, Scope] = field(init=False, factory=dict)
 
     def call_event(self, event: CallEvent, now: float) -> None:
@@ -95,6 +100,20 @@ class EventPublisher:
             self.metrics.observe(kind, action)
         self.hub.publish(kind, body, Scope(queue=queue, agent=agent, call=call_id), self.wall(now))
 
+    def dialer_action(self, action: da.DialerAction | PreviewConnected, now: float) -> None:
+        """A preview offer (the lead's card on the agent's desktop), its withdrawal, and
+        the preview call once the lead answered (the call's card)."""
+        if not isinstance(action, (da.OfferPreview, da.WithdrawPreview, PreviewConnected)):
+            return
+        kind = type(action).__name__
+        body: dict[str, Any] = to_json(action)
+        campaign = getattr(action, "campaign", None)
+        call = getattr(action, "call", None)
+        scope = Scope(agent=action.agent, campaign=campaign, call=call)
+        if self.metrics is not None:
+            self.metrics.observe(kind, action)
+        self.hub.publish(kind, body, scope, self.wall(now))
+
     def _screen_pop(self, call_id: str | None, offer: act.OfferToAgent) -> dict[str, Any]:
         call = self.calls.calls.get(call_id or "")
         data = dict(offer.data)
@@ -110,5 +129,8 @@ class EventPublisher:
             "did": call.number if call else None,
             "ivr_path": to_json(data.get("ivr_path", [])),
             "crm_url": crm_link(self.crm_url, values),
-            "dispositions": list(self.dispositions.get(offer.queue, ())),
+            "dispositions": list(
+                self.campaign_dispositions.get(str(data.get("campaign", "")), ())
+                or self.dispositions.get(offer.queue, ())
+            ),
         }

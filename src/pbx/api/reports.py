@@ -25,7 +25,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from pbx.api.auth import Principal
-from pbx.api.campaigns import find_campaign
+from pbx.api.campaigns import find_campaign, runs
 from pbx.api.context import ApiContext, Caller, Ctx
 from pbx.api.problems import Problem
 from pbx.reports.agents import AGENT_FIELDS, agent_report
@@ -336,11 +336,7 @@ async def campaigns_report(
     if campaign is not None:
         names = [find_campaign(ctx, who, campaign)]
     else:
-        names = [
-            name
-            for name, c in sorted(ctx.app.config.campaigns.items())
-            if who.role == "admin" or (c.queue is not None and who.sees_queue(c.queue))
-        ]
+        names = [name for name, c in sorted(ctx.app.config.campaigns.items()) if runs(ctx, who, c)]
     span, tz = period(ctx, start, end, interval)
     path = ctx.app.store.path
 

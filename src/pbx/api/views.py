@@ -60,6 +60,8 @@ def queue_view(q: QueueView) -> dict[str, Any]:
         "abandoned": q.abandoned,
         "offered": q.offered,
         "service_level": q.service_level,
+        "service_level_30m": q.service_level_recent,
+        "offered_30m": q.offered_recent,
         "asa": q.asa,
         "aht": q.aht,
     }

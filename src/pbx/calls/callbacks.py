@@ -1,10 +1,13 @@
 """Stored callbacks: the customers the IVR promised to call back, called back.
 
-Pending rows of the store's ``callback`` table whose time has come are dialled — to the
-SIP contact the customer called from, else the number at the pbx's host — as legs
-whose purpose is ``callback`` (the row's id). An answered callback is routed to its
-queue like a new caller, with the data it had; a failed one is retried after
-``retry_after`` seconds, at most ``attempts`` times, and then marked failed.
+Pending rows of the store's ``callback`` table whose time has come (the slot the
+caller chose, :func:`pbx.ivr.slots.slot_due`) are dialled as legs whose purpose is
+``callback`` (the row's id): over the outbound trunk of ``[callbacks] trunk`` to the
+caller's number, with ``caller_id`` (else the queue's name) as the number shown; with no
+trunk configured, to the SIP contact the customer called from, else the number at the
+pbx's host. An answered callback is routed to its queue like a new caller, with the
+data it had; a failed one is retried after ``retry_after`` seconds, at most
+``attempts`` times, and then marked failed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from attrs import define, field
 from pbx.calls.dialplan import Target
 from pbx.calls.events import CallEvent, LegAnswered, LegFailed, Purpose
 from pbx.calls.manager import CallManager
+from pbx.calls.targets import DialTo
 from pbx.sip.uri import SipUri
 from pbx.store import Store
 
@@ -34,6 +38,10 @@ class CallbackScheduler:
     poll: float = 5.0
     retry_after: float = 60.0
     attempts: int = 3
+    trunk: str | None = None
+    """The outbound trunk to call customers back over (None: their SIP contact)."""
+    caller_id: str = ""
+    """The number shown on a callback over the trunk ('' = the queue's name)."""
     _next: float | None = field(init=False, default=None)
     _placed: dict[str, dict[str, Any]] = field(init=False, factory=dict)
     """Row id → the row of a callback being dialled."""
@@ -90,20 +98,26 @@ class CallbackScheduler:
         manager = self.manager
         data = row["data"] if isinstance(row["data"], dict) else {}
         contact = data.get("contact")
-        uri = (
-            SipUri.parse(contact)
-            if isinstance(contact, str)
-            else manager.uri_at_host(row["number"])
-        )
+        queue = row["queue"] or "support"
+        to: DialTo
+        if self.trunk is not None:
+            to = Target("trunk", self.trunk, number=row["number"])
+            shown = self.caller_id or queue
+        else:
+            to = (
+                SipUri.parse(contact)
+                if isinstance(contact, str)
+                else manager.uri_at_host(row["number"])
+            )
+            shown = queue
         self.store.execute(
             "UPDATE callback SET status='dialing', attempts=attempts+1 WHERE id=?", (row["id"],)
         )
         call_id = manager.originate(
             now, number=row["number"], data={k: v for k, v in data.items() if k not in ("contact",)}
         )
-        queue = row["queue"] or "support"
         self._placed[str(row["id"])] = row
         manager.dial(
-            call_id, uri, now, purpose=Purpose("callback", ref=str(row["id"])), from_number=queue
+            call_id, to, now, purpose=Purpose("callback", ref=str(row["id"])), from_number=shown
         )
-        log.info("callback_placed", number=row["number"], queue=queue)
+        log.info("callback_placed", number=row["number"], queue=queue, trunk=self.trunk)

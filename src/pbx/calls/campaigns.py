@@ -18,7 +18,16 @@ decisions happen and reports the outcomes back:
 * ``LeadChanged`` is written to the store before anything after it is done, so a
   restart resumes every campaign where it was (``CampaignService.restore``);
 * agents' states from the ACD become ``AgentAvailable`` / ``AgentBusy`` / ``AgentAway``
-  for the campaigns of their queues.
+  for the campaigns of their queues;
+* preview: ``OfferPreview`` is kept as the agent's current offer (:meth:`preview`) and
+  handed to the listeners (the desktop's lead card), until ``WithdrawPreview`` or the
+  agent's decision (:meth:`decide_preview`, ``PreviewDecision``). A ``Dial`` with an
+  agent rings the agent's phone first (purpose ``campaign-agent``, the lead's number
+  and name shown); when the agent answers they hear ringback while the lead is dialled
+  over the trunk, and ``ConnectToAgent`` bridges the two. The agent's phone not
+  answering is ``AttemptFailed`` with status 0 (the lead was never dialled: it is
+  retried under the campaign's ``failed`` rule); the lead not answering ends the
+  agent's leg with a busy tone.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
-from attrs import define, field
+from attrs import define, field, frozen
 
 from pbx.acd import actions as acd
 from pbx.acd.models import AgentState
@@ -43,6 +52,7 @@ from pbx.calls.events import (
     Purpose,
 )
 from pbx.calls.manager import CallManager
+from pbx.calls.model import Call, Leg
 from pbx.dialer import actions as da
 from pbx.dialer import events as de
 from pbx.dialer.campaign import CampaignConfig
@@ -53,6 +63,24 @@ from pbx.media.tones import tone
 from pbx.store import Store
 
 log = structlog.get_logger(__name__)
+
+
+@frozen
+class PreviewConnected:
+    """A preview call is up: ``agent`` talks with the lead (the desktop's call card)."""
+
+    call: str
+    agent: str
+    campaign: str
+    lead: str
+    number: str
+    data: Mapping[str, str]
+    dispositions: tuple[str, ...]
+
+
+DialerListener = Callable[["da.DialerAction | PreviewConnected", float], None]
+SHOWN = (da.OfferPreview, da.WithdrawPreview)
+"""Dialer actions the listeners are told of."""
 
 AMD_VERDICTS = {"human": "human", "machine": "machine", "not_sure": "unsure"}
 BUSY_STATES = (AgentState.RESERVED, AgentState.RINGING, AgentState.ON_CALL, AgentState.ON_HOLD)
@@ -65,6 +93,10 @@ class _Attempt:
     leg: str = ""
     amd: bool = False
     answered: float | None = None
+    dial: da.Dial | None = None
+    """Preview: the dial to place once the agent's phone answered."""
+    agent_leg: str = ""
+    """Preview: the leg to the agent's phone."""
 
 
 @define
@@ -77,6 +109,14 @@ class CampaignService:
     store: Store
     wall: Callable[[float], float]
     agent_queues: Callable[[str], Sequence[str]] = field(default=lambda agent: ())
+    listeners: Sequence[DialerListener] = ()
+    """Told of preview offers and their withdrawal (the agent desktop's lead card)."""
+    _previews: dict[str, da.OfferPreview] = field(init=False, factory=dict)
+    """Agent → the lead offered to them to dial or skip."""
+    _phone_legs: dict[str, str] = field(init=False, factory=dict)
+    """Agent → the leg of the ``*41`` call they placed: the lead is dialled from it."""
+    _own_legs: dict[str, str] = field(init=False, factory=dict)
+    """The leg of an agent's ``*41`` call → its attempt."""
     _attempts: dict[str, _Attempt] = field(init=False, factory=dict)
     """Attempt id → its call and leg."""
     _by_call: dict[str, str] = field(init=False, factory=dict)
@@ -126,6 +166,48 @@ class CampaignService:
         }
         self.feed(kinds[verb], now)
 
+    def preview(self, agent: str) -> da.OfferPreview | None:
+        """The lead offered to ``agent`` to dial or skip, if any."""
+        return self._previews.get(agent)
+
+    def decide_preview(self, agent: str, lead: str, dial: bool, now: float) -> None:
+        """The agent dials (``dial``) or skips the lead offered to them; raises
+        :class:`LookupError` when that lead is not offered to them (any more)."""
+        offer = self._previews.get(agent)
+        if offer is None or offer.lead != lead:
+            raise LookupError(f"lead {lead!r} is not offered to agent {agent!r}")
+        del self._previews[agent]
+        self._tell(da.WithdrawPreview(agent, lead), now)
+        self.feed(de.PreviewDecision(agent, lead, dial), now)
+
+    def feature(self, manager: CallManager, call: Call, leg: Leg, now: float) -> None:
+        """The ``app:preview`` target, dialled from an agent's phone: ``*41`` dials the
+        lead offered to them from this very call (they hear ringback, then the lead),
+        ``*42`` skips it (a beep, then the pbx hangs up); 404 when nothing is offered."""
+        agent = call.caller.number if call.caller is not None else ""
+        offer = self._previews.get(agent) if call.origin == "user" else None
+        if offer is None:
+            manager.hangup(leg.id, now, status=404)
+            return
+        dial = call.number.endswith("1")
+        manager.answer(leg.id, now)
+        if dial:
+            self._phone_legs[agent] = leg.id
+            call.agent = agent
+        else:
+            manager.play(leg.id, [ToneItem(tone("beep"))], now, then_hangup=True)
+        self.decide_preview(agent, offer.lead, dial, now)
+        self._phone_legs.pop(agent, None)
+        if dial and leg.id not in self._own_legs and leg.id in manager.legs:
+            manager.hangup(leg.id, now)  # the dialer refused the lead after all (DNC ...)
+
+    def _tell(self, action: da.DialerAction | PreviewConnected, now: float) -> None:
+        for listener in self.listeners:
+            try:
+                listener(action, now)
+            except Exception:
+                log.exception("dialer_listener_failed", action=type(action).__name__)
+
     def feed(self, event: de.DialerEvent, now: float) -> None:
         """Hand the dialer an event and carry out what it asks."""
         self._perform(self.dialer.handle(event, now), now)
@@ -143,12 +225,24 @@ class CampaignService:
                 self._do(action, now)
             except Exception:
                 log.exception("dialer_action_failed", action=type(action).__name__)
+            if isinstance(action, SHOWN):
+                self._tell(action, now)
 
     def _do(self, a: da.DialerAction, now: float) -> None:
         if isinstance(a, da.LeadChanged):
             self.store.lead_save(lead_to_dict(a.lead))
         elif isinstance(a, da.Dial):
-            self._dial(a, now)
+            if a.agent is None:
+                self._dial(a, now)
+            else:
+                self._dial_agent(a, now)
+        elif isinstance(a, da.OfferPreview):
+            self._previews[a.agent] = a
+        elif isinstance(a, da.WithdrawPreview):
+            if (offer := self._previews.get(a.agent)) is not None and offer.lead == a.lead:
+                del self._previews[a.agent]
+        elif isinstance(a, da.ConnectToAgent):
+            self._connect_agent(a, now)
         elif isinstance(a, da.CampaignStateChanged):
             self.store.campaign_state(a.campaign, a.state, self.wall(now))
             log.info("campaign_state", campaign=a.campaign, state=a.state, reason=a.reason)
@@ -174,6 +268,116 @@ class CampaignService:
             ring_timeout=a.ring_timeout,
         )
         self._attempts[a.attempt].leg = leg
+
+    def _dial_agent(self, a: da.Dial, now: float) -> None:
+        """Preview: ring the agent's phone first; the lead is dialled once it answers."""
+        assert a.agent is not None
+        manager = self.manager
+        phone_leg = self._phone_legs.pop(a.agent, None)
+        if phone_leg is not None and phone_leg in manager.legs:
+            self._dial_from_phone(a, manager.leg(phone_leg), now)
+            return
+        if not manager.registered(a.agent, now):
+            self.feed(de.AttemptFailed(a.attempt, 0, "agent has no registered phone"), now)
+            return
+        lead = self.dialer.lead(a.lead)
+        known = dict(lead.data) if lead is not None else {}
+        data: dict[str, Any] = {**known, "campaign": a.campaign, "lead": a.lead}
+        call = manager.originate(now, number=a.number, data=data)
+        manager.call(call).agent = a.agent
+        self._attempts[a.attempt] = _Attempt(a.campaign, call, amd=a.amd, dial=a)
+        self._by_call[call] = a.attempt
+        leg = manager.dial(
+            call,
+            a.agent,
+            now,
+            purpose=Purpose("campaign-agent", ref=a.attempt, agent=a.agent),
+            from_number=a.number,
+            from_name=str(known.get("name", "")) or None,
+            extra=[("X-Campaign", a.campaign), ("X-Lead", a.lead)],
+        )
+        self._attempts[a.attempt].agent_leg = leg
+
+    def _dial_from_phone(self, a: da.Dial, leg: Leg, now: float) -> None:
+        """``*41``: the agent's own call places the lead's; ringback until it answers."""
+        assert a.agent is not None
+        manager = self.manager
+        call = manager.call(leg.call)
+        lead = self.dialer.lead(a.lead)
+        call.data.update({**(dict(lead.data) if lead is not None else {}), "lead": a.lead})
+        call.data["campaign"] = a.campaign
+        attempt = _Attempt(a.campaign, call.id, amd=a.amd, dial=a, agent_leg=leg.id)
+        self._attempts[a.attempt] = attempt
+        self._by_call[call.id] = a.attempt
+        self._own_legs[leg.id] = a.attempt
+        manager.play(leg.id, [ToneItem(tone("ringback"))], now, loop=True)
+        attempt.leg = manager.dial(
+            call.id,
+            Target("trunk", a.trunk, number=a.number),
+            now,
+            purpose=Purpose("campaign", ref=a.attempt, agent=a.agent),
+            from_number=a.caller_id,
+            ring_timeout=a.ring_timeout,
+        )
+
+    def _agent_answered(self, attempt_id: str, leg: str, now: float) -> None:
+        """The agent picked up: ringback for them while the lead is dialled."""
+        manager = self.manager
+        attempt = self._attempts.get(attempt_id)
+        if attempt is None or attempt.dial is None:
+            manager.hangup(leg, now)
+            return
+        a = attempt.dial
+        manager.play(leg, [ToneItem(tone("ringback"))], now, loop=True)
+        attempt.leg = manager.dial(
+            attempt.call,
+            Target("trunk", a.trunk, number=a.number),
+            now,
+            purpose=Purpose("campaign", ref=a.attempt),
+            from_number=a.caller_id,
+            ring_timeout=a.ring_timeout,
+        )
+
+    def _agent_leg_gone(self, attempt_id: str, failed: bool, now: float) -> None:
+        """The agent's phone did not answer, or the agent hung up before the lead did."""
+        attempt = self._attempts.get(attempt_id)
+        if attempt is None:
+            return
+        if not attempt.leg:  # the lead was never dialled
+            self._attempts.pop(attempt_id, None)
+            self._by_call.pop(attempt.call, None)
+            reason = "agent did not answer" if failed else "agent hung up"
+            self.feed(de.AttemptFailed(attempt_id, 0, reason), now)
+            self.manager.hangup_call(attempt.call, now)
+        elif attempt.answered is None:
+            self.manager.hangup(attempt.leg, now)  # ringing the lead: cancel it
+
+    def _connect_agent(self, a: da.ConnectToAgent, now: float) -> None:
+        """Preview: the lead answered; bridge them with the agent who dialled."""
+        manager = self.manager
+        attempt = self._attempts.get(a.attempt)
+        if attempt is None:
+            return
+        agent_leg, lead_leg = manager.legs.get(attempt.agent_leg), manager.legs.get(attempt.leg)
+        if agent_leg is None or lead_leg is None:
+            manager.hangup_call(attempt.call, now)
+            return
+        manager.stop_playback(agent_leg.id)
+        manager.bridge(agent_leg.id, lead_leg.id, now)
+        agent_leg.peer, lead_leg.peer = lead_leg.id, agent_leg.id
+        manager.call(attempt.call).data.update(a.data)
+        config = self.campaigns.get(a.campaign)
+        number = attempt.dial.number if attempt.dial is not None else ""
+        card = PreviewConnected(
+            attempt.call,
+            a.agent,
+            a.campaign,
+            str(a.data.get("lead", "")),
+            number,
+            dict(a.data),
+            config.dispositions if config is not None else (),
+        )
+        self._tell(card, now)
 
     def _on_call(self, a: da.DialerAction, now: float) -> None:
         attempt_id = getattr(a, "attempt", None)
@@ -203,12 +407,26 @@ class CampaignService:
     def handle_call_event(self, event: CallEvent, now: float) -> None:
         """The outcome of a campaign's leg, its machine verdict, digits."""
         purpose = getattr(event, "purpose", None)
+        if isinstance(purpose, Purpose) and purpose.kind == "campaign-agent":
+            if isinstance(event, LegAnswered):
+                self._agent_answered(purpose.ref, event.leg, now)
+            elif isinstance(event, LegFailed):
+                self._agent_leg_gone(purpose.ref, True, now)
+            elif isinstance(event, LegEnded):
+                self._agent_leg_gone(purpose.ref, False, now)
+            return
+        if isinstance(event, LegEnded) and event.leg in self._own_legs:
+            self._agent_leg_gone(self._own_legs.pop(event.leg), False, now)
+            return
         if isinstance(purpose, Purpose) and purpose.kind == "campaign":
             attempt = purpose.ref
             if isinstance(event, LegAnswered):
                 self._answered(attempt, event.leg, now)
             elif isinstance(event, LegFailed):
-                self._attempts.pop(attempt, None)
+                gone = self._attempts.pop(attempt, None)
+                if gone is not None and gone.agent_leg in self.manager.legs:
+                    busy = [ToneItem(tone("busy"), 3.0)]
+                    self.manager.play(gone.agent_leg, busy, now, then_hangup=True)
                 self.feed(de.AttemptFailed(attempt, event.status, event.reason), now)
             elif isinstance(event, LegEnded):
                 self._ended(attempt, now)
@@ -230,6 +448,8 @@ class CampaignService:
         if attempt is None:
             return
         attempt.answered = now
+        if attempt.call in self.manager.calls:
+            self.manager.mark_answered(self.manager.call(attempt.call), now)
         if attempt.amd:
             self.manager.detect_machine(leg)
         else:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from attrs import define, field
@@ -31,6 +32,7 @@ from pbx.ivr import events as ie
 from pbx.ivr.graph import IvrGraph
 from pbx.ivr.lookups import LookupService
 from pbx.ivr.runner import IvrRunner
+from pbx.ivr.slots import slot_due
 from pbx.media.prompts import PlayItem, PromptItem, ToneItem
 from pbx.media.tones import tone
 from pbx.store import Store
@@ -68,6 +70,8 @@ class IvrService:
     wall: Callable[[float], float] = field(default=lambda now: now)
     callback_queue: str = "support"
     """Where callbacks requested in the IVR are queued when placed."""
+    callback_zone: ZoneInfo | None = None
+    """The zone of clock-time callback slots (None: the server's local zone)."""
     _runs: dict[str, _Run] = field(init=False, factory=dict)
     """leg id → its run."""
 
@@ -239,6 +243,13 @@ class IvrService:
             else:
                 manager.route(call, leg, match.target, now)
 
+    def _due(self, slot: str, wall: float) -> float:
+        try:
+            return slot_due(slot, wall, self.callback_zone)
+        except ValueError:  # refused at load: a graph built in Python may still hold one
+            log.warning("ivr_callback_slot_unknown", slot=slot)
+            return wall
+
     def _request_callback(self, call: Call, a: ia.RequestCallback, now: float) -> None:
         if self.store is None:
             return
@@ -247,7 +258,7 @@ class IvrService:
                 "number": a.number,
                 "queue": self.callback_queue,
                 "requested": self.wall(now),
-                "due": self.wall(now),
+                "due": self._due(a.slot, self.wall(now)),
                 "call_id": call.id,
                 "data": {"slot": a.slot, "contact": call.contact, **call.data},
             }

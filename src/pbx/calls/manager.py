@@ -430,9 +430,7 @@ class CallManager:
         leg.media_seen_at = now
         self.watchdog.arm(now)
         call = self.calls[leg.call]
-        if call.answered is None:
-            call.answered = now
-            self.records.update(call, answer_time=self.wall(now))
+        self.mark_answered(call, now)
         self._events.append(LegAnswered(call.id, leg.id))
 
     def ring(self, leg_id: str, now: float, *, early_media: bool = False) -> None:
@@ -660,10 +658,20 @@ class CallManager:
         self._failed(purpose, status, reason, now)
         return leg_id
 
+    def mark_answered(self, call: Call, now: float) -> None:
+        """``call`` is answered from ``now`` on (its CDR's answer time), unless it was
+        already: an inbound call when we answer it, one we placed (``origin`` ``api``)
+        when the party it was placed for answers."""
+        if call.answered is None:
+            call.answered = now
+            self.records.update(call, answer_time=self.wall(now))
+
     def _connect_answered(self, out: Leg, purpose: Purpose, now: float) -> None:
         call = self.calls.get(out.call)
         if call is not None and purpose.agent:
             call.agent = call.agent or purpose.agent
+        if call is not None and call.origin == "api":
+            self.mark_answered(call, now)  # click-to-call: the far end answered
         if purpose.peer is not None:
             self.bridge_answered(purpose.peer, out, now)
 

@@ -55,6 +55,7 @@ from pbx.calls.events import (
 )
 from pbx.calls.manager import Call, CallManager, Leg, LegState
 from pbx.calls.supervision import SUPERVISOR_ROLES, Supervision, agent_leg
+from pbx.calls.targets import DialTo
 from pbx.config import UserConfig
 from pbx.errors import LocalProtocolError
 from pbx.media.numbers import plural_ru, say_number
@@ -100,6 +101,10 @@ class _Ringing:
     """What to whisper to the agent before the caller is connected (the queue name)."""
 
 
+DIRECT_KINDS = frozenset({"connect", "click-to-call", "operator", "campaign-agent", "campaign"})
+"""Legs to an agent's phone that the ACD did not offer: answered, the agent is busy."""
+
+
 def agent_configs(users: Sequence[UserConfig]) -> list[AgentConfig]:
     """Agents from the configured users that belong to at least one queue."""
     return [
@@ -135,6 +140,12 @@ class QueueService:
     rng: random.Random = field(factory=random.Random)
     listeners: Sequence[AcdListener] = ()
     """Called with every ACD action (agent states for wallboards, offers for screen pops)."""
+    campaign_wrap_up: Mapping[str, float] = field(factory=dict)
+    """Campaign → the wrap-up its agents have after a preview call."""
+    callback_trunk: str | None = None
+    """The trunk a queue callback calls the customer over (None: their SIP contact)."""
+    callback_caller_id: str = ""
+    """The number the customer sees on a callback over the trunk ('' = the queue's)."""
     supervision: Supervision = field(init=False)
     _queued: dict[str, _Queued] = field(init=False, factory=dict)
     """ACD call id → the caller's legs."""
@@ -147,6 +158,9 @@ class QueueService:
     _busy: bool = field(init=False, default=False)
     _after_feature: dict[str, ev.AcdEvent] = field(init=False, factory=dict)
     """Feature-code leg → the log-in or unpause to apply once the phone hung up."""
+    _direct: dict[str, tuple[str, str, float | None]] = field(init=False, factory=dict)
+    """Agent's answered leg on a call the ACD did not distribute → (agent, call, its
+    wrap-up)."""
     _actions: dict[type, Callable[[Any, float], None]] = field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
@@ -321,6 +335,8 @@ class QueueService:
             assert q.agent_leg is not None
             manager.bridge(event.leg, q.agent_leg, now)
             self.feed(ev.CallbackCompleted(p.ref, p.agent or ""), now)
+        if p.kind in DIRECT_KINDS and p.agent and event.leg in manager.legs:
+            self._direct_answered(event, p, now)
 
     def _leg_failed(self, event: LegFailed, p: Purpose, now: float) -> None:
         if p.kind == "offer":
@@ -353,7 +369,26 @@ class QueueService:
             why = "no_answer" if p.kind == "callback-customer" else "agent"
             self.feed(ev.CallbackFailed(p.ref, p.agent or "", why), now)
 
+    def _direct_answered(self, event: LegAnswered, p: Purpose, now: float) -> None:
+        """An agent's phone answered a call no queue offered (their extension dialled,
+        click-to-call, the operator, a preview dial): the ACD offers them nothing more
+        until it ends."""
+        agent = self.distributor_agent(p.agent or "")
+        if agent is None:
+            return
+        call = self.manager.calls.get(event.call)
+        campaign = str(call.data.get("campaign", "")) if call is not None else ""
+        self._direct[event.leg] = (agent, event.call, self.campaign_wrap_up.get(campaign))
+        self.feed(ev.DirectCallStarted(agent, event.call), now)
+
+    def _direct_ended(self, leg: str, now: float) -> None:
+        agent, call_id, wrap_up = self._direct.pop(leg)
+        self.feed(ev.DirectCallEnded(agent, call_id, wrap_up), now)
+
     def _leg_ended(self, event: LegEnded, now: float) -> None:
+        if event.leg in self._direct:
+            self._direct_ended(event.leg, now)
+            return
         if self.supervision.leg_ended(event.leg, now):
             return
         for other in self._operators.pop(event.leg, set()):
@@ -626,21 +661,28 @@ class QueueService:
         # The customer: the address they called from (a SIP trunk simulation or a SIP
         # customer), or the number at the pbx's own host.
         call = manager.call(q.call)
-        customer = (
-            SipUri.parse(q.contact) if q.contact is not None else manager.uri_at_host(call.number)
-        )
+        shown = q.queue or "pbx"
+        customer: DialTo
+        if self.callback_trunk is not None:
+            customer = Target("trunk", self.callback_trunk, number=call.number)
+            shown = self.callback_caller_id or shown
+        elif q.contact is not None:
+            customer = SipUri.parse(q.contact)
+        else:
+            customer = manager.uri_at_host(call.number)
         manager.dial(
             q.call,
             customer,
             now,
             purpose=Purpose("callback-customer", ref=p.ref, agent=p.agent),
-            from_number=q.queue or "pbx",
+            from_number=shown,
         )
 
     # ============================================================ feature codes
     def feature(self, manager: CallManager, call: Call, leg: Leg, now: float) -> None:
-        """``*1`` log in, ``*2`` log out, ``*3`` pause, ``*4`` unpause, ``*5``/``*6``/``*7``
-        + extension: listen, whisper, barge (supervisors only)."""
+        """``*1`` log in, ``*2`` log out, ``*3`` pause, ``*4`` unpause, ``*8`` ready (ends
+        wrap-up), ``*5``/``*6``/``*7`` + extension: listen, whisper, barge (supervisors
+        only)."""
         user = call.caller.number if call.caller is not None else ""
         code = call.number
         if call.origin != "user" or user not in self.users:
@@ -659,12 +701,13 @@ class QueueService:
             "*2": ev.AgentLogout(agent),
             "*3": ev.AgentPause(agent, reason),
             "*4": ev.AgentUnpause(agent),
+            "*8": ev.AgentReady(agent),
         }
         event = events.get(code)
         if event is None:
             manager.hangup(leg.id, now, status=404)
             return
-        if code in ("*1", "*4"):
+        if code in ("*1", "*4", "*8"):
             # Available once the feature call is over: an offer now would find the
             # phone busy with this very call (486) and cost the agent the caller.
             self._after_feature[leg.id] = event

@@ -151,6 +151,9 @@ class CampaignConfig:
     """The recorded message a person hears when no agent is free (the FCC's rule)."""
     wrap_up: float = 0.0
     """Seconds of after-call work given to an agent after an outbound call."""
+    dispositions: tuple[str, ...] = ()
+    """The codes an agent may give a lead after a call (any code when empty); the code
+    becomes the lead's final disposition, or with a callback time its next attempt."""
     starts_at: float | None = None
     """Epoch seconds at which the campaign starts by itself."""
     stops_at: float | None = None
@@ -347,6 +350,7 @@ def campaign_from_dict(name: str, table: Mapping[str, Any], where: str) -> Campa
         "machine_message": t.get("machine_message", str, None),
         "abandon_message": t.get("abandon_message", str, "dialer-abandon"),
         "wrap_up": t.seconds("wrap_up", 0.0),
+        "dispositions": t.strings("dispositions"),
         "starts_at": _instant(t, "starts_at", default_tz),
         "stops_at": _instant(t, "stops_at", default_tz),
         "default_region": t.get("default_region", str, "US"),

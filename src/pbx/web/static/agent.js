@@ -1,7 +1,8 @@
 // The agent's desktop: state buttons with time in state, the customer's card popped by
-// the ACD's offer (caller, DID, queue, IVR path, attached data, CRM link), and the call
-// controls once connected. Follows /api/events with the agent's own token: an agent's
-// stream carries only their own offers, calls and state.
+// the ACD's offer (caller, DID, queue, IVR path, attached data, CRM link), the call
+// controls once connected, wrap-up; in a preview campaign, the lead's card with dial and
+// skip. Follows /api/events with the agent's own token: an agent's stream carries only
+// their own offers, calls and state.
 import { api, clock, start, Unauthorized } from "./live.js";
 import { t } from "./i18n.js";
 
@@ -9,7 +10,8 @@ const $ = (selector) => document.querySelector(selector);
 let me = null;
 let agent = null; // the agent's view from the API
 let offset = 0;
-let call = null; // { id, phase, held, recordingPaused }
+let call = null; // { id, phase, held, recordingPaused, campaign }
+let lead = null; // the preview campaign's lead offered to this agent
 let session = null;
 
 function showError(error) {
@@ -50,16 +52,10 @@ async function setState(body) {
   }
 }
 
-function popCard(offer) {
-  call = { id: offer.call, phase: "offered", held: false, recordingPaused: false };
-  const caller = offer.caller || {};
-  $("#card-caller").textContent = [caller.number, caller.name].filter(Boolean).join(" · ");
-  $("#card-queue").textContent = offer.queue || "";
-  $("#card-did").textContent = offer.did || "";
-  $("#card-ivr").textContent = (offer.ivr_path || []).join(" → ");
-  const rows = Object.entries(offer.data || {}).filter(([key]) => key !== "ivr_path");
-  $("#card-data tbody").replaceChildren(
-    ...rows.map(([key, value]) => {
+function dataRows(data) {
+  return Object.entries(data || {})
+    .filter(([key]) => key !== "ivr_path")
+    .map(([key, value]) => {
       const tr = document.createElement("tr");
       tr.dataset.key = key;
       const k = document.createElement("th");
@@ -68,8 +64,58 @@ function popCard(offer) {
       v.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
       tr.append(k, v);
       return tr;
-    }),
-  );
+    });
+}
+
+function showLead(offer) {
+  lead = offer;
+  $("#lead").hidden = !offer;
+  if (!offer) return;
+  $("#lead").dataset.lead = offer.lead;
+  $("#lead-name").textContent = offer.data?.name || "";
+  $("#lead-campaign").textContent = offer.campaign;
+  $("#lead-number").textContent = offer.number;
+  $("#lead-timeout").textContent = offer.timeout ? `(${t("dialled_in")} ${offer.timeout} s)` : "";
+  $("#lead-data tbody").replaceChildren(...dataRows(offer.data));
+  $("#lead-dial").disabled = false;
+  $("#lead-skip").disabled = false;
+}
+
+async function loadLead() {
+  if (!me) return;
+  const view = await api(`/api/agents/${encodeURIComponent(me.user)}/preview`);
+  showLead(view.offer);
+}
+
+async function decide(action) {
+  if (!lead) return;
+  $("#lead-dial").disabled = true;
+  $("#lead-skip").disabled = true;
+  try {
+    $("#action-error").textContent = "";
+    const path = `/api/agents/${encodeURIComponent(me.user)}/preview`;
+    await api(path, { method: "POST", json: { lead: lead.lead, action } });
+    showLead(null);
+  } catch (error) {
+    showError(error);
+    loadLead().catch(showError);
+  }
+}
+
+function popCard(offer) {
+  call = {
+    id: offer.call,
+    phase: "offered",
+    held: false,
+    recordingPaused: false,
+    campaign: offer.data?.campaign && offer.data?.lead ? offer.data.campaign : null,
+  };
+  const caller = offer.caller || {};
+  $("#card-caller").textContent = [caller.number, caller.name].filter(Boolean).join(" · ");
+  $("#card-queue").textContent = offer.queue || "";
+  $("#card-did").textContent = offer.did || "";
+  $("#card-ivr").textContent = (offer.ivr_path || []).join(" → ");
+  $("#card-data tbody").replaceChildren(...dataRows(offer.data));
   const codes = offer.dispositions || [];
   $("#wrap-code").replaceChildren(
     ...codes.map((code) => {
@@ -83,6 +129,8 @@ function popCard(offer) {
   $("#wrap-code-text").hidden = codes.length > 0;
   $("#wrap-code-text").value = "";
   $("#wrap-notes").value = "";
+  $("#wrap-callback").value = "";
+  $("#wrap-callback-row").hidden = !call.campaign;
   $("#wrap-status").textContent = "";
   $("#wrapup").dataset.saved = "";
   const crm = $("#card-crm");
@@ -117,6 +165,20 @@ async function control(path, body) {
 function onEvent(event) {
   if (event.type === "OfferToAgent") {
     popCard(event);
+  } else if (event.type === "OfferPreview") {
+    showLead(event);
+  } else if (event.type === "WithdrawPreview") {
+    if (lead && lead.lead === event.lead) showLead(null);
+  } else if (event.type === "PreviewConnected") {
+    popCard({
+      call: event.call,
+      caller: { number: event.number, name: event.data?.name || "" },
+      queue: event.campaign,
+      data: event.data,
+      dispositions: event.dispositions,
+    });
+    call.phase = "connected";
+    drawCall();
   } else if (call && event.call === call.id) {
     const phases = { ConnectCall: "connected", CancelOffer: "withdrawn", CallEnded: "ended" };
     if (phases[event.type]) {
@@ -149,11 +211,16 @@ $("#transfer").addEventListener("click", () =>
   control("transfer", { to: $("#transfer-to").value.trim() }),
 );
 $("#hangup").addEventListener("click", () => control("hangup", {}));
+$("#lead-dial").addEventListener("click", () => decide("dial"));
+$("#lead-skip").addEventListener("click", () => decide("skip"));
 $("#wrapup").addEventListener("submit", async (submit) => {
   submit.preventDefault();
   const select = $("#wrap-code");
   const code = select.hidden ? $("#wrap-code-text").value.trim() : select.value;
-  if (await control("disposition", { code, notes: $("#wrap-notes").value })) {
+  const body = { code, notes: $("#wrap-notes").value };
+  const when = $("#wrap-callback").value;
+  if (call?.campaign && when) body.callback_at = new Date(when).toISOString();
+  if (await control("disposition", body)) {
     $("#wrap-status").textContent = t("saved");
     $("#wrapup").dataset.saved = code;
   }
@@ -162,7 +229,10 @@ setInterval(drawState, 1000);
 session = start({
   main: "#desk",
   onEvent,
-  onSync: () => loadState().catch(showError),
+  onSync: () => {
+    loadState().catch(showError);
+    loadLead().catch(showError);
+  },
   onSignIn: (who) => {
     me = who;
   },

@@ -21,7 +21,9 @@ function percent(x) {
 }
 
 function level(q) {
-  const sl = q.service_level;
+  // The worse of today's service level and the last 30 minutes' (when anyone left).
+  const recent = q.offered_30m ? q.service_level_30m : null;
+  const sl = recent !== null && recent < q.service_level ? recent : q.service_level;
   if (q.waiting >= 2 * WAITING_LIMIT || (sl !== null && sl < SL_TARGET - 0.2)) return "red";
   if (q.waiting >= WAITING_LIMIT || (sl !== null && sl < SL_TARGET)) return "amber";
   return "ok";
@@ -58,6 +60,7 @@ function drawQueues() {
         ["waiting", String(q.waiting)],
         ["longest_wait", clock(q.longest_wait)],
         ["service_level", percent(q.service_level)],
+        ["service_level_30m", q.offered_30m ? percent(q.service_level_30m) : "—"],
         ["asa", clock(q.asa ?? 0)],
         ["aht", clock(q.aht ?? 0)],
         ["offered", String(q.offered)],
