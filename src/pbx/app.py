@@ -48,6 +48,7 @@ from pbx.api.server import HttpService
 from pbx.api.webhooks import Webhooks
 from pbx.calls.callbacks import CallbackScheduler
 from pbx.calls.campaigns import CampaignService
+from pbx.calls.consult import Consultations
 from pbx.calls.dialplan import Dialplan
 from pbx.calls.events import CallEvent
 from pbx.calls.ivr_service import IvrService
@@ -58,7 +59,7 @@ from pbx.calls.voicemail import Voicemail
 from pbx.config import AppConfig, check_config
 from pbx.dialer.compliance import DncRegistry
 from pbx.dialer.dialer import Dialer
-from pbx.errors import ConfigError
+from pbx.errors import ConfigError, LocalProtocolError
 from pbx.ivr.lookups import LookupService, demo_balance
 from pbx.media.engine import MediaEngine
 from pbx.media.recorder import recover_recordings
@@ -166,7 +167,7 @@ class Application:
             config.campaigns,
             self.store,
             self.wall,
-            agent_queues=lambda a: u.queues if (u := config.user(a)) else (),
+            agent_queues=self.agent_queues,
             listeners=[self.publisher.dialer_action],
         )
         self.queues = QueueService(
@@ -203,6 +204,7 @@ class Application:
             caller_id=cb.caller_id,
         )
         self.click_to_call = ClickToCall(self.calls)
+        self.consultations = Consultations(self.calls)
         self.router = self._router()
         self.sip = self._sip_service()
         self.http = HttpService(self, self.hub, self.metrics) if config.http.enabled else None
@@ -215,13 +217,12 @@ class Application:
         """The API's numbered event stream (with the webhook outbox tapping it), its
         metrics, and what feeds it."""
         config = self.config
-        agent_queues = {u.extension: u.queues for u in config.users}
         self.webhooks = Webhooks(
             config.http.webhooks, self.store, lambda: self.wall(self.sip.now())
         )
         hub = EventHub(
             config.http.replay,
-            agent_queues=lambda a: agent_queues.get(a, ()),
+            agent_queues=self.agent_queues,
             taps=[self.webhooks.on_event],
         )
         metrics = Metrics(self)
@@ -292,10 +293,19 @@ class Application:
                 self.ivr.handle_call_event,
                 self.callbacks.handle_call_event,
                 self.click_to_call.handle_call_event,
+                self.consultations.handle_call_event,
                 self.campaigns.handle_call_event,
             ],
             device_watchers=[self.queues.handle_sip_event],
         )
+
+    def agent_queues(self, agent: str) -> tuple[str, ...]:
+        """The queues ``agent`` is a member of now (run-time changes included)."""
+        try:
+            return tuple(m.queue for m in self.acd.agent(agent).config.queues)
+        except LocalProtocolError:
+            user = self.config.user(agent)
+            return user.queues if user is not None else ()
 
     def wall(self, now: float) -> float:
         """Wall-clock time for a loop time (the loop's clock is monotonic)."""
@@ -411,6 +421,7 @@ class Application:
         self.media.start()
         now = self.sip.now()
         self.callbacks.arm(now)
+        self.queues.restore_agents(now)
         self.campaigns.restore(now)
         for trunk in self.config.trunks:
             if trunk.register and trunk.username and trunk.password:

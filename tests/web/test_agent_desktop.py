@@ -4,6 +4,7 @@ card's controls act on the call."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -54,6 +55,14 @@ def test_the_desktop_changes_state_and_pops_the_card_from_the_ivr(pbx_harness: H
         h.run(page.wait_for_selector('#state[data-state="ready"]'))
         assert h.agent_state("2001").state is AgentState.READY
 
+        # The customer called before: another agent wrapped that call up with notes.
+        h.app.store.execute(
+            "INSERT INTO cdr (call_id, direction, caller, start_time, disposition, queue,"
+            " agent, wrap_code, wrap_notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ("earlier1", "inbound", "5550610", 1.7e9, "answered", "support", "2007",
+             "escalated", "Router replaced under warranty"),
+        )  # fmt: skip
+
         # A caller picks sales (1) in the main IVR: the offer pops the card.
         caller = h.call("100", caller_id="5550610", audio=Tone(440, level_dbov=-30))
         caller.wait_answered()
@@ -66,6 +75,10 @@ def test_the_desktop_changes_state_and_pops_the_card_from_the_ivr(pbx_harness: H
         assert h.run(page.inner_text("#card-queue")) == "sales"
         path = h.run(page.inner_text("#card-ivr"))
         assert path.startswith("welcome → menu → sales"), path
+        h.run(page.wait_for_selector("#card-history tr[data-call=earlier1]", timeout=3000))
+        earlier = h.run(page.inner_text("#card-history tbody"))
+        assert "2007" in earlier and "Router replaced under warranty" in earlier, earlier
+        assert "escalated" in earlier and h.run(page.inner_text("#card-history-count")) == "1"
         h.run(page.screenshot(path=artifact("agent-offered.png")))
 
         phone.answer()
@@ -95,6 +108,8 @@ def test_the_desktop_changes_state_and_pops_the_card_from_the_ivr(pbx_harness: H
         assert codes == ["sale", "no_sale", "call_back", "wrong_number"]
         h.run(page.select_option("#wrap-code", "call_back"))
         h.run(page.fill("#wrap-notes", "Wants the premium plan; call after 5 pm"))
+        when = (dt.datetime.now() + dt.timedelta(days=1)).replace(hour=17, minute=30, second=0)
+        h.run(page.fill("#wrap-callback", when.strftime("%Y-%m-%dT%H:%M")))
         h.run(page.click("#wrap-save"))
         h.run(page.wait_for_selector('#wrapup[data-saved="call_back"]', timeout=3000))
         record = h.wait_for_cdr(caller)
@@ -102,6 +117,14 @@ def test_the_desktop_changes_state_and_pops_the_card_from_the_ivr(pbx_harness: H
         assert record["wrap_notes"] == "Wants the premium plan; call after 5 pm"
         [row] = h.events(event="DISPOSITION")
         assert (row["queue"], row["agent"], row["data"]) == ("sales", "2001", {"code": "call_back"})
+        # ... and the customer gets a callback into sales at that time.
+        [callback] = h.callbacks()
+        assert (callback["number"], callback["queue"], callback["status"]) == (
+            "5550610",
+            "sales",
+            "pending",
+        )
+        assert callback["due"] == pytest.approx(when.replace(microsecond=0).timestamp(), abs=1)
         h.run(page.screenshot(path=artifact("agent-wrap-up.png")))
         assert errors == []
     finally:

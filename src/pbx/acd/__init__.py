@@ -43,10 +43,12 @@ from pbx.acd.events import (
     DirectCallEnded,
     DirectCallStarted,
     KeyPressed,
+    MembershipChanged,
     OfferAccepted,
     OfferFailed,
     OfferRinging,
     PriorityChanged,
+    SkillsChanged,
 )
 from pbx.acd.models import (
     Agent,
@@ -94,6 +96,7 @@ __all__ = [
     "DirectCallStarted",
     "Distributor",
     "KeyPressed",
+    "MembershipChanged",
     "LiveView",
     "LogEvent",
     "Membership",
@@ -106,6 +109,7 @@ __all__ = [
     "PlaceCallback",
     "PlayHold",
     "PriorityChanged",
+    "SkillsChanged",
     "PriorityRule",
     "QueueConfig",
     "QueueView",

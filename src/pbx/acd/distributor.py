@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pbx.acd import actions as act
-from pbx.acd import agents, direct, ewt, live, offers, talk, waiting
+from pbx.acd import agents, direct, ewt, live, membership, offers, talk, waiting
 from pbx.acd import events as ev
 from pbx.acd.live import AgentView, LiveView, QueueView
 from pbx.acd.matching import CALLBACK_GRACE
@@ -91,6 +91,8 @@ HANDLERS: Mapping[type, Callable[[AcdState, Any, float, Actions], None]] = {
     ev.KeyPressed: waiting.on_key_pressed,
     ev.DirectCallStarted: direct.on_direct_call_started,
     ev.DirectCallEnded: direct.on_direct_call_ended,
+    ev.MembershipChanged: membership.on_membership_changed,
+    ev.SkillsChanged: membership.on_skills_changed,
 }
 """Every event the distributor handles → ``handler(state, event, now, out)``."""
 
@@ -216,6 +218,11 @@ class Distributor:
         """The caller's estimated wait, seconds (see :mod:`pbx.acd.ewt`)."""
         c = self._queued(call)
         return ewt.estimated_wait(self._state.queues[c.queue], self._state.position(c))
+
+    @property
+    def queue_names(self) -> frozenset[str]:
+        """The configured queues."""
+        return frozenset(self._state.queues)
 
     def agent(self, agent: str) -> Agent:
         """An agent's run-time state (read it, do not change it)."""

@@ -209,6 +209,30 @@ class DirectCallEnded:
     wrap_up: float | None = None
 
 
+@frozen
+class MembershipChanged:
+    """The agent joins ``queue`` with ``penalty`` (a member already: a new tier), or
+    leaves it (``member`` false) — at run time, over the configured membership."""
+
+    agent: str
+    queue: str
+    member: bool = True
+    penalty: int = 0
+    weight: float = 1.0
+
+
+def _levels(skills: Mapping[str, int]) -> dict[str, int]:
+    return dict(skills)
+
+
+@frozen
+class SkillsChanged:
+    """The agent's skill levels are now ``skills`` (replacing the configured ones)."""
+
+    agent: str
+    skills: Mapping[str, int] = field(converter=_levels)
+
+
 AcdEvent = (
     CallQueued
     | CallAbandoned
@@ -233,5 +257,7 @@ AcdEvent = (
     | KeyPressed
     | DirectCallStarted
     | DirectCallEnded
+    | MembershipChanged
+    | SkillsChanged
 )
 """Any input of the distributor."""

@@ -277,9 +277,12 @@ def is_empty(q: QueueState, rule: str) -> bool:
     return False
 
 
-def check_leave_empty(acd: AcdState, agent: Agent, now: float, out: Actions) -> None:
-    """After ``agent`` went: send the waiting callers of every queue left empty away."""
-    names = agent.queues or tuple(m.queue for m in agent.config.queues)
+def check_leave_empty(
+    acd: AcdState, agent: Agent, now: float, out: Actions, queues: tuple[str, ...] = ()
+) -> None:
+    """After ``agent`` went: send the waiting callers of every queue left empty away
+    (of ``queues`` when given: the ones the agent just left)."""
+    names = queues or agent.queues or tuple(m.queue for m in agent.config.queues)
     for name in names:
         q = acd.queues[name]
         if not is_empty(q, q.config.leave_when_empty):

@@ -4,6 +4,11 @@ A state change is an ACD event fed to the distributor, exactly what the phone's 
 codes do: ``ready`` logs a logged-out agent in, ends a pause, or ends wrap-up;
 ``paused`` (with a reason) pauses; ``logged_in``/``logged_out`` log in and out.
 
+Supervisors staff their queues at run time: ``PUT``/``DELETE
+/api/agents/{id}/queues/{queue}`` (with a tier, ``penalty``) and ``PUT
+/api/agents/{id}/skills``; each change is stored and audited before the ACD applies it,
+and is applied again over the configuration at every start.
+
 In a preview campaign the agent's current lead (``GET /api/agents/{id}/preview``) is
 dialled or skipped with ``POST /api/agents/{id}/preview``: dialling rings the agent's
 phone, then the lead.
@@ -11,6 +16,7 @@ phone, then the lead.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -26,6 +32,7 @@ from pbx.calls.manager import CallError
 from pbx.calls.supervision import MODES
 
 router = APIRouter(prefix="/api", tags=["agents and queues"])
+SKILL = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 
 
 class MonitorBody(BaseModel):
@@ -46,6 +53,16 @@ class PreviewBody(BaseModel):
     action: Literal["dial", "skip"]
 
 
+class MembershipBody(BaseModel):
+    penalty: int = Field(default=0, ge=0, le=100, description="tier: lower is offered first")
+
+
+class SkillsBody(BaseModel):
+    skills: dict[str, int] = Field(
+        max_length=64, description="skill → level 1–100 (replaces every level; 0 removes)"
+    )
+
+
 class AgentStateBody(BaseModel):
     state: Literal["ready", "paused", "logged_in", "logged_out"]
     reason: str = Field(default="pause", min_length=1, max_length=64)
@@ -56,8 +73,24 @@ def _agent(ctx: ApiContext, who: Principal, agent: str) -> dict[str, Any]:
     now = ctx.now()
     for a in ctx.app.queues.snapshot(now).agents:
         if a.id == agent:
-            return agent_view(a, ctx.agent_queues(a.id), ctx.app.wall, now)
+            view = agent_view(a, ctx.agent_queues(a.id), ctx.app.wall, now)
+            config = ctx.app.acd.agent(agent).config
+            view["members"] = [{"queue": m.queue, "penalty": m.penalty} for m in config.queues]
+            view["skills"] = dict(config.skills)
+            return view
     raise Problem(404, f"no agent {agent!r}")
+
+
+def _changeable(ctx: ApiContext, who: Principal, agent: str, queue: str | None) -> None:
+    """Supervisors change the agents of their queues, in their queues; admins anyone."""
+    ctx.staff(who)
+    ctx.find_agent(who, agent)
+    if queue is None:
+        return
+    if queue not in ctx.app.config.queues:
+        raise Problem(404, f"no queue {queue!r}")
+    if not who.sees_queue(queue):
+        raise Problem(403, f"queue {queue!r} is not yours to staff")
 
 
 @router.get("/queues", summary="Every queue: waiting callers, agents by state, statistics")
@@ -205,3 +238,50 @@ async def preview_decision(agent: str, body: PreviewBody, ctx: Ctx, who: Caller)
         raise Problem(409, str(exc), errors=[{"field": "lead", "problem": "not offered"}]) from None
     ctx.app.sip.flush(now)
     return {"agent": agent, "lead": body.lead, "action": body.action}
+
+
+@router.put(
+    "/agents/{agent}/queues/{queue}",
+    summary="Add the agent to a queue (or change their tier in it), at once and for good",
+)
+async def join_queue(
+    agent: str, queue: str, body: MembershipBody, ctx: Ctx, who: Caller
+) -> dict[str, Any]:
+    _changeable(ctx, who, agent, queue)
+    now = ctx.now()
+    ctx.app.queues.change_agent(agent, now, user=who.user, join=(queue, body.penalty))
+    ctx.app.sip.flush(now)
+    return _agent(ctx, who, agent)
+
+
+@router.delete("/agents/{agent}/queues/{queue}", summary="Take the agent out of a queue")
+async def leave_queue(agent: str, queue: str, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    _changeable(ctx, who, agent, queue)
+    if queue not in ctx.agent_queues(agent):
+        raise Problem(404, f"agent {agent!r} is not a member of queue {queue!r}")
+    now = ctx.now()
+    ctx.app.queues.change_agent(agent, now, user=who.user, leave=queue)
+    ctx.app.sip.flush(now)
+    return _agent(ctx, who, agent)
+
+
+@router.put("/agents/{agent}/skills", summary="Set the agent's skill levels")
+async def set_skills(agent: str, body: SkillsBody, ctx: Ctx, who: Caller) -> dict[str, Any]:
+    _changeable(ctx, who, agent, None)
+    for name, level in body.skills.items():
+        if not SKILL.fullmatch(name):
+            raise Problem(
+                422,
+                f"skills.{name}: a skill is 1-32 letters, digits, '_', '-' or '.'",
+                errors=[{"field": f"skills.{name}", "problem": "bad name"}],
+            )
+        if not 0 <= level <= 100:
+            raise Problem(
+                422,
+                f"skills.{name}: the level must be 0 to 100, got {level}",
+                errors=[{"field": f"skills.{name}", "problem": "out of range"}],
+            )
+    now = ctx.now()
+    ctx.app.queues.change_agent(agent, now, user=who.user, skills=body.skills)
+    ctx.app.sip.flush(now)
+    return _agent(ctx, who, agent)

@@ -36,8 +36,7 @@ class ApiContext:
         return self.app.sip.now()
 
     def agent_queues(self, agent: str) -> tuple[str, ...]:
-        user = self.app.config.user(agent)
-        return user.queues if user is not None else ()
+        return self.app.agent_queues(agent)
 
     def visible_call(self, who: Principal, call: Call) -> bool:
         """An agent's own calls, a supervisor's queues' (or agents'), an admin's all."""

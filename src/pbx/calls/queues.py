@@ -101,7 +101,9 @@ class _Ringing:
     """What to whisper to the agent before the caller is connected (the queue name)."""
 
 
-DIRECT_KINDS = frozenset({"connect", "click-to-call", "operator", "campaign-agent", "campaign"})
+DIRECT_KINDS = frozenset(
+    {"connect", "click-to-call", "operator", "campaign-agent", "campaign", "consult"}
+)
 """Legs to an agent's phone that the ACD did not offer: answered, the agent is busy."""
 
 
@@ -296,6 +298,57 @@ class QueueService:
             if agent is not None:
                 kind = ev.DeviceAvailable if event.bindings else ev.DeviceUnavailable
                 self.feed(kind(agent), now)
+
+    # ============================================================ who serves what
+    def change_agent(
+        self,
+        agent: str,
+        now: float,
+        *,
+        user: str,
+        join: tuple[str, int] | None = None,
+        leave: str | None = None,
+        skills: Mapping[str, int] | None = None,
+    ) -> None:
+        """One change path for an agent's memberships and skills at run time: the new
+        profile is stored (and audited) first, then the ACD applies it, so it outlives
+        a restart (:meth:`restore_agents`). ``join``: (queue, penalty)."""
+        current = self.distributor.agent(agent).config
+        members = [(m.queue, m.penalty) for m in current.queues]
+        events: list[ev.AcdEvent] = []
+        if join is not None:
+            members = [(q, p) for q, p in members if q != join[0]] + [join]
+            events.append(ev.MembershipChanged(agent, join[0], True, join[1]))
+        if leave is not None:
+            members = [(q, p) for q, p in members if q != leave]
+            events.append(ev.MembershipChanged(agent, leave, False))
+        levels = dict(current.skills)
+        if skills is not None:
+            levels = {name: level for name, level in skills.items() if level > 0}
+            events.append(ev.SkillsChanged(agent, levels))
+        if self.store is not None:
+            wall = self.wall(now)
+            self.store.agent_profile(agent, members, levels, wall, user)
+            detail = {"queues": members, "skills": levels}
+            self.store.audit(wall, user, "change", f"agent:{agent}", detail)
+        for event in events:
+            self.feed(event, now)
+
+    def restore_agents(self, now: float) -> None:
+        """At start: the memberships and skills changed at run time, over the config."""
+        if self.store is None:
+            return
+        for agent, (members, skills) in self.store.agent_profiles().items():
+            if self.distributor_agent(agent) is None:
+                log.warning("agent_profile_unknown_agent", agent=agent)
+                continue
+            wanted = {q: p for q, p in members if q in self.distributor.queue_names}
+            for m in self.distributor.agent(agent).config.queues:
+                if m.queue not in wanted:
+                    self.feed(ev.MembershipChanged(agent, m.queue, False), now)
+            for queue, penalty in wanted.items():
+                self.feed(ev.MembershipChanged(agent, queue, True, penalty), now)
+            self.feed(ev.SkillsChanged(agent, skills), now)
 
     def distributor_agent(self, extension: str) -> str | None:
         """The agent id whose device is ``extension``, if any."""

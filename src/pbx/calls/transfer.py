@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from attrs import define
 
+from pbx.calls.dialplan import Target
 from pbx.calls.events import Purpose, TransferRequested
 from pbx.calls.model import Leg
 from pbx.errors import InvalidStateError
@@ -28,6 +29,18 @@ from pbx.sip.uri import NameAddr, SipUri
 
 if TYPE_CHECKING:
     from pbx.calls.manager import CallManager
+
+
+MODULE_KINDS = ("queue", "ivr", "voicemail")
+"""``KIND:NAME`` transfer targets that name a module directly (``queue:support``)."""
+
+
+def module_target(to: str) -> Target | None:
+    """``queue:support``, ``ivr:main`` or ``voicemail:2001`` as a target; else None."""
+    kind, sep, name = to.partition(":")
+    if sep and kind in MODULE_KINDS and name:
+        return Target(kind, name)
+    return None
 
 
 @define
@@ -95,17 +108,18 @@ class Transfers:
             self._attended(transferor, party, replaces, now)
             return
         manager.unbridge(transferor.id)
-        match = None
-        if not manager.registered(number, now) and not number.startswith("sip:"):
+        target = module_target(number)
+        if target is None and not manager.registered(number, now) and not number.startswith("sip:"):
             match = manager.dialplan.resolve(origin="user", number=number, caller="", trunk=None)
-        if match is not None and match.target.kind not in ("extension", "trunk"):
+            target = match.target if match is not None else None
+        if target is not None and target.kind not in ("extension", "trunk"):
             # A queue, an IVR, voicemail ...: the transferred party goes there, with the
             # call's attached data; the transferor is released at once.
             self.notify(transferor, "200 OK", now, final=True)
             transferor.end_cause = "transferred"
             manager.hangup(transferor.id, now)
-            call.owner = match.target.kind
-            manager.route(call, party, match.target, now)
+            call.owner = target.kind
+            manager.route(call, party, target, now)
             return
         if party.channel is not None:
             manager.play(party.id, [ToneItem(tone("ringback"))], now, loop=True)

@@ -167,6 +167,21 @@ MIGRATIONS: list[str] = [
     ALTER TABLE cdr ADD COLUMN wrap_notes TEXT;
     ALTER TABLE cdr ADD COLUMN wrap_agent TEXT;
     """,
+    # 8: a customer's earlier calls (the agent's card) found by number, not by a scan.
+    """
+    CREATE INDEX cdr_caller ON cdr (caller);
+    CREATE INDEX cdr_callee ON cdr (callee);
+    """,
+    # 9: agents' queue memberships and skills changed at run time (over the config).
+    """
+    CREATE TABLE agent_profile (
+        agent   TEXT PRIMARY KEY,
+        queues  TEXT NOT NULL,
+        skills  TEXT NOT NULL,
+        updated REAL NOT NULL,
+        user    TEXT NOT NULL DEFAULT ''
+    );
+    """,
 ]
 
 CDR_COLUMNS = frozenset(
@@ -467,6 +482,40 @@ class Store:
             "SELECT list, number, listed FROM dnc_change ORDER BY updated"
         ).fetchall()
         return [(r["list"], r["number"], bool(r["listed"])) for r in rows]
+
+    def agent_profile(
+        self,
+        agent: str,
+        queues: Sequence[tuple[str, int]],
+        skills: Mapping[str, int],
+        at: float,
+        user: str,
+    ) -> None:
+        """Remember an agent's memberships ``(queue, penalty)`` and skill levels as a
+        supervisor changed them at run time; they replace the configured ones."""
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO agent_profile (agent, queues, skills, updated, user)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    agent,
+                    json.dumps([[q, p] for q, p in queues]),
+                    json.dumps(dict(skills), sort_keys=True),
+                    at,
+                    user,
+                ),
+            )
+
+    def agent_profiles(self) -> dict[str, tuple[list[tuple[str, int]], dict[str, int]]]:
+        """Every agent changed at run time: agent → (memberships, skills)."""
+        rows = self.db.execute("SELECT agent, queues, skills FROM agent_profile").fetchall()
+        return {
+            r["agent"]: (
+                [(str(q), int(p)) for q, p in json.loads(r["queues"])],
+                {str(k): int(v) for k, v in json.loads(r["skills"]).items()},
+            )
+            for r in rows
+        }
 
     def campaign_states(self) -> dict[str, str]:
         """Every campaign's last state."""

@@ -130,14 +130,37 @@ function popCard(offer) {
   $("#wrap-code-text").value = "";
   $("#wrap-notes").value = "";
   $("#wrap-callback").value = "";
-  $("#wrap-callback-row").hidden = !call.campaign;
+  $("#wrap-callback-row").hidden = false;
   $("#wrap-status").textContent = "";
   $("#wrapup").dataset.saved = "";
+  loadHistory(call.id).catch(() => {}); // the card works without it
   const crm = $("#card-crm");
   crm.hidden = !offer.crm_url;
   crm.href = offer.crm_url || "#";
   $("#card").hidden = false;
   drawCall();
+}
+
+async function loadHistory(callId) {
+  const box = $("#card-history");
+  box.hidden = true;
+  const found = await api(`/api/calls/${encodeURIComponent(callId)}/history`);
+  if (!call || call.id !== callId) return; // another call popped meanwhile
+  const rows = found.calls.map((c) => {
+    const tr = document.createElement("tr");
+    tr.dataset.call = c.call_id;
+    const when = c.start_time ? new Date(c.start_time * 1000).toLocaleString() : "";
+    const outcome = c.wrap_code ? t(c.wrap_code) : t(c.disposition || "");
+    for (const text of [when, c.queue || "", c.agent || "", outcome, c.wrap_notes || ""]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.append(td);
+    }
+    return tr;
+  });
+  box.querySelector("tbody").replaceChildren(...rows);
+  $("#card-history-count").textContent = String(rows.length);
+  box.hidden = rows.length === 0;
 }
 
 function drawCall() {
@@ -147,6 +170,10 @@ function drawCall() {
   $("#controls").hidden = call.phase !== "connected";
   $("#wrapup").hidden = !["connected", "ended"].includes(call.phase);
   $("#hold").textContent = t(call.held ? "resume" : "hold");
+  $("#consult").hidden = Boolean(call.consulting);
+  $("#consult-complete").hidden = !call.consulting;
+  $("#consult-cancel").hidden = !call.consulting;
+  $("#card").dataset.consulting = call.consulting || "";
   $("#record").textContent = t(call.recordingPaused ? "resume_recording" : "pause_recording");
 }
 
@@ -207,10 +234,27 @@ $("#record").addEventListener("click", async () => {
   }
   drawCall();
 });
-$("#transfer").addEventListener("click", () =>
-  control("transfer", { to: $("#transfer-to").value.trim() }),
-);
+$("#transfer").addEventListener("click", () => {
+  const body = { to: $("#transfer-to").value.trim() };
+  const note = $("#transfer-note").value.trim();
+  // What the next agent's card shows: who sent the caller, and why.
+  body.data = { transferred_by: me.user, ...(note ? { transfer_note: note } : {}) };
+  control("transfer", body);
+});
 $("#hangup").addEventListener("click", () => control("hangup", {}));
+$("#consult").addEventListener("click", async () => {
+  const to = $("#transfer-to").value.trim();
+  if (await control("consult", { to })) call.consulting = to;
+  drawCall();
+});
+$("#consult-complete").addEventListener("click", async () => {
+  if (await control("consult/complete", {})) call.consulting = null;
+  drawCall();
+});
+$("#consult-cancel").addEventListener("click", async () => {
+  if (await control("consult/cancel", {})) call.consulting = null;
+  drawCall();
+});
 $("#lead-dial").addEventListener("click", () => decide("dial"));
 $("#lead-skip").addEventListener("click", () => decide("skip"));
 $("#wrapup").addEventListener("submit", async (submit) => {
@@ -219,7 +263,7 @@ $("#wrapup").addEventListener("submit", async (submit) => {
   const code = select.hidden ? $("#wrap-code-text").value.trim() : select.value;
   const body = { code, notes: $("#wrap-notes").value };
   const when = $("#wrap-callback").value;
-  if (call?.campaign && when) body.callback_at = new Date(when).toISOString();
+  if (when) body.callback_at = new Date(when).toISOString();
   if (await control("disposition", body)) {
     $("#wrap-status").textContent = t("saved");
     $("#wrapup").dataset.saved = code;

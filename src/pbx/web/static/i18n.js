@@ -48,6 +48,8 @@ const WORDS = {
     wait_answered: "Wait to answer", wait_abandoned: "Wait to abandon",
     contact_rate: "Contact rate", abandon_rate: "Abandon rate", confirmations: "Confirmations",
     disposition: "Disposition", notes: "Notes", save: "Save", saved: "Saved",
+    earlier_calls: "Earlier calls", transfer_note: "Note for the next agent",
+    consult: "Consult", consult_complete: "Complete transfer", consult_cancel: "Back to customer",
     lead_card: "Lead", number: "Number", dial: "Dial", skip: "Skip",
     dialled_in: "dialled by itself in", call_back_at: "Call back at",
     sale: "sale", no_sale: "no sale", call_back: "call back", wrong_number: "wrong number",
@@ -105,6 +107,9 @@ const WORDS = {
     wait_answered: "Ожидание до ответа", wait_abandoned: "Ожидание до сброса",
     contact_rate: "Доля контактов", abandon_rate: "Доля брошенных", confirmations: "Подтверждения",
     disposition: "Результат", notes: "Заметки", save: "Сохранить", saved: "Сохранено",
+    earlier_calls: "Прошлые звонки", transfer_note: "Заметка для следующего оператора",
+    consult: "Консультация", consult_complete: "Завершить перевод",
+    consult_cancel: "Вернуться к клиенту",
     lead_card: "Контакт", number: "Номер", dial: "Позвонить", skip: "Пропустить",
     dialled_in: "набор сам через", call_back_at: "Перезвонить",
     sale: "продажа", no_sale: "без продажи", call_back: "перезвонить",
@@ -126,4 +131,7 @@ export function t(key) {
 export function translate(root = document) {
   document.documentElement.lang = lang;
   for (const node of root.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
+  for (const node of root.querySelectorAll("[data-t-placeholder]")) {
+    node.placeholder = t(node.dataset.tPlaceholder);
+  }
 }
