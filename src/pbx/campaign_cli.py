@@ -100,11 +100,15 @@ def _offline(config: AppConfig, args: argparse.Namespace, text: str) -> int:
         if args.verb == "import":
             campaign = config.campaigns[args.name]
             existing = {str(d["phone"]) for d in store.leads(args.name)}
+            # The configured lists with the run-time changes over them, as the pbx has them.
+            dnc = DncRegistry(config.dnc)
+            for list_name, number, listed in store.dnc_changes():
+                (dnc.add if listed else dnc.remove)(list_name, [number])
             report = import_leads(
                 text,
                 args.name,
                 default_region=campaign.default_region,
-                dnc=DncRegistry().view(campaign.dnc_lists),
+                dnc=dnc.view(campaign.dnc_lists),
                 existing_numbers=existing,
             )
             if not report.ok:

@@ -68,6 +68,22 @@ def test_with_the_pbx_stopped_leads_and_the_start_wait_in_the_store(tmp_path: Pa
     assert store.campaign_states() == {"reminders": "running"}
 
 
+def test_with_the_pbx_stopped_an_import_obeys_the_do_not_call_changes_in_the_store(
+    tmp_path: Path,
+) -> None:
+    config = config_copy(tmp_path, free_port())
+    store = Store(tmp_path / "callcenter.db")
+    store.dnc_change("global", ["+12125550188"], True, 1.7e9, "admin")  # listed over the API
+    store.close()
+    (tmp_path / "dnc.csv").write_text("phone,name\n+12125550187,Ok\n+12125550188,Listed\n")
+    refused = pbx(
+        "campaign", "import", "reminders", "dnc.csv", "--config", str(config), cwd=tmp_path
+    )
+    assert refused.returncode == 1
+    assert "row 3" in refused.stderr and "do-not-call" in refused.stderr, refused.stderr
+    assert Store(tmp_path / "callcenter.db").leads("reminders") == []
+
+
 def test_with_the_pbx_running_the_command_goes_through_its_api(tmp_path: Path) -> None:
     port = free_port()
     config = config_copy(tmp_path, port)

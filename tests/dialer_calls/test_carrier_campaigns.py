@@ -255,3 +255,20 @@ def test_preview_from_the_phone_star42_skips_star41_dials_from_that_call_star8_r
     # Nothing is offered: the number dialled with no lead offered is refused.
     nothing = agent.dial("*41")
     assert nothing.wait_failed() == 404
+
+
+def test_a_russian_leads_answering_machine_gets_the_message_in_russian(h: Harness) -> None:
+    shorten(h, "ru/reminder-voicemail", "en/reminder-voicemail")
+    h.carrier.set_behaviour(MACHINE, Machine(ring=0.3, greeting=3.0))
+    service = h.app.campaigns
+    report = service.import_leads(
+        "reminders", f"phone,name,lang,amount,due\n{MACHINE},Иван,ru,10.00,2026-02-01\n", h.now()
+    )
+    assert report.ok, report.errors
+    service.command("reminders", "start", h.now())
+    h.app.sip.flush()
+    machine = h.carrier.wait_ended(MACHINE, timeout=12)
+    assert machine.heard_prompt("ru/reminder-voicemail", first_seconds=0.7)
+    assert not machine.heard_prompt("en/reminder-voicemail", first_seconds=0.7)
+    lead = settled(h, report.leads[0].id)
+    assert lead.attempts[-1].outcome == "message_left"

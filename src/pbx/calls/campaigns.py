@@ -395,12 +395,15 @@ class CampaignService:
             options = {"lang": str(call.data.get("lang", "en"))}
             manager.route(call, leg, Target("ivr", a.script, options=options), now)
         elif isinstance(a, (da.PlayAbandonMessage, da.LeaveMessage)):
-            manager.play(leg.id, self._message(a.message), now, then_hangup=True)
+            lang = str(call.data.get("lang") or "en")
+            manager.play(leg.id, self._message(a.message, lang), now, then_hangup=True)
         elif isinstance(a, da.HangUp):
             manager.hangup_call(call.id, now)
 
-    def _message(self, name: str) -> list[PlayItem]:
-        names = [n for n in (name, f"en/{name}") if self.manager.has_prompt(n)]
+    def _message(self, name: str, lang: str = "en") -> list[PlayItem]:
+        """The prompt ``name`` in the lead's language, else as named, else in English."""
+        wanted = (f"{lang}/{name}", name, f"en/{name}")
+        names = [n for n in wanted if self.manager.has_prompt(n)]
         return [PromptItem(names[0])] if names else [ToneItem(tone("beep"), 0.5)]
 
     # ============================================================ outcomes
