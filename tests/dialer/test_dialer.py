@@ -340,3 +340,14 @@ def test_unknown_events_and_late_attempt_events() -> None:
     assert d.handle(ev.AttemptAnswered("nope#1", "human"), 0.0) == []
     with pytest.raises(LocalProtocolError, match="does not handle"):
         d.handle("start", 0.0)  # type: ignore[arg-type]
+
+
+def test_a_campaign_starting_with_many_free_lines_dials_them_in_rounds() -> None:
+    d = dialer(agentless(max_lines=100))
+    numbers = [f"+1212555{i:04d}" for i in range(60)]
+    first = start(d, "r", numbers)
+    assert len(dialled(first)) == 20  # one round: MAX_BURST calls at most
+    deadline = d.get_timer()
+    assert deadline is not None and deadline <= 0.05 + 1e-9
+    rounds = [len(dialled(d.handle_timer(t))) for t in (0.05, 0.1, 0.15)]
+    assert rounds == [20, 20, 0]

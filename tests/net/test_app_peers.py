@@ -589,3 +589,34 @@ def test_a_clean_stop_logs_the_agents_off_with_reason_shutdown(tmp_path: Path) -
     assert all(r["data"] == {"reason": "shutdown"} for r in logoffs)
     # The next start finds nothing left open (no "interrupted" sessions).
     assert Store(tmp_path / "callcenter.db").sessions_closed == 0
+
+
+@pytest.mark.peer
+def test_the_cdr_names_why_the_call_ended_from_the_bye_reason_header(tmp_path: Path) -> None:
+    async def body(app: Application) -> tuple[int, str, list[dict[str, Any]]]:
+        rc, screen = await run_sipp(
+            [
+                "-sf",
+                str(SCENARIOS / "uac_bye_reason.xml"),
+                f"127.0.0.1:{app.port}",
+                "-s",
+                "600",
+                "-m",
+                "1",
+                "-timeout",
+                "15",
+            ],
+            tmp_path,
+        )
+        for _ in range(50):
+            rows = [r for r in app.store.cdrs() if r["end_time"] is not None]
+            if rows:
+                break
+            await asyncio.sleep(0.05)
+        return rc, screen, app.store.cdrs()
+
+    rc, screen, rows = with_app(tmp_path, body)
+    assert rc == 0, screen
+    [row] = rows
+    assert row["hangup_side"] == "caller"
+    assert row["hangup_cause"] == 'bye; Q.850;cause=16;text="Normal call clearing"'

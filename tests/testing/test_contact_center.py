@@ -437,3 +437,16 @@ def test_an_override_is_checked_when_the_application_is_built(tmp_path: Path) ->
     config = with_queues(load_config(EXAMPLE), sales={"overflow": QueueTarget("queue", "nope")})
     with pytest.raises(ConfigError, match=r"queues\.sales\.overflow: unknown queue 'nope'"):
         Harness(config, tmp_path=tmp_path)
+
+
+def test_an_offered_agent_is_ringing_while_the_phone_rings(tmp_path: Path) -> None:
+    with Harness(fast_queues(load_config(EXAMPLE)), tmp_path=tmp_path) as h:
+        agent = h.agent("2001", auto_answer=False)
+        h.login("2001")
+        caller = h.call("200", caller_id="5550260")
+        caller.wait_answered()
+        agent.wait_ringing()
+        h.wait_agent_state("2001", AgentState.RINGING)  # 180 from the phone: ringing
+        agent.answer()
+        h.wait_agent_state("2001", AgentState.ON_CALL)
+        caller.hang_up()

@@ -48,6 +48,7 @@ from pbx.calls.events import (
     LegAnswered,
     LegEnded,
     LegFailed,
+    LegRinging,
     MachineGreetingEnded,
     Purpose,
 )
@@ -425,6 +426,8 @@ class CampaignService:
             attempt = purpose.ref
             if isinstance(event, LegAnswered):
                 self._answered(attempt, event.leg, now)
+            elif isinstance(event, LegRinging):
+                self.feed(de.AttemptRinging(attempt), now)
             elif isinstance(event, LegFailed):
                 gone = self._attempts.pop(attempt, None)
                 if gone is not None and gone.agent_leg in self.manager.legs:

@@ -59,6 +59,15 @@ class LegAnswered:
 
 
 @frozen
+class LegRinging:
+    """An outbound leg's far end rings (its first 180 or 183)."""
+
+    call: str
+    leg: str
+    purpose: Purpose | None = None
+
+
+@frozen
 class LegFailed:
     """An outbound leg failed: busy, no answer, rejected, ring timeout (408), the
     extension not registered (480), no media port or trunk (503)."""
@@ -177,6 +186,7 @@ CallEvent = (
     CallStarted
     | CallRouted
     | LegAnswered
+    | LegRinging
     | LegFailed
     | LegEnded
     | CallEnded

@@ -53,6 +53,7 @@ from pbx.calls.events import (
     LegAnswered,
     LegEnded,
     LegFailed,
+    LegRinging,
     PlaybackDone,
     Purpose,
 )
@@ -332,6 +333,7 @@ class CallManager:
     def _on_progress(self, leg: Leg, ev: sip.CallProgress, now: float) -> None:
         if leg.state is LegState.DIALING:
             leg.state = LegState.EARLY
+            self._events.append(LegRinging(leg.call, leg.id, leg.purpose))
         peer = self.legs.get(leg.peer or "")
         if peer is not None and peer.kind is LegKind.INBOUND and peer.state is LegState.RINGING:
             # 180 goes on as 180 (the caller's phone plays its own ringback); 183 with

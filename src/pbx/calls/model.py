@@ -156,6 +156,9 @@ class Call:
     recording_key: str | None = None
     disposition: str = ""
     hangup_side: str = ""
+    hangup_cause: str = ""
+    """Why the call ended: the end cause of the leg that ended it (``bye``, ``bye; Q.850;
+    cause=16`` with an RFC 3326 Reason, ``486 Busy Here``, ``ring timeout`` ...)."""
     transferred: bool = False
 
 

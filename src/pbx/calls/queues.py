@@ -49,6 +49,7 @@ from pbx.calls.events import (
     LegAnswered,
     LegEnded,
     LegFailed,
+    LegRinging,
     PlaybackDone,
     Purpose,
     TransferRequested,
@@ -260,6 +261,11 @@ class QueueService:
         """Feed every call-manager event here."""
         if isinstance(event, LegAnswered) and event.purpose is not None:
             self._leg_answered(event, event.purpose, now)
+        elif isinstance(event, LegRinging) and event.purpose is not None:
+            p = event.purpose
+            ringing = self._ringing.get((p.ref, p.agent or "")) if p.kind == "offer" else None
+            if ringing is not None and ringing.leg == event.leg:
+                self.feed(ev.OfferRinging(p.ref, p.agent or ""), now)  # reserved → ringing
         elif isinstance(event, LegFailed) and event.purpose is not None:
             self._leg_failed(event, event.purpose, now)
         elif isinstance(event, LegEnded):

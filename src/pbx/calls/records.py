@@ -89,7 +89,7 @@ class CallRecords:
                 "hold_seconds": round(call.hold_seconds, 3),
                 "disposition": call.disposition,
                 "hangup_side": call.hangup_side or None,
-                "hangup_cause": None,
+                "hangup_cause": call.hangup_cause or None,
                 "agent": call.agent,
                 "queue": call.queue,
                 "recording": call.recording,
@@ -117,8 +117,11 @@ def account_leg_end(
             call.hangup_side = "pbx"
         else:
             call.hangup_side = "caller" if leg.kind is LegKind.INBOUND else "callee"
+        call.hangup_cause = call.hangup_cause or leg.end_cause or by
     if failed_status is not None and leg.kind is LegKind.OUTBOUND and call.last_failure is None:
         call.last_failure = failed_status
+        if not was_answered and call.answered is None:
+            call.hangup_cause = call.hangup_cause or leg.end_cause
     if leg.kind is LegKind.INBOUND and by == "remote" and call.disposition == "":
         if (not was_answered and call.answered is None) or call.waiting:
             # Hung up ringing, or answered only by the pbx (a queue) while waiting.

@@ -80,6 +80,10 @@ DIAL_GRACE = 30.0
 """Seconds past the ring timeout after which an attempt with no outcome is hung up."""
 URGENT_GAP = 0.05
 """Seconds between decisions at least, when an agent becomes free."""
+MAX_BURST = 20
+"""Calls placed (or previews offered) in one round at most: a campaign that starts with
+hundreds of free lines dials them over rounds ``URGENT_GAP`` apart, so that no single
+step of the loop holds up the media tick of the calls already up."""
 
 
 class Dialer:
@@ -353,7 +357,7 @@ class Dialer:
         """Ask the pacer and place calls, at most every ``pace_interval`` seconds."""
         if c.state is not CampaignState.RUNNING:
             return
-        gap = URGENT_GAP if urgent else self._pace_interval
+        gap = URGENT_GAP if urgent or c.burst else self._pace_interval
         if now < c.last_pace + gap:
             self._arm_pace(c, c.last_pace + gap)
             return
@@ -371,11 +375,15 @@ class Dialer:
             return
         state = c.pacing_state(now, wall)
         decision = c.pacer.decide(state, now)
-        n = max(0, min(decision.calls, free))
+        wanted = max(0, min(decision.calls, free))
+        n = min(wanted, MAX_BURST)
         if c.config.mode is Mode.PREVIEW:
             placed = self._offer_previews(c, n, now, wall, out)
         else:
             placed = self._dial_leads(c, n, now, wall, out)
+        c.burst = wanted > n and placed == n  # more to place, and leads to place them
+        if c.burst:
+            self._arm_pace(c, now + URGENT_GAP)
         out.append(act.PacingLogged(c.name, wall, decision, placed))
 
     def _arm_pace(self, c: Run, deadline: float) -> None:

@@ -127,6 +127,9 @@ class Run:
     agents: dict[str, AgentSlot] = field(factory=dict)
     calls: dict[str, Call] = field(factory=dict)
     last_pace: float = float("-inf")
+    burst: bool = False
+    """The last round placed only part of what the pacer asked (``MAX_BURST``): the next
+    comes at once (``URGENT_GAP``)."""
     lead_states: dict[LeadState, int] = field(factory=dict)
 
     @property

@@ -165,7 +165,9 @@ class InviteUsage:
             t = core.transactions.get(leg.invite_tx or "")
             if t is not None and t.last_response is not None and t.last_response.status < 200:
                 core.respond(t.id, leg.invite, 487, now, to_tag=leg.id)
-        core.events.append(DialogEnded(leg.id, "remote", "bye"))
+        # RFC 3326: the Reason header says why (Q.850 cause, SIP status), when sent.
+        why = req.headers.get("reason")
+        core.events.append(DialogEnded(leg.id, "remote", f"bye; {why}" if why else "bye"))
 
     def on_ack(self, req: Request) -> None:
         """An ACK outside any transaction: to our 2xx (initial or re-INVITE)."""
