@@ -77,13 +77,14 @@ def test_reminders_reach_a_person_a_machine_a_busy_line_and_a_dead_number(h: Har
     service.command("reminders", "start", h.now())
     h.app.sip.flush()
 
-    # The person hears the reminder, presses 1 at the menu, and hears the thanks.
+    # The person hears the reminder (about 8 s: amount and date are spoken), presses 1
+    # at the menu, and hears the thanks.
     person = carrier.wait_for_call(PERSON, timeout=5)
     assert person.caller_id == "5550100"
     person.assert_heard_prompt("en/reminder-intro", timeout=8)
     # (its beginning: the pbx hangs up as its last frames leave, a loaded machine may
     # lose a few of them)
-    person.assert_heard_prompt("en/reminder-thanks", timeout=10, first_seconds=1.0)
+    person.assert_heard_prompt("en/reminder-thanks", timeout=20, first_seconds=1.0)
     assert person.digits_pressed == "1"
     lead = settled(h, ids[PERSON])
     attempt = lead.attempts[-1]
