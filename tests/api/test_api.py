@@ -156,6 +156,18 @@ def test_openapi_health_version_and_metrics(tmp_path: Path) -> None:
         assert 'pbx_queue_waiting{queue="sales"} 0.0' in metrics
         assert 'pbx_agents{state="logged_out"} 10.0' in metrics
         assert "pbx_media_tick_seconds" in metrics
+        assert "pbx_rtp_packets_lost_total 0.0" in metrics
+        assert "pbx_rtp_packets_late_total 0.0" in metrics
+        # The dialer: leads by state, lines, abandon rates per window.
+        admin = bearer(await token(client, "admin", "admin"))
+        csv = "phone\n+12125550141\n+12125550142\n"
+        headers = {**admin, "Content-Type": "text/csv"}
+        r = await client.post("/api/campaigns/reminders/leads", content=csv, headers=headers)
+        assert r.status_code == 200, r.text
+        metrics = (await client.get("/metrics")).text
+        assert 'pbx_dialer_leads{campaign="reminders",state="pending"} 2.0' in metrics
+        assert 'pbx_dialer_lines{campaign="reminders"} 0.0' in metrics
+        assert 'pbx_dialer_abandon_rate{campaign="sales-out",window="30d"} 0.0' in metrics
 
     with_api(tmp_path, body)
 

@@ -168,3 +168,18 @@ def test_jitter_bank_pops_give_what_each_streams_pop_gives() -> None:
             jb.depth,
         )
         assert ja.played > 300  # audio flowed
+
+
+def test_lost_packets_are_counted_on_live_and_removed_streams() -> None:
+    eng = MediaEngine()
+    ca = eng.add_channel(_stream(1, None))
+    phone = _stream(11, PBX)
+    for tick in range(40):
+        packet = phone.packetize(b"\xff" * 160)
+        if tick % 10 != 5:  # every tenth packet never arrives
+            eng.receive(ca, packet, PHONE_A, tick * 0.02)
+        eng.tick(tick * 0.02 + 0.01)
+    lost, late = eng.rtp_losses()
+    assert (lost, late) == (4, 0)
+    eng.remove_channel(ca)
+    assert eng.rtp_losses() == (4, 0)  # kept once the stream is gone

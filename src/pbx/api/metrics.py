@@ -73,6 +73,14 @@ class _Live(Collector):
             "pbx_rtp_packets_received", "RTP packets in", value=media.packets_in
         )
         yield GaugeMetricFamily("pbx_rtp_packets_sent", "RTP packets out", value=media.packets_out)
+        lost, late = app.engine.rtp_losses()
+        yield CounterMetricFamily(
+            "pbx_rtp_packets_lost", "RTP packets lost (RFC 3550 A.3), every stream", value=lost
+        )
+        yield CounterMetricFamily(
+            "pbx_rtp_packets_late", "RTP packets too late for their frame", value=late
+        )
+        yield from _campaigns(app, now)
         yield GaugeMetricFamily(
             "pbx_store_errors", "Store writes that failed", value=app.calls.store_errors
         )
@@ -87,6 +95,23 @@ class _Live(Collector):
             value=app.endpoint.bad_messages,
         )
         yield from _sip_traffic(app)
+
+
+def _campaigns(app: Application, now: float) -> Iterator[Metric]:
+    """Per campaign: lines in use, leads by state, abandon rates (FCC 30 days, Ofcom 24 h)."""
+    lines = GaugeMetricFamily("pbx_dialer_lines", "Outbound lines in use", labels=["campaign"])
+    leads = GaugeMetricFamily("pbx_dialer_leads", "Leads by state", labels=["campaign", "state"])
+    abandon = GaugeMetricFamily(
+        "pbx_dialer_abandon_rate", "Abandon rate (0-1) by window", labels=["campaign", "window"]
+    )
+    for name in app.config.campaigns:
+        view = app.dialer.snapshot(name, now)
+        lines.add_metric([name], view.lines_in_use)
+        for state, n in sorted(view.leads.items()):
+            leads.add_metric([name, state], n)
+        abandon.add_metric([name, "30d"], view.abandon.rate_30d)
+        abandon.add_metric([name, "24h"], view.abandon.rate_24h)
+    yield from (lines, leads, abandon)
 
 
 def _sip_traffic(app: Application) -> Iterator[Metric]:

@@ -99,6 +99,15 @@ Rows = npt.NDArray[np.intp]
 NTP_UNIX_OFFSET = 2_208_988_800
 
 
+def _losses(stream: MediaStream) -> tuple[int, int]:
+    """(lost, late) packets of an RTP stream; (0, 0) for a stream that keeps no stats."""
+    stats = getattr(stream, "stats", None)
+    if stats is None:
+        return 0, 0
+    s = stats()
+    return max(0, int(s.lost)), int(s.late)
+
+
 @define
 class MediaEngine:
     """Channels in array rows; bridges, players, recorders and detectors over them."""
@@ -130,6 +139,10 @@ class MediaEngine:
     _codecs: list[Codec | None] = field(init=False, factory=list)
     _free: list[int] = field(init=False, factory=list)
     _high: int = field(init=False, default=0)
+    closed_lost: int = field(init=False, default=0)
+    """RTP packets lost on the streams already removed (RFC 3550 A.3)."""
+    closed_late: int = field(init=False, default=0)
+    """RTP packets that arrived too late for their frame, on the streams removed."""
     _payload_in: npt.NDArray[np.uint8] = field(init=False)
     _pcm_in: npt.NDArray[np.int16] = field(init=False)
     #: Last tick's input pcm: DTMF reads frames it skipped last tick from here
@@ -207,9 +220,23 @@ class MediaEngine:
         self._layout = None
         return ch
 
+    def rtp_losses(self) -> tuple[int, int]:
+        """RTP packets lost (RFC 3550 A.3) and arrived too late for their frame, over
+        every stream since start: the closed ones' and the live ones' (for /metrics)."""
+        lost, late = self.closed_lost, self.closed_late
+        for stream in self._streams[: self._high]:
+            if stream is not None:
+                more_lost, more_late = _losses(stream)
+                lost += more_lost
+                late += more_late
+        return lost, late
+
     def remove_channel(self, ch: int) -> None:
         """Free the row of ``ch``: leaves its bridge, stops its player and detectors."""
         stream = self._stream(ch)
+        lost, late = _losses(stream)
+        self.closed_lost += lost
+        self.closed_late += late
         if self._banked[ch]:
             cast(Any, stream).unbind_bank()
             self._banked[ch] = False
