@@ -20,6 +20,7 @@ MATRIX: list[tuple[str, str, dict[str, object] | None, tuple[int, int, int, int]
     ("GET", "/api/queues/sales", None, (401, 403, 200, 200)),
     ("GET", "/api/queues/sales/calls", None, (401, 403, 200, 200)),
     ("POST", "/api/queues/sales/calls/x/priority", {"priority": 1}, (401, 403, 404, 404)),
+    ("POST", "/api/queues/sales/calls/x/move", {"to": "queue:support"}, (401, 403, 404, 404)),
     ("GET", "/api/agents", None, (401, 200, 200, 200)),
     ("GET", "/api/agents/2001", None, (401, 200, 200, 200)),
     ("GET", "/api/agents/2002", None, (401, 403, 200, 200)),

@@ -64,6 +64,19 @@ def test_an_overflowed_call_is_offered_once_to_the_queue_that_answered_it() -> N
     assert support.answered_within == 0  # over the 20 s threshold
 
 
+def test_a_caller_a_supervisor_moved_counts_as_an_overflow() -> None:
+    log = Log()
+    log.add(1000, "ENTERQUEUE", "c1", "sales")
+    log.add(1030, "EXITMOVED", "c1", "sales", to="queue:support")
+    log.add(1030, "ENTERQUEUE", "c1", "support")
+    log.add(1035, "CONNECT", "c1", "support", "2006", wait=5)
+    log.add(1095, "COMPLETECALLER", "c1", "support", "2006", wait=5, talk=60)
+    report = queue_report(log.rows, day(60), queues=["sales", "support"])
+    sales, support = (row_at(report, q, 1000) for q in ("sales", "support"))
+    assert (sales.offered, sales.overflow_out, sales.exited) == (0, 1, 0)
+    assert (support.offered, support.answered, support.overflow_in, support.asa) == (1, 1, 1, 35)
+
+
 def test_an_overflow_that_was_never_answered_counts_where_it_ended() -> None:
     log = Log()
     log.add(1000, "ENTERQUEUE", "c1", "sales")

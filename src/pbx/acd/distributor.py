@@ -93,6 +93,7 @@ HANDLERS: Mapping[type, Callable[[AcdState, Any, float, Actions], None]] = {
     ev.DirectCallEnded: direct.on_direct_call_ended,
     ev.MembershipChanged: membership.on_membership_changed,
     ev.SkillsChanged: membership.on_skills_changed,
+    ev.CallMoved: waiting.on_call_moved,
 }
 """Every event the distributor handles → ``handler(state, event, now, out)``."""
 

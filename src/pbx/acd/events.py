@@ -15,6 +15,8 @@ from collections.abc import Mapping
 
 from attrs import field, frozen
 
+from pbx.acd.models import Target
+
 
 @frozen
 class CallQueued:
@@ -210,6 +212,15 @@ class DirectCallEnded:
 
 
 @frozen
+class CallMoved:
+    """A supervisor sends the waiting caller elsewhere (another queue, an IVR, voicemail
+    or a number): they leave the queue (``EXITMOVED``) as an overflow would."""
+
+    call: str
+    target: Target
+
+
+@frozen
 class MembershipChanged:
     """The agent joins ``queue`` with ``penalty`` (a member already: a new tier), or
     leaves it (``member`` false) — at run time, over the configured membership."""
@@ -259,5 +270,6 @@ AcdEvent = (
     | DirectCallEnded
     | MembershipChanged
     | SkillsChanged
+    | CallMoved
 )
 """Any input of the distributor."""

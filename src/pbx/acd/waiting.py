@@ -132,6 +132,21 @@ def on_call_abandoned(acd: AcdState, e: ev.CallAbandoned, now: float, out: Actio
     agents_available(acd, freed, now, out)
 
 
+def on_call_moved(acd: AcdState, e: ev.CallMoved, now: float, out: Actions) -> None:
+    """A supervisor moves the waiting caller to another queue, an IVR, voicemail or a
+    number: they leave this queue as an overflow would (its reports count one)."""
+    call = acd.calls.get(e.call)
+    if call is None or call.state in (CallState.CALLBACK_PENDING, CallState.CALLBACK_DIALING):
+        return
+    data = {
+        "position": acd.position(call),
+        "wait": now - call.enqueued,
+        "to": f"{e.target.kind}:{e.target.name}",
+    }
+    exit_queue(acd, call, "EXITMOVED", data, now, out)
+    out.append(act.Overflow(call.call, e.target, "moved"))
+
+
 def on_priority_changed(acd: AcdState, e: ev.PriorityChanged, now: float, out: Actions) -> None:
     """The caller's priority changes; their place in the queue moves with it."""
     call = acd.calls.get(e.call)

@@ -23,6 +23,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from pbx.acd import events as acd
+from pbx.acd.models import Target as QueueTarget
 from pbx.api.auth import Principal
 from pbx.api.context import ApiContext, Caller, Ctx
 from pbx.api.hub import to_json
@@ -46,6 +47,17 @@ class MonitorBody(BaseModel):
 
 class PriorityBody(BaseModel):
     priority: int = Field(ge=-1000, le=1000)
+
+
+class MoveBody(BaseModel):
+    to: str = Field(
+        min_length=3,
+        max_length=80,
+        description="queue:NAME, ivr:NAME, voicemail:BOX or number:EXTENSION",
+    )
+
+
+MOVE_KINDS = ("queue", "ivr", "voicemail", "number")
 
 
 class PreviewBody(BaseModel):
@@ -147,6 +159,46 @@ async def queue_call_priority(
     ctx.app.sip.flush(now)
     position = ctx.app.queues.distributor.position(caller.call)
     return {"call": call_id, "priority": body.priority, "position": position}
+
+
+@router.post(
+    "/queues/{name}/calls/{call_id}/move",
+    summary="Send a waiting caller to another queue, an IVR, voicemail or a number",
+)
+async def queue_call_move(
+    name: str, call_id: str, body: MoveBody, ctx: Ctx, who: Caller
+) -> dict[str, Any]:
+    """The caller leaves this queue as an overflow would (``EXITMOVED``, counted as an
+    overflow out and, in a queue, an overflow in) with their attached data."""
+    ctx.staff(who)
+    if name not in ctx.app.config.queues or not who.sees_queue(name):
+        raise Problem(404, f"no queue {name!r}")
+    kind, _, target = body.to.partition(":")
+    if kind not in MOVE_KINDS or not target:
+        raise Problem(
+            422,
+            f"to: expected queue:NAME, ivr:NAME, voicemail:BOX or number:N, got {body.to!r}",
+            errors=[{"field": "to", "problem": "bad target"}],
+        )
+    known = {"queue": ctx.app.config.queues, "ivr": ctx.app.config.ivr}.get(kind)
+    if known is not None and target not in known:
+        raise Problem(
+            422, f"to: no {kind} {target!r}", errors=[{"field": "to", "problem": f"no {kind}"}]
+        )
+    if kind == "queue" and not who.sees_queue(target):
+        raise Problem(403, f"queue {target!r} is not yours")
+    if kind == "queue" and target == name:
+        raise Problem(
+            422, "to: the caller is in that queue", errors=[{"field": "to", "problem": "same"}]
+        )
+    waiting = {c.call.split(":")[0]: c for c in ctx.app.queues.distributor.waiting(name)}
+    caller = waiting.get(call_id)
+    if caller is None:
+        raise Problem(404, f"call {call_id!r} is not waiting in {name!r}")
+    now = ctx.now()
+    ctx.app.queues.feed(acd.CallMoved(caller.call, QueueTarget(kind, target)), now)
+    ctx.app.sip.flush(now)
+    return {"call": call_id, "from": name, "to": body.to}
 
 
 @router.get("/agents", summary="Agents with state, time in state, current call")

@@ -41,7 +41,9 @@ from pbx.reports.periods import Intervals
 from pbx.reports.service_level import AbandonTreatment, ServiceLevelCounts
 
 ANSWER_END = frozenset({"COMPLETEAGENT", "COMPLETECALLER", "COMPLETEINTERRUPTED", "TRANSFER"})
-EXITS = frozenset({"EXITWITHTIMEOUT", "EXITWITHKEY", "EXITEMPTY", "FULL", "JOINEMPTY"})
+EXITS = frozenset(
+    {"EXITWITHTIMEOUT", "EXITWITHKEY", "EXITEMPTY", "EXITMOVED", "FULL", "JOINEMPTY"}
+)
 
 
 @frozen
