@@ -7,6 +7,7 @@ not at all, and a refusal lists every row's problem (row, field, problem, value)
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -77,9 +78,18 @@ async def import_leads(name: str, request: Request, ctx: Ctx, who: Caller) -> di
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Problem(415, "the lead list must be UTF-8 CSV") from None
-    now = ctx.now()
-    report = ctx.app.campaigns.import_leads(name, text, now)
-    ctx.app.sip.flush(now)
+    service = ctx.app.campaigns
+    known = service.known_numbers(name)
+    # Parsing and checking a long list takes a while: off the loop, so calls keep their
+    # audio; the leads are stored and handed to the dialer back on it.
+    report = await asyncio.to_thread(service.check_leads, name, text, known)
+    if report.ok:
+        meanwhile = service.known_numbers(name) - known
+        if any(lead.phone in meanwhile for lead in report.leads):
+            raise Problem(409, "another import added some of these numbers meanwhile: retry")
+        now = ctx.now()
+        service.add_leads(report, now)
+        ctx.app.sip.flush(now)
     if not report.ok:
         errors = [
             {"field": f"row {e.row}: {e.field}", "problem": e.problem, "value": e.value}

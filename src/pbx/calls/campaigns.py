@@ -143,19 +143,31 @@ class CampaignService:
     def import_leads(self, campaign: str, text: str, now: float) -> ImportReport:
         """Import a CSV of leads into ``campaign``: all rows or none (the report says
         which row is wrong and why)."""
+        report = self.check_leads(campaign, text, self.known_numbers(campaign))
+        if report.ok:
+            self.add_leads(report, now)
+        return report
+
+    def known_numbers(self, campaign: str) -> frozenset[str]:
+        """The numbers ``campaign`` already has (an import refuses them again)."""
+        return frozenset(lead.phone for lead in self.dialer.leads(campaign))
+
+    def check_leads(self, campaign: str, text: str, known: frozenset[str]) -> ImportReport:
+        """Parse and check a CSV of leads, changing nothing: safe to run off the event
+        loop (the API does, for long lists), with ``known`` from :meth:`known_numbers`."""
         config = self.campaigns[campaign]
-        report = import_leads(
+        return import_leads(
             text,
             campaign,
             default_region=config.default_region,
             dnc=self.dialer.dnc.view(config.dnc_lists),
-            existing_numbers={lead.phone for lead in self.dialer.leads(campaign)},
+            existing_numbers=known,
         )
-        if report.ok:
-            for lead in report.leads:
-                self.store.lead_save(lead_to_dict(lead))
-            self.feed(de.LeadsAdded(report.leads), now)
-        return report
+
+    def add_leads(self, report: ImportReport, now: float) -> None:
+        """Store the checked leads (one transaction), then hand them to the dialer."""
+        self.store.leads_save([lead_to_dict(lead) for lead in report.leads])
+        self.feed(de.LeadsAdded(report.leads), now)
 
     def command(self, campaign: str, verb: str, now: float) -> None:
         """``start``, ``pause``, ``resume`` or ``stop`` a campaign."""

@@ -442,6 +442,34 @@ class Store:
                 ),
             )
 
+    def leads_save(self, bodies: Sequence[Mapping[str, Any]]) -> None:
+        """Store many leads at once (an import): all of them, or none."""
+        rows = [
+            _params(
+                (
+                    b["id"],
+                    b["campaign"],
+                    b["phone"],
+                    b["state"],
+                    b.get("disposition"),
+                    json.dumps(dict(b), default=str),
+                )
+            )
+            for b in bodies
+        ]
+        with self._lock:
+            self.db.execute("BEGIN")
+            try:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO lead (id, campaign, phone, state, disposition, body)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
     def leads(self, campaign: str | None = None) -> list[dict[str, Any]]:
         """Stored leads (of one campaign), in the order they were first stored."""
         sql = (
