@@ -41,9 +41,7 @@ from pbx.reports.periods import Intervals
 from pbx.reports.service_level import AbandonTreatment, ServiceLevelCounts
 
 ANSWER_END = frozenset({"COMPLETEAGENT", "COMPLETECALLER", "COMPLETEINTERRUPTED", "TRANSFER"})
-EXITS = frozenset(
-    {"EXITWITHTIMEOUT", "EXITWITHKEY", "EXITEMPTY", "EXITMOVED", "FULL", "JOINEMPTY"}
-)
+EXITS = frozenset({"EXITWITHTIMEOUT", "EXITWITHKEY", "EXITEMPTY", "EXITMOVED", "FULL", "JOINEMPTY"})
 
 
 @frozen
