@@ -450,3 +450,22 @@ def test_an_offered_agent_is_ringing_while_the_phone_rings(tmp_path: Path) -> No
         agent.answer()
         h.wait_agent_state("2001", AgentState.ON_CALL)
         caller.hang_up()
+
+
+def test_the_agent_pauses_and_resumes_the_recording_with_star_0(tmp_path: Path) -> None:
+    with Harness(fast_queues(load_config(EXAMPLE)), tmp_path=tmp_path) as h:
+        agent = h.agent("2001", audio=Tone(660), answer_after=0.1)
+        h.login("2001")
+        caller = h.call("200", caller_id="5550270", audio=Tone(440))
+        caller.wait_answered()
+        agent.wait_connected()
+        [call] = [c for c in h.app.calls.calls.values() if c.recording_key is not None]
+        assert not call.recording_paused
+        agent.send_dtmf("*0")
+        h.wait_for(lambda: call.recording_paused, 3.0, "the recording paused")
+        agent.send_dtmf("*0")
+        h.wait_for(lambda: not call.recording_paused, 3.0, "the recording resumed")
+        caller.send_dtmf("*0")  # the customer's keys do not touch the recording
+        h.sleep(1.0)
+        assert not call.recording_paused
+        caller.hang_up()

@@ -491,9 +491,11 @@ class CallManager:
     def pause_recording(self, call_id: str, paused: bool = True) -> bool:
         """Pause (silence) or resume the call's recording, e.g. while a card number is
         read out; False when the call is not being recorded."""
-        key = self.call(call_id).recording_key
+        call = self.call(call_id)
+        key = call.recording_key
         if key is None:
             return False
+        call.recording_paused = paused
         if paused:
             self.engine.pause_recording(key)
         else:

@@ -154,6 +154,8 @@ class Call:
     queue: str | None = None
     recording: str | None = None
     recording_key: str | None = None
+    recording_paused: bool = False
+    """The recording records silence for now (a card number being read)."""
     disposition: str = ""
     hangup_side: str = ""
     hangup_cause: str = ""

@@ -102,6 +102,8 @@ class _Ringing:
     """What to whisper to the agent before the caller is connected (the queue name)."""
 
 
+STAR_WINDOW = 3.0
+"""Seconds within which ``0`` after ``*`` is the recording key."""
 DIRECT_KINDS = frozenset(
     {"connect", "click-to-call", "operator", "campaign-agent", "campaign", "consult"}
 )
@@ -161,6 +163,8 @@ class QueueService:
     _busy: bool = field(init=False, default=False)
     _after_feature: dict[str, ev.AcdEvent] = field(init=False, factory=dict)
     """Feature-code leg → the log-in or unpause to apply once the phone hung up."""
+    _star: dict[str, float] = field(init=False, factory=dict)
+    """Agent's leg → when they pressed ``*`` (a ``*0`` may follow)."""
     _direct: dict[str, tuple[str, str, float | None]] = field(init=False, factory=dict)
     """Agent's answered leg on a call the ACD did not distribute → (agent, call, its
     wrap-up)."""
@@ -281,10 +285,33 @@ class QueueService:
         elif isinstance(event, DigitReceived):
             if self.supervision.digit(event.leg, event.digit):
                 return
+            if self._recording_key(event, now):
+                return
             caller = self._queued.get(self._by_leg.get(event.leg, ""))
             if caller is not None and event.leg == caller.leg and not caller.connected:
                 if not caller.callback:
                     self.feed(ev.KeyPressed(caller.acd_call, event.digit), now)
+
+    def _recording_key(self, event: DigitReceived, now: float) -> bool:
+        """``*0`` pressed by the agent during a queue call pauses or resumes its recording
+        (a card number is read out); the agent hears a beep. True when it was theirs."""
+        q = self._queued.get(self._by_leg.get(event.leg, ""))
+        if q is None or not q.connected or event.leg != q.agent_leg:
+            return False
+        if event.digit == "*":
+            self._star[event.leg] = now
+            return True
+        pressed = self._star.pop(event.leg, None)
+        if event.digit != "0" or pressed is None or now - pressed > STAR_WINDOW:
+            return False
+        call = self.manager.calls.get(q.call)
+        if call is not None and self.manager.pause_recording(call.id, not call.recording_paused):
+            log.info(
+                "recording_paused" if call.recording_paused else "recording_resumed",
+                call=call.id,
+                agent=q.agent,
+            )
+        return True
 
     def _hold_changed(self, event: HoldChanged, now: float) -> None:
         """Either side of an answered queue call went on hold or came back: the agent's
