@@ -63,6 +63,8 @@ def test_bad_sdp_address_is_refused_at_once_and_other_calls_keep_their_audio(
             bad.invite("600", b"bad-addr", body=sdp(bad.rtp_port, address))
             assert (await bad.final_response()).status == 488
             assert time.monotonic() - started < 1.0
+            refused = [r for r in app.store.cdrs() if r["disposition"] == "refused"]
+            assert [r["hangup_cause"] for r in refused] == ["488 Not Acceptable Here"]
             ticks = app.media.ticks
             assert await good.echo_ratio(50, tag=2) >= 0.9
             assert app.media.ticks > ticks + 40

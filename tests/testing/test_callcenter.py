@@ -97,10 +97,13 @@ def test_busy_agent_gives_the_caller_486(pbx_harness: Harness) -> None:
     assert caller.cdr()["disposition"] == "busy"
 
 
-def test_unknown_did_is_refused_with_404(pbx_harness: Harness) -> None:
-    caller = pbx_harness.call("999")
+def test_unknown_did_is_refused_with_404_and_its_cdr_row_says_so(pbx_harness: Harness) -> None:
+    caller = pbx_harness.call("999", caller_id="5550999")
     caller.wait_failed(404)
-    assert pbx_harness.cdrs() == []
+    [row] = pbx_harness.cdrs()
+    assert (row["did"], row["caller"], row["direction"]) == ("999", "5550999", "inbound")
+    assert (row["disposition"], row["hangup_cause"]) == ("refused", "404 Not Found")
+    assert row["end_time"] is not None and row["talk_seconds"] == 0.0
 
 
 def test_unregistered_extension_gives_480(pbx_harness: Harness) -> None:

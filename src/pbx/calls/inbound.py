@@ -29,6 +29,9 @@ class Refused:
 
     status: int
     reason: str | None = None
+    call: Call | None = None
+    """The call as it would have been, when it came from a trunk or a user we know (its
+    CDR row says it was refused); None for a request nobody vouches for."""
 
 
 def admit(
@@ -50,7 +53,11 @@ def admit(
     match = dialplan.resolve(origin=origin, number=number, caller=identity.number, trunk=trunk)
     if match is None:
         log.info("call_no_route", number=number, origin=origin)
-        return Refused(404)
+        direction = "inbound" if origin == "trunk" else "internal"
+        unrouted = Call(
+            new_id(), origin, direction, now, number=number, trunk=trunk, caller=identity
+        )
+        return Refused(404, call=unrouted)
     call = Call(
         new_id(),
         origin,

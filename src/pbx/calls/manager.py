@@ -258,6 +258,8 @@ class CallManager:
         call = admit(ev, self.dialplan, self._new_id, now)
         if isinstance(call, Refused):
             self.endpoint.reject(ev.leg, call.status, now, reason=call.reason)
+            if call.call is not None:
+                self.records.refused(call.call, ev.call_id, call.status, now)
             return
         caller = call.caller
         leg = Leg(
@@ -278,6 +280,7 @@ class CallManager:
                 if isinstance(exc, ResourceExhausted)
                 else None
             )
+            # No row: under overload the store must not take a write per refused call.
             self.endpoint.reject(ev.leg, 503, now, extra=retry)
             return
         if ev.sdp is not None:
@@ -286,6 +289,7 @@ class CallManager:
             except OfferAnswerError as exc:
                 self.media.close(leg)
                 self.endpoint.reject(ev.leg, exc.status_hint, now, reason=None)
+                self.records.refused(call, ev.call_id, exc.status_hint, now)
                 log.info("call_rejected_sdp", reason=str(exc))
                 return
         self.calls[call.id] = call

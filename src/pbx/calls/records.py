@@ -34,6 +34,9 @@ def disposition(call: Call) -> str:
     return FAILURE_DISPOSITIONS.get(call.last_failure or 0, "failed")
 
 
+REASONS = {404: "Not Found", 488: "Not Acceptable Here", 503: "Service Unavailable"}
+
+
 @define
 class CallRecords:
     """Writes the CDR rows of calls to the store (no store: nothing is written)."""
@@ -63,6 +66,36 @@ class CallRecords:
                 "callee": call.number,
                 "start_time": self.wall(call.created),
                 "disposition": "in_progress",
+                "data": call.data,
+            },
+        )
+
+    def refused(self, call: Call, sip_call_id: str, status: int, now: float) -> None:
+        """The one row of a call refused before it started (no route 404, an offer we
+        cannot answer 488): ``refused``, with the status as its cause."""
+        if self.store is None:
+            return
+        caller = call.caller
+        self._write(
+            call,
+            self.store.cdr_insert,
+            {
+                "call_id": call.id,
+                "sip_call_id": sip_call_id,
+                "direction": call.direction,
+                "trunk": call.trunk,
+                "did": call.number,
+                "caller": caller.number if caller else None,
+                "caller_name": caller.name if caller else None,
+                "callee": call.number,
+                "start_time": self.wall(call.created),
+                "end_time": self.wall(now),
+                "ring_seconds": 0.0,
+                "talk_seconds": 0.0,
+                "hold_seconds": 0.0,
+                "disposition": "refused",
+                "hangup_side": "pbx",
+                "hangup_cause": f"{status} {REASONS.get(status, '')}".strip(),
                 "data": call.data,
             },
         )
