@@ -66,6 +66,7 @@ from pbx.media.recorder import recover_recordings
 from pbx.net.media import MediaService
 from pbx.net.pump import CallRouter, SipService
 from pbx.net.sip_stream import TcpLimits
+from pbx.net.sip_ws import WsLimits
 from pbx.rtp.ports import PortPool
 from pbx.sip import auth
 from pbx.sip.endpoint import EndpointConfig, SipEndpoint
@@ -256,7 +257,8 @@ class Application:
         )
 
     def _sip_service(self) -> SipService:
-        """SIP over UDP and TCP, pumping every core with deadlines through the router."""
+        """SIP over UDP, TCP and WebSocket (served by the HTTP server), pumping every core
+        with deadlines through the router."""
         return SipService(
             self.endpoint,
             self.router.on_sip,
@@ -270,6 +272,7 @@ class Application:
             ],
             tcp_limits=TcpLimits.from_config(self.config.sip),
             drain=self.router.drain,
+            ws_limits=WsLimits.from_config(self.config.sip),
         )
 
     def _router(self) -> CallRouter:
@@ -380,7 +383,10 @@ class Application:
     # -- policy ------------------------------------------------------------------------
     def trust(self, request: Request, source: Destination, now: float) -> str | None:
         """The trunk a request comes from — the trusted networks, not the address of a
-        registered user — or None: it must authenticate. Decided once per request."""
+        registered user — or None: it must authenticate. Decided once per request.
+        A WebSocket is a browser's, never a carrier's."""
+        if source.transport in ("WS", "WSS"):
+            return None
         try:
             addr = ipaddress.ip_address(source.host)
         except ValueError:

@@ -186,6 +186,8 @@ class HttpConfig:
     replay: int = 10_000
     """Events kept for clients that reconnect with the last sequence number they saw."""
     webhooks: tuple[WebhookConfig, ...] = ()
+    sip_websocket: bool = True
+    """SIP over WebSocket (RFC 7118, subprotocol ``sip``) at ``/sip`` on this listener."""
 
 
 @frozen
@@ -534,6 +536,7 @@ def _http(table: _Reader) -> HttpConfig:
         login_attempts=_count(table, "login_attempts", 5),
         replay=_count(table, "replay", 10_000),
         webhooks=tuple(hooks),
+        sip_websocket=table.get("sip_websocket", bool, True),
     )
     table.done()
     return config

@@ -1,4 +1,5 @@
-"""The FastAPI application: every resource router, problem bodies, CORS when configured.
+"""The FastAPI application: every resource router, problem bodies, CORS when configured,
+and SIP over WebSocket at ``/sip`` (:mod:`pbx.net.sip_ws`) unless ``sip_websocket`` is off.
 
 Every handler runs on the application's loop and calls the same methods a Python
 embedder calls (``app.queues.feed``, ``app.calls.hangup_call`` ...), then flushes what
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import WebSocketRoute
 
 from pbx.api import (
     agents,
@@ -68,5 +70,8 @@ def build_api(app: Application, auth: Authenticator, hub: EventHub, metrics: Met
     )  # fmt: skip
     for module in modules:
         api.include_router(module.router)
+    if app.config.http.sip_websocket:
+        # SIP over WebSocket (RFC 7118): the SIP service's transport, an ASGI application.
+        api.router.routes.append(WebSocketRoute("/sip", app.sip.ws, name="sip"))
     api.mount("/static", StaticFiles(directory=STATIC_ROOT), name="static")
     return api

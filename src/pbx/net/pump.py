@@ -24,9 +24,12 @@ from pbx.calls.events import CallEvent, CallRouted
 from pbx.calls.manager import CallManager, TargetHandler
 from pbx.net.sip_stream import SipTcpTransport, TcpLimits
 from pbx.net.sip_udp import SipUdpTransport
+from pbx.net.sip_ws import SipWsTransport, WsLimits
+from pbx.sip.dialog import uri_destination
 from pbx.sip.endpoint import SipEndpoint
 from pbx.sip.events import DeviceRegistered, EndpointEvent
 from pbx.sip.transport import Destination
+from pbx.sip.uri import SipUri
 
 log = structlog.get_logger(__name__)
 
@@ -121,7 +124,8 @@ class TimedCore(Protocol):
 
 
 class SipService:
-    """A :class:`SipEndpoint` listening on UDP and TCP, with one re-armed timer."""
+    """A :class:`SipEndpoint` listening on UDP and TCP (and on WebSocket through the
+    HTTP server, :attr:`ws`), with one re-armed timer."""
 
     def __init__(
         self,
@@ -130,6 +134,7 @@ class SipService:
         timers: Sequence[TimedCore] = (),
         tcp_limits: TcpLimits | None = None,
         drain: Callable[[float], bool] | None = None,
+        ws_limits: WsLimits | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.timers: list[TimedCore] = list(timers)
@@ -138,6 +143,8 @@ class SipService:
         """Runs after each step of a flush (the router's call events); True if it moved."""
         self.udp = SipUdpTransport(self._receive)
         self.tcp = SipTcpTransport(self._receive, limits=tcp_limits)
+        self.ws = SipWsTransport(self._receive, closed=self._flow_closed, limits=ws_limits)
+        """SIP over WebSocket: an ASGI application the HTTP server mounts at ``/sip``."""
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -167,6 +174,12 @@ class SipService:
     def _receive(self, data: bytes, source: Destination) -> None:
         now = self.now()
         self.endpoint.receive_datagram(data, source, now)
+        self.flush(now)
+
+    def _flow_closed(self, flow: Destination) -> None:
+        """A WebSocket closed: the registrations over it end now, not at their expiry."""
+        now = self.now()
+        self.endpoint.flow_closed(flow, now)
         self.flush(now)
 
     def _on_timer(self) -> None:
@@ -203,6 +216,8 @@ class SipService:
                 for data, dest in out:
                     if dest.transport == "UDP":
                         self.udp.send(data, dest)
+                    elif dest.transport in ("WS", "WSS"):
+                        self.ws.send(data, dest)
                     else:
                         self.tcp.send(data, dest)
                 event = ep.next_event()
@@ -226,11 +241,21 @@ class SipService:
             self._rearm()
 
     def _hold_flows(self, event: DeviceRegistered) -> None:
-        """A phone registered over TCP is reachable only over that connection (RFC 5626
-        §5): keep it open, idle or not, while the binding lasts."""
+        """A phone registered over TCP or WebSocket is reachable only over that connection
+        (RFC 5626 §5): keep it open, idle or not, while the binding lasts; over WebSocket
+        its Contact (``xxx.invalid``, RFC 7118 §5) is routed to that connection."""
         for binding in event.bindings:
             source = binding.source
-            if source.connection is not None and source.transport != "UDP":
+            if source.connection is None or source.transport == "UDP":
+                continue
+            if source.transport in ("WS", "WSS"):
+                uri = binding.contact.uri
+                contact = None
+                if isinstance(uri, SipUri):
+                    hop = uri_destination(uri, source.transport)
+                    contact = (hop.host, hop.port)
+                self.ws.hold(source.connection, binding.expires_at, contact)
+            else:
                 self.tcp.hold(source.connection, binding.expires_at)
 
     def _rearm(self) -> None:
@@ -254,3 +279,4 @@ class SipService:
             self._timer.cancel()
         self.udp.close()
         self.tcp.close()
+        self.ws.close()

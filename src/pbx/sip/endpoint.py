@@ -157,7 +157,7 @@ class SipEndpoint:
         if not data.strip(b"\r\n"):
             return  # keep-alive (RFC 5626 §3.5.1)
         try:
-            message = parse_message(data, stream=source.reliable)
+            message = parse_message(data, stream=source.stream)
             message.check()
         except SipParseError as exc:
             self._reject_unparseable(exc, source)
@@ -197,6 +197,13 @@ class SipEndpoint:
                     self.core.events.append(DeviceRegistered(change.aor, change.bindings))
                 self._arm_expiry()
         self._process_transaction_events(now)
+
+    def flow_closed(self, flow: Destination, now: float) -> None:
+        """The connection ``flow`` names closed: the bindings registered over it go at
+        once (RFC 5626 §5: the phone is reachable over that flow only)."""
+        if self.registrar is not None:
+            for change in self.registrar.forget_flow(flow):
+                self.core.events.append(DeviceRegistered(change.aor, change.bindings))
 
     def get_timer(self) -> float | None:
         """The earliest deadline of the endpoint, or None."""

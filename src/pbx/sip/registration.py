@@ -182,6 +182,20 @@ class Registrar:
                 out.append(RegistrationChanged(aor, tuple(live)))
         return out
 
+    def forget_flow(self, flow: Destination) -> list[RegistrationChanged]:
+        """Drop the bindings registered over the connection ``flow`` (it closed); one
+        change per address-of-record that lost some."""
+        if flow.connection is None:
+            return []
+        out = []
+        for aor, bindings in self.location.all().items():
+            left = [b for b in bindings if b.source != flow]
+            if len(left) != len(bindings):
+                self.location.set(aor, left)
+                log.info("sip_unregistered", aor=aor, flow=str(flow), bindings=len(left))
+                out.append(RegistrationChanged(aor, tuple(left)))
+        return out
+
     def next_expiry(self) -> float | None:
         """The earliest time a binding expires, or None."""
         times = [b.expires_at for bs in self.location.all().values() for b in bs]

@@ -10,6 +10,9 @@ from __future__ import annotations
 from attrs import frozen
 
 RELIABLE_TRANSPORTS = frozenset({"TCP", "TLS", "SCTP", "WS", "WSS"})
+FRAMED_TRANSPORTS = frozenset({"WS", "WSS"})
+"""Reliable transports that carry one message per frame (RFC 7118 §5): no Content-Length
+framing, so a message may leave it out as over UDP."""
 
 
 @frozen
@@ -17,7 +20,7 @@ class Destination:
     """A transport, a host and port, and the connection id for stream transports."""
 
     transport: str
-    """``UDP``, ``TCP`` or ``TLS`` (uppercase)."""
+    """``UDP``, ``TCP``, ``TLS``, ``WS`` or ``WSS`` (uppercase)."""
     host: str
     """IP address (IPv6 without brackets) or host name."""
     port: int
@@ -28,6 +31,11 @@ class Destination:
     def reliable(self) -> bool:
         """True for transports that retransmit themselves (no Timers A, E, G)."""
         return self.transport in RELIABLE_TRANSPORTS
+
+    @property
+    def stream(self) -> bool:
+        """True for byte streams, framed by Content-Length (TCP, TLS; not WebSocket)."""
+        return self.transport in RELIABLE_TRANSPORTS and self.transport not in FRAMED_TRANSPORTS
 
     @property
     def host_for_uri(self) -> str:
