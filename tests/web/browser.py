@@ -29,13 +29,13 @@ def require_browser() -> str:
 
 
 @asynccontextmanager
-async def chromium(binary: str) -> AsyncIterator[Browser]:
+async def chromium(binary: str, args: tuple[str, ...] = ()) -> AsyncIterator[Browser]:
     """A headless Chromium, closed (and its process gone) when the block ends."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
-            executable_path=binary, headless=True, args=["--no-sandbox"]
+            executable_path=binary, headless=True, args=["--no-sandbox", *args]
         )
         try:
             yield browser

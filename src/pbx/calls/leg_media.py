@@ -42,6 +42,17 @@ from pbx.sip.offer_answer import (
     negotiate_answer,
 )
 from pbx.sip.sdp import SdpParseError, SessionDescription
+from pbx.sip.webrtc_sdp import (
+    WebRtcLocal,
+    WebRtcNegotiated,
+    is_webrtc,
+    webrtc_accept,
+    webrtc_answer,
+    webrtc_offer,
+)
+
+ICE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+"""The characters of ICE credentials (RFC 8839 §5.4 ice-char)."""
 
 
 @define
@@ -112,8 +123,23 @@ class LegMedia:
         self.engine.set_codec(leg.channel, media.codec)
 
     def offer(self, leg: Leg, direction: str = "sendrecv") -> bytes:
-        """Our offer for the leg (a new session version); kept until answered."""
+        """Our offer for the leg (a new session version); kept until answered. A leg
+        :meth:`to_browser` gets a WebRTC offer."""
         leg.session_version += 1
+        if leg.webrtc is not None:
+            setup = "actpass"
+            if leg.webrtc_started:  # a re-offer keeps the DTLS role (RFC 5763 §5)
+                setup = "active" if leg.webrtc_dtls_client else "passive"
+            offer = webrtc_offer(
+                leg.webrtc,
+                session_id=leg.session_id,
+                session_version=leg.session_version,
+                direction=direction,
+                setup=setup,
+            )
+            leg.offer = offer
+            leg.local_sdp = bytes(offer)
+            return leg.local_sdp
         offer = build_offer(
             self.local(leg),
             session_id=leg.session_id,
@@ -130,6 +156,10 @@ class LegMedia:
             offer = SessionDescription.parse(sdp)
         except SdpParseError as exc:
             raise OfferAnswerError(f"invalid SDP: {exc}", 400) from None
+        if is_webrtc(offer):
+            return self._answer_webrtc(leg, offer, hold)
+        if leg.webrtc is not None and leg.webrtc_started:
+            raise OfferAnswerError("a browser's leg takes WebRTC offers only")
         leg.session_version += 1
         answer, media = negotiate_answer(
             offer,
@@ -170,4 +200,66 @@ class LegMedia:
         """Apply the answer ``sdp`` to our outstanding offer; raises SdpParseError or
         OfferAnswerError when it does not fit."""
         assert leg.offer is not None
-        self.apply(leg, accept_answer(leg.offer, SessionDescription.parse(sdp)))
+        answer = SessionDescription.parse(sdp)
+        if leg.webrtc is not None:
+            negotiated = webrtc_accept(leg.offer, answer)
+            self.apply(leg, negotiated.media)
+            self._start_webrtc(leg, negotiated)
+            return
+        self.apply(leg, accept_answer(leg.offer, answer))
+
+    # -- WebRTC ------------------------------------------------------------------------
+    def webrtc_available(self) -> bool:
+        """True when the transport runs WebRTC media (ICE, DTLS-SRTP)."""
+        return getattr(self.transport, "dtls_fingerprint", None) is not None
+
+    def to_browser(self, leg: Leg) -> bool:
+        """Make the leg's media WebRTC (a call to a browser): its offers become WebRTC
+        ones. False when the transport cannot run WebRTC media."""
+        return self._webrtc_local(leg) is not None
+
+    def _webrtc_local(self, leg: Leg) -> WebRtcLocal | None:
+        fingerprint = getattr(self.transport, "dtls_fingerprint", None)
+        if not isinstance(fingerprint, str) or leg.port is None or leg.stream is None:
+            return None
+        if leg.webrtc is None:
+            rng = self.rng
+            leg.webrtc = WebRtcLocal(
+                self.transport.host,
+                leg.port,
+                "".join(rng.choice(ICE_CHARS) for _ in range(8)),
+                "".join(rng.choice(ICE_CHARS) for _ in range(24)),
+                fingerprint,
+                leg.stream.local_ssrc,
+                leg.stream.cname,
+            )
+        return leg.webrtc
+
+    def _answer_webrtc(self, leg: Leg, offer: SessionDescription, hold: bool) -> bytes:
+        if leg.media is not None and leg.webrtc is None:
+            raise OfferAnswerError("a WebRTC offer on a leg that started as plain RTP")
+        local = self._webrtc_local(leg)
+        if local is None:
+            raise OfferAnswerError("WebRTC media is not available here")
+        leg.session_version += 1
+        answer, negotiated = webrtc_answer(
+            offer,
+            local,
+            session_id=leg.session_id,
+            session_version=leg.session_version,
+            hold=hold,
+        )
+        self.apply(leg, negotiated.media)
+        leg.local_sdp = bytes(answer)
+        self._start_webrtc(leg, negotiated)
+        return leg.local_sdp
+
+    def _start_webrtc(self, leg: Leg, negotiated: WebRtcNegotiated) -> None:
+        """Have the shell run ICE and DTLS for the leg, once (re-INVITEs keep them)."""
+        if leg.webrtc_started or leg.webrtc is None or leg.port is None:
+            return
+        leg.webrtc_started = True
+        leg.webrtc_dtls_client = negotiated.dtls_client
+        start = getattr(self.transport, "start_webrtc", None)
+        if start is not None:
+            start(leg.port, leg.webrtc, negotiated)

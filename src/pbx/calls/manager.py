@@ -608,6 +608,9 @@ class CallManager:
         except PbxError as exc:
             log.warning("call_no_media_port", call=call.id, error=str(exc))
             return self._failed_at_once(call, purpose, 503, "No Media Port", now)
+        if route.webrtc and not self.media.to_browser(leg):
+            self.media.close(leg)
+            return self._failed_at_once(call, purpose, 488, "No WebRTC Media", now)
         caller = call.caller
         number = from_number or route.from_number or (caller.number if caller else "pbx")
         name = from_name if from_name is not None else (caller.name if caller else None)

@@ -21,6 +21,7 @@ from pbx.errors import PbxError
 from pbx.rtp.stream import RtpStream
 from pbx.sip.offer_answer import NegotiatedMedia
 from pbx.sip.sdp import SessionDescription
+from pbx.sip.webrtc_sdp import WebRtcLocal
 
 # Failure statuses of an outbound leg mapped to what the caller is told (B2BUA).
 FAILURE_MAP = {
@@ -118,6 +119,13 @@ class Leg:
     end_cause: str = ""
     refer_tx: str | None = None
     dtmf_inband: bool = False
+    webrtc: WebRtcLocal | None = None
+    """A browser's leg: ICE, DTLS-SRTP and rtcp-mux around the same payload (its offers
+    and answers are WebRTC ones, :mod:`pbx.sip.webrtc_sdp`)."""
+    webrtc_started: bool = False
+    """The shell runs ICE and DTLS for the leg (after the first complete exchange)."""
+    webrtc_dtls_client: bool = False
+    """pbx starts the DTLS handshake (``a=setup:active``): kept in re-offers."""
 
 
 @define(slots=True)

@@ -38,6 +38,9 @@ class DialRoute:
     credentials: tuple[str, str] | None = None
     from_number: str | None = None
     """The caller number the route imposes (a trunk's caller ID)."""
+    webrtc: bool = False
+    """The device is a browser (registered over WebSocket with ``+sip.ice``, RFC 5768):
+    it takes WebRTC offers only."""
 
 
 def resolve(
@@ -70,7 +73,9 @@ def resolve(
     if found is None or not isinstance(found.contact.uri, SipUri):
         log.info("call_extension_unavailable", extension=extension)
         return 480, "Not Registered"
-    return DialRoute(found.contact.uri, found.source)
+    ice = found.contact.param("+sip.ice") is not None
+    browser = ice and found.source.transport in ("WS", "WSS")
+    return DialRoute(found.contact.uri, found.source, webrtc=browser)
 
 
 def trunk_route(trunk: TrunkConfig, number: str) -> DialRoute:

@@ -35,7 +35,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -44,6 +44,10 @@ from pbx.loglimit import LogLimiter, bounded
 from pbx.media.engine import MediaEngine
 from pbx.media.recorder import BlockWriter
 from pbx.rtp.ports import PortPool, PortsExhaustedError
+
+if TYPE_CHECKING:
+    from pbx.net.webrtc import Session, WebRtcMedia
+    from pbx.sip.webrtc_sdp import WebRtcLocal, WebRtcNegotiated
 
 log = structlog.get_logger(__name__)
 
@@ -96,7 +100,7 @@ class RecordingWriter:
 
 
 class _Port:
-    __slots__ = ("rtp", "rtcp", "channel", "receive")
+    __slots__ = ("rtp", "rtcp", "channel", "receive", "webrtc")
 
     def __init__(self, rtp: socket.socket, rtcp: socket.socket) -> None:
         self.rtp = rtp
@@ -104,6 +108,8 @@ class _Port:
         self.channel: int | None = None
         #: The attached stream's ``receive(data, addr, now)``.
         self.receive: Callable[[bytes, Any, float], None] | None = None
+        #: A browser's leg: ICE and DTLS-SRTP own the RTP socket (rtcp-mux).
+        self.webrtc: Session | None = None
 
 
 class MediaService:
@@ -115,6 +121,7 @@ class MediaService:
         pool: PortPool,
         host: str,
         on_events: Callable[[list[object], float], None] | None = None,
+        webrtc: bool = True,
     ) -> None:
         self.engine = engine
         self.pool = pool
@@ -146,6 +153,9 @@ class MediaService:
         self._epoll_watched = False
         #: IPv6 addresses come as 4-tuples: trim them to (host, port) for the cores.
         self._trim_addr = ":" in host
+        self._webrtc: WebRtcMedia | None = None
+        self.webrtc_enabled = webrtc
+        """Browser legs get WebRTC media (aiortc); False answers WebRTC offers 488."""
 
     # -- MediaTransport ----------------------------------------------------------------
     @property
@@ -216,6 +226,54 @@ class MediaService:
             self.loop.add_reader(self._epoll.fileno(), self._drain)
             self._epoll_watched = True
 
+    @property
+    def dtls_fingerprint(self) -> str | None:
+        """Our DTLS certificate's ``a=fingerprint`` for WebRTC legs, or None when WebRTC
+        media is off or aiortc is not installed."""
+        media = self._webrtc_media()
+        return media.fingerprint if media is not None else None
+
+    def _webrtc_media(self) -> WebRtcMedia | None:
+        if self._webrtc is None and self.webrtc_enabled:
+            try:
+                from pbx.net.webrtc import WebRtcMedia
+            except ImportError as exc:  # pragma: no cover - aiortc is a dependency
+                log.warning("webrtc_unavailable", error=str(exc))
+                self.webrtc_enabled = False
+                return None
+            self._webrtc = WebRtcMedia()
+        return self._webrtc
+
+    def start_webrtc(self, port: int, local: WebRtcLocal, negotiated: WebRtcNegotiated) -> None:
+        """Hand ``port``'s RTP socket to ICE and DTLS-SRTP for a browser's leg: what
+        they decrypt goes to the port's channel, what the tick sends for it is encrypted."""
+        entry = self._ports.get(port)
+        media = self._webrtc_media()
+        if entry is None or media is None or entry.channel is None or entry.webrtc is not None:
+            return
+        self._unwatch(entry.rtp)
+        channel = entry.channel
+        entry.webrtc = media.start(
+            channel,
+            entry.rtp,
+            local,
+            negotiated,
+            self.engine.receiver(channel),
+            lambda data, addr, now: self.engine.receive_rtcp(channel, data, addr, now),
+            self.loop,
+        )
+
+    def webrtc_session(self, channel: int) -> Session | None:
+        """The WebRTC session of a browser's channel, or None."""
+        return self._webrtc.sessions.get(channel) if self._webrtc is not None else None
+
+    def _unwatch(self, sock: socket.socket) -> None:
+        if self._epoll is not None:
+            if self._by_fd.pop(sock.fileno(), None) is not None:
+                self._epoll.unregister(sock.fileno())
+        else:
+            self.loop.remove_reader(sock)
+
     def attach(self, port: int, channel: int) -> None:
         """Deliver what arrives on ``port`` to ``channel``."""
         entry = self._ports[port]
@@ -230,7 +288,13 @@ class MediaService:
             return
         if entry.channel is not None and self._by_channel.get(entry.channel) is entry:
             del self._by_channel[entry.channel]
-        for s in (entry.rtp, entry.rtcp):
+        socks: tuple[socket.socket, ...] = (entry.rtp, entry.rtcp)
+        if entry.webrtc is not None:
+            entry.webrtc.close()  # ICE closes the RTP socket it owns
+            if self._webrtc is not None:
+                self._webrtc.sessions.pop(entry.webrtc.channel, None)
+            socks = (entry.rtcp,)
+        for s in socks:
             if self._epoll is not None:
                 self._by_fd.pop(s.fileno(), None)
                 self._epoll.unregister(s.fileno())
@@ -352,6 +416,9 @@ class MediaService:
                 continue
             if tap is not None:
                 tap("out", ch, data)
+            if entry.webrtc is not None:
+                entry.webrtc.send(data)
+                continue
             try:
                 entry.rtp.sendto(data, addr)
             except OSError:  # a full buffer, an ICMP error, a family mismatch
@@ -360,7 +427,9 @@ class MediaService:
                 self._drop_channel(ch, addr)
         for ch, data, addr in self.engine.rtcp_to_send(now):
             entry = by_channel.get(ch)
-            if entry is not None:
+            if entry is not None and entry.webrtc is not None:
+                entry.webrtc.send(data, rtcp=True)
+            elif entry is not None:
                 try:
                     entry.rtcp.sendto(data, addr)
                 except OSError:
