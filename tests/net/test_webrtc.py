@@ -16,10 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+import soundfile
 
+from pbx.acd.models import AgentState
 from pbx.app import Application
-from tests.api.helpers import with_api
+from pbx.config import AppConfig, load_config
+from pbx.testing import Harness, Tone
+from pbx.testing.tuning import fast_queues
+from tests.api.helpers import EXAMPLE, with_api
 from tests.conftest import need_peer
 from tests.net.test_sip_ws import eventually, serve_page, ws_url
 from tests.web.browser import artifact, chromium, require_browser
@@ -33,6 +39,7 @@ PHONE = """<!doctype html>
 <script>
   const params = new URLSearchParams(location.search);
   const user = params.get("user");
+  if (params.get("debug")) JsSIP.debug.enable("JsSIP:RTCSession");
   const show = (id, what) => { const el = document.getElementById(id);
     el.textContent = what; el.dataset.state = what; };
   const ua = new JsSIP.UA({
@@ -73,6 +80,11 @@ PHONE = """<!doctype html>
     session.on("confirmed", () => show("call", "talking"));
     session.on("ended", (x) => show("call", "ended: " + x.cause));
     session.on("failed", (x) => show("call", "failed: " + x.cause));
+    for (const what of ["peerconnection:setremotedescriptionfailed",
+                        "peerconnection:createanswerfailed",
+                        "peerconnection:setlocaldescriptionfailed"]) {
+      session.on(what, (x) => console.log(what + ": " + x));
+    }
     if (e.originator === "remote") {
       show("call", "incoming");
       session.on("peerconnection", () => listen(session));
@@ -109,9 +121,15 @@ def tone_file(tmp_path: Path, hz: int) -> Path:
 
 
 async def open_phone(
-    app: Application, browser: Any, user: str, password: str, answer: str = ""
+    app: Application,
+    browser: Any,
+    user: str,
+    password: str,
+    answer: str = "",
+    expect: str = '[data-state="registered"]',
 ) -> tuple[Any, asyncio.Server]:
-    """A page registered as ``user`` with JsSIP; returns it and its page server."""
+    """A page registered as ``user`` with JsSIP (or in the state ``expect`` selects);
+    returns it and its page server."""
     jssip = f"http://{HOST}:{app.http_port}/static/vendor/jssip/jssip.min.js"
     server = await serve_page(PHONE.replace("JSSIP_URL", jssip))
     port = server.sockets[0].getsockname()[1]
@@ -122,7 +140,7 @@ async def open_phone(
     page.console_lines = console
     url = f"http://{HOST}:{port}/?ws={ws_url(app)}&user={user}&password={password}&answer={answer}"
     await page.goto(url)
-    await page.wait_for_selector('#state[data-state="registered"]', timeout=10_000)
+    await page.wait_for_selector(f"#state{expect}", timeout=10_000)
     return page, server
 
 
@@ -183,3 +201,139 @@ def test_a_browser_calls_the_echo_test_and_hears_its_own_tone(tmp_path: Path) ->
                 await server.wait_closed()
 
     run(tmp_path, body)
+
+
+# ------------------------------------------------------------------ a browser agent
+@pytest.fixture
+def pbx_config() -> AppConfig:
+    return fast_queues(load_config(EXAMPLE))
+
+
+def dominant_hz(samples: Any, rate: int) -> float:
+    """The strongest frequency of ``samples`` (a Hann-windowed FFT)."""
+    x = np.asarray(samples, dtype=np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.argmax(spectrum[1:]) + 1) * rate / len(x)
+
+
+def test_a_caller_in_queue_200_talks_to_an_agent_in_the_browser(
+    pbx_harness: Harness, tmp_path: Path
+) -> None:
+    """The offer rings the page, the page answers; each side hears the other's tone, the
+    stereo recording holds both; hold and hang-up from the page."""
+    binary = require_browser()
+    h = pbx_harness
+    tone = tone_file(tmp_path, 440)  # the agent's microphone
+    flags = (*FLAGS, f"--use-file-for-fake-audio-capture={tone}")
+    browser_cm = chromium(binary, flags)
+    browser = h.run(browser_cm.__aenter__())
+    try:
+        page, server = h.run(open_phone(h.app, browser, "2001", "pw2001", answer="auto"))
+        [binding] = h.app.location.lookup("2001", h.app.sip.now())
+        assert binding.source.transport == "WS"
+        h.login("2001")
+        caller = h.call("200", caller_id="5550701", audio=Tone(1000, level_dbov=-20))
+        caller.wait_answered()
+        try:
+            h.run(page.wait_for_selector('#call[data-state="talking"]', timeout=10_000))
+        except Exception:
+            state = h.run(page.text_content("#call"))
+            pytest.fail(f"the page did not answer: {state} {page.console_lines[-20:]}")
+        # The pbx offered WebRTC to the browser (its Contact has +sip.ice).
+        agent_leg = next(leg for leg in h.app.calls.legs.values() if leg.webrtc is not None)
+        assert agent_leg.webrtc_started and not agent_leg.webrtc_dtls_client
+        caller.assert_heard_tone(440, min_seconds=1.0)
+        peak = h.run(heard(page, 1000))
+        assert abs(peak.get("hz", 0) - 1000) < 15, (peak, page.console_lines[-20:])
+        h.wait_agent_state("2001", AgentState.ON_CALL)
+
+        # Hold from the page: JsSIP re-INVITEs sendonly; the ACD sees the agent hold.
+        h.run(page.evaluate("window.session.hold()"))
+        h.wait_agent_state("2001", AgentState.ON_HOLD)
+        h.run(page.evaluate("window.session.unhold()"))
+        h.wait_agent_state("2001", AgentState.ON_CALL)
+        caller.assert_heard_tone(440, min_seconds=0.5)
+
+        h.run(page.evaluate("window.session.terminate()"))
+        caller.wait_ended()
+        record = h.wait_for_cdr(caller)
+        assert (record["queue"], record["agent"], record["disposition"]) == (
+            "sales",
+            "2001",
+            "answered",
+        )
+        path = Path(record["recording"])
+        if not path.is_absolute():
+            path = h.app.config.store.recordings / path
+        h.wait_for(path.exists, 5.0, "recording written")
+        audio, rate = soundfile.read(str(path), dtype="int16")
+        assert audio.ndim == 2 and audio.shape[1] == 2  # stereo: caller left, agent right
+        middle = audio[len(audio) // 4 : len(audio) // 4 + rate]
+        assert abs(dominant_hz(middle[:, 0], rate) - 1000) < 20
+        assert abs(dominant_hz(middle[:, 1], rate) - 440) < 20
+        h.run(page.close())
+        server.close()
+    finally:
+        h.run(browser_cm.__aexit__(None, None, None))
+
+
+def test_the_browser_agent_transfers_blind_and_a_closed_tab_ends_its_call(
+    pbx_harness: Harness, tmp_path: Path
+) -> None:
+    """A REFER from the page sends the caller on to agent 2002's phone; a second caller
+    talking to the browser is cut when the tab closes: its call ends at once with a
+    CDR row, and the registration is gone."""
+    binary = require_browser()
+    h = pbx_harness
+    tone = tone_file(tmp_path, 440)
+    flags = (*FLAGS, f"--use-file-for-fake-audio-capture={tone}")
+    browser_cm = chromium(binary, flags)
+    browser = h.run(browser_cm.__aenter__())
+    try:
+        page, server = h.run(open_phone(h.app, browser, "2001", "pw2001", answer="auto"))
+        h.login("2001")
+        colleague = h.agent("2002", auto_answer=False, audio=Tone(700, level_dbov=-20))
+        caller = h.call("200", caller_id="5550702", audio=Tone(1000, level_dbov=-20))
+        caller.wait_answered()
+        h.run(page.wait_for_selector('#call[data-state="talking"]', timeout=10_000))
+        caller.assert_heard_tone(440, min_seconds=0.5)
+        h.run(page.evaluate("window.session.refer('sip:2002@127.0.0.1')"))
+        colleague.wait_ringing()
+        colleague.answer()
+        caller.assert_heard_tone(700, min_seconds=0.5)
+        h.run(page.wait_for_selector('#call[data-state^="ended"]', timeout=10_000))
+        caller.hang_up()
+        record = h.wait_for_cdr(caller)
+        assert record["disposition"] == "transferred", record
+
+        # Another caller; the agent closes the tab in the middle of the call.
+        h.wait_agent_state("2001", AgentState.READY, timeout=10.0)
+        second = h.call("200", caller_id="5550703", audio=Tone(1000, level_dbov=-20))
+        second.wait_answered()
+        h.run(page.wait_for_selector('#call[data-state="talking"]', timeout=10_000))
+        second.assert_heard_tone(440, min_seconds=0.5)
+        h.run(page.close())
+        second.wait_ended(timeout=5.0)
+        row = h.wait_for_cdr(second)
+        assert row["agent"] == "2001" and row["disposition"] == "answered"
+        h.wait_for(lambda: not h.app.location.lookup("2001", h.app.sip.now()), 5.0, "unbound")
+        assert not any(leg.webrtc is not None for leg in h.app.calls.legs.values())
+        server.close()
+    finally:
+        h.run(browser_cm.__aexit__(None, None, None))
+
+
+def test_jssip_with_a_wrong_password_is_refused(pbx_harness: Harness) -> None:
+    binary = require_browser()
+    h = pbx_harness
+    browser_cm = chromium(binary)
+    browser = h.run(browser_cm.__aenter__())
+    try:
+        page, server = h.run(
+            open_phone(h.app, browser, "2001", "wrong", expect='[data-state^="failed"]')
+        )
+        assert h.run(page.text_content("#state")) == "failed: Authentication Error"
+        assert not h.app.location.lookup("2001", h.app.sip.now())
+        server.close()
+    finally:
+        h.run(browser_cm.__aexit__(None, None, None))

@@ -248,6 +248,7 @@ class LegMedia:
             session_id=leg.session_id,
             session_version=leg.session_version,
             hold=hold,
+            dtls_client=leg.webrtc_dtls_client if leg.webrtc_started else None,
         )
         self.apply(leg, negotiated.media)
         leg.local_sdp = bytes(answer)

@@ -73,7 +73,7 @@ def resolve(
     if found is None or not isinstance(found.contact.uri, SipUri):
         log.info("call_extension_unavailable", extension=extension)
         return 480, "Not Registered"
-    ice = found.contact.param("+sip.ice") is not None
+    ice = "+sip.ice" in found.features
     browser = ice and found.source.transport in ("WS", "WSS")
     return DialRoute(found.contact.uri, found.source, webrtc=browser)
 

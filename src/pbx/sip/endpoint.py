@@ -200,7 +200,9 @@ class SipEndpoint:
 
     def flow_closed(self, flow: Destination, now: float) -> None:
         """The connection ``flow`` names closed: the bindings registered over it go at
-        once (RFC 5626 §5: the phone is reachable over that flow only)."""
+        once (RFC 5626 §5: the phone is reachable over that flow only), and so do the
+        calls over it."""
+        self.invites.flow_lost(flow, now)
         if self.registrar is not None:
             for change in self.registrar.forget_flow(flow):
                 self.core.events.append(DeviceRegistered(change.aor, change.bindings))

@@ -600,6 +600,20 @@ class InviteUsage:
         elif kind == "refresh":
             self.sessions.timed_out(leg, now)
 
+    def flow_lost(self, flow: Destination, now: float) -> None:
+        """The connection ``flow`` closed (a browser's WebSocket): every leg over it is
+        gone, since nothing can reach the phone any more (RFC 5626 §5, RFC 7118 §5)."""
+        for leg in [leg for leg in self.legs.values() if leg.peer == flow]:
+            if leg.state in (SipLegState.CALLING, SipLegState.EARLY) and leg.role == "uac":
+                self._forget(leg, "recv_final")
+                self.core.events.append(CallFailed(leg.id, 480, "Connection Lost", None))
+            elif leg.state in (SipLegState.CALLING, SipLegState.EARLY) and leg.role == "uas":
+                end_leg(self.legs, leg)
+                self.core.events.append(CallCancelled(leg.id))
+            else:
+                end_leg(self.legs, leg)
+                self.core.events.append(DialogEnded(leg.id, "remote", "connection lost"))
+
     def _forget(self, leg: SipLeg, event: str) -> None:
         advance(leg, event)
         self.legs.pop(leg.id, None)

@@ -39,6 +39,8 @@ class Binding:
     source: Destination
     """Where the REGISTER came from (the address to reach a phone behind NAT)."""
     registered_at: float
+    features: tuple[str, ...] = ()
+    """The Contact's feature tags (RFC 3840 §9, e.g. ``+sip.ice`` from a browser)."""
 
     def remaining(self, now: float) -> int:
         """Seconds left, rounded up, at least 0."""
@@ -160,6 +162,7 @@ class Registrar:
                     request.cseq.seq,
                     source,
                     now,
+                    tuple(name.lower() for name, _ in contact.params if name.startswith("+")),
                 )
             )
         self.location.set(aor, updated)

@@ -205,11 +205,12 @@ def webrtc_answer(
     session_id: int,
     session_version: int,
     hold: bool = False,
+    dtls_client: bool | None = None,
 ) -> tuple[SessionDescription, WebRtcNegotiated]:
     """Our answer to a browser's offer: one codec of ours (RFC 3264 via the plain view),
     ``a=setup:active`` (we start DTLS, RFC 5763 §5) and ICE controlled. Raises
     :class:`OfferAnswerError` (488) when the offer lacks what WebRTC needs or shares
-    no codec with us."""
+    no codec with us. ``dtls_client`` keeps an established DTLS role (re-offers)."""
     remote = remote_of(offer)
     media = _audio(offer)
     assert media is not None
@@ -221,7 +222,10 @@ def webrtc_answer(
         hold=hold,
     )
     # RFC 5763 §5: the answerer to actpass picks; active means pbx is the DTLS client.
+    # In a re-offer's answer the role already chosen stays (``dtls_client``, RFC 8842 §5.5).
     setup = "passive" if remote.setup == "active" else "active"
+    if dtls_client is not None:
+        setup = "active" if dtls_client else "passive"
     sd = _dress(answer, local, setup, media.attribute("mid") or MID)
     return sd, WebRtcNegotiated(negotiated, remote, remote.ice_lite, setup == "active")
 
