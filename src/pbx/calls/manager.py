@@ -601,6 +601,8 @@ class CallManager:
         route = resolve(to, call.number, self.trunks, lambda ext: self._binding(ext, now))
         if isinstance(route, tuple):
             return self._failed_at_once(call, purpose, *route, now)
+        if isinstance(to, Target) and to.kind == "trunk" and call.trunk is None:
+            call.trunk = to.name  # an outbound call's record names the trunk it went out on
         leg = Leg("", call.id, LegKind.OUTBOUND, LegState.DIALING, created=now, purpose=purpose)
         leg.remote = str(route.uri)
         try:

@@ -123,6 +123,7 @@ class CallRecords:
                 "disposition": call.disposition,
                 "hangup_side": call.hangup_side or None,
                 "hangup_cause": call.hangup_cause or None,
+                "trunk": call.trunk,
                 "agent": call.agent,
                 "queue": call.queue,
                 "recording": call.recording,
