@@ -183,6 +183,12 @@ def test_an_unknown_strategy_is_refused_at_load(tmp_path: Path) -> None:
     )
 
 
+def test_the_device_grace_period_is_read_and_checked(tmp_path: Path) -> None:
+    assert load_config(EXAMPLE).device_grace == 60
+    path = example_copy(tmp_path, ("device_grace = 60", "device_grace = -1"))
+    assert refusal(path) == f"{path}: calls.device_grace: must be 0 or more seconds"
+
+
 def test_a_misspelt_queue_key_is_refused(tmp_path: Path) -> None:
     path = example_copy(tmp_path, ("wrap_up = 5", "wrapup = 5"))
     assert refusal(path) == f"{path}: queues.sales.wrapup: unknown key"

@@ -160,7 +160,12 @@ class Application:
         )
         self.trunk_registrations: dict[str, str] = {}
         self.hub, self.metrics, self.publisher = self._event_stream()
-        self.acd = Distributor(config.queues.values(), agent_configs(config.users), rng=self.rng)
+        self.acd = Distributor(
+            config.queues.values(),
+            agent_configs(config.users),
+            rng=self.rng,
+            device_grace=config.device_grace,
+        )
         self.dialer = Dialer(config.campaigns.values(), wall=self.wall, dnc=DncRegistry(config.dnc))
         self.campaigns = CampaignService(
             self.calls,

@@ -273,6 +273,10 @@ class AppConfig:
     """The longest voicemail message, in seconds."""
     ring_timeout: float = 60.0
     """Seconds an extension rings before the caller is told 480 (no answer)."""
+    device_grace: float = 60.0
+    """``[calls] device_grace``: seconds a logged-in agent whose phone lost its
+    registration (a closed browser tab, a phone that stopped refreshing) stays logged
+    in, not offered calls, before the ACD logs them out."""
     source: str = "<python>"
     """Where the configuration came from, for error messages."""
 
@@ -363,7 +367,12 @@ def config_from_dict(
     prompts_dir = _prompts_dir(root.table("prompts"), base_dir)
     dialplan = tuple(dialplan_from_config(root.get("dialplan", list, []), source).routes)
     voicemail_max = _number(root.table("voicemail"), "max_seconds", 120.0)
-    ring_timeout = _number(root.table("calls"), "ring_timeout", 60.0)
+    calls_t = root.table("calls")
+    ring_timeout = float(calls_t.get("ring_timeout", (int, float), 60.0))
+    device_grace = float(calls_t.get("device_grace", (int, float), 60.0))
+    if device_grace < 0:
+        raise ConfigError(f"{calls_t.where('device_grace')}: must be 0 or more seconds")
+    calls_t.done()
     trunks = _trunks(root.table("trunks"))
     queues_t = root.table("queues")
     queues = {name: _queue(name, queues_t.table(name)) for name in list(queues_t.data)}
@@ -398,6 +407,7 @@ def config_from_dict(
         callbacks=callbacks,
         voicemail_max_seconds=voicemail_max,
         ring_timeout=ring_timeout,
+        device_grace=device_grace,
         source=source,
     )
     check_config(config)
@@ -628,7 +638,7 @@ def _prompts_dir(table: _Reader, base_dir: str | Path | None) -> str | None:
 
 
 def _number(table: _Reader, key: str, default: float) -> float:
-    """A table of one number (``[voicemail] max_seconds``, ``[calls] ring_timeout``)."""
+    """A table of one number (``[voicemail] max_seconds``)."""
     value = table.get(key, (int, float), default)
     table.done()
     return float(value)

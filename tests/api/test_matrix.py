@@ -16,6 +16,7 @@ from tests.api.helpers import bearer, token, with_api
 # (method, path, body) → expected status for (anonymous, agent 2001, supervisor 2099, admin)
 MATRIX: list[tuple[str, str, dict[str, object] | None, tuple[int, int, int, int]]] = [
     ("GET", "/api/me", None, (401, 200, 200, 200)),
+    ("GET", "/api/me/phone", None, (401, 200, 200, 404)),
     ("GET", "/api/queues", None, (401, 403, 200, 200)),
     ("GET", "/api/queues/sales", None, (401, 403, 200, 200)),
     ("GET", "/api/queues/sales/calls", None, (401, 403, 200, 200)),

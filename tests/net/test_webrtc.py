@@ -264,7 +264,7 @@ def test_a_caller_in_queue_200_talks_to_an_agent_in_the_browser(
         )
         path = Path(record["recording"])
         if not path.is_absolute():
-            path = h.app.config.store.recordings / path
+            path = Path(h.app.config.recordings_dir) / path
         h.wait_for(path.exists, 5.0, "recording written")
         audio, rate = soundfile.read(str(path), dtype="int16")
         assert audio.ndim == 2 and audio.shape[1] == 2  # stereo: caller left, agent right

@@ -5,7 +5,8 @@ Each page is its ``<main>`` (``PAGES/NAME.html``) inside the frame every page sh
 module from ``/static``). A page carries no data of its own: it logs in with
 ``/api/login`` and reads the same resources and event stream as any other client, so
 what it shows is exactly what the API grants its user. A page that draws charts loads
-the vendored Chart.js (``static/vendor/chartjs``) as a classic script before its module.
+the vendored Chart.js (``static/vendor/chartjs``) as a classic script before its module;
+the agent's desktop loads JsSIP (``static/vendor/jssip``) to be the agent's phone.
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ TITLES = {
 }
 """Page → (its English title, the i18n key the page translates it with)."""
 
-VENDOR = {"reports": ("chartjs/chart.umd.js",), "staffing": ("chartjs/chart.umd.js",)}
+VENDOR = {
+    "reports": ("chartjs/chart.umd.js",),
+    "staffing": ("chartjs/chart.umd.js",),
+    "agent": ("jssip/jssip.min.js",),
+}
 """Page → the vendored scripts (under ``/static/vendor``) it needs before its module."""
 
 

@@ -1,4 +1,10 @@
-"""``/api/login`` and ``/api/me``: bearer tokens for users and passwords."""
+"""``/api/login`` and ``/api/me``: bearer tokens for users and passwords.
+
+``/api/me/phone`` gives a signed-in user with an extension what their browser needs to
+be their phone: the SIP over WebSocket path, their address of record and the digest
+key (HA1, RFC 2617 §3.2.2.2: ``MD5(user:realm:password)``) that JsSIP authenticates
+with, so the page never keeps the password. Each user gets their own key only.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from pbx.api.context import Caller, Ctx
 from pbx.api.problems import Problem
+from pbx.sip.auth import ha1
 
 router = APIRouter(prefix="/api", tags=["session"])
 
@@ -43,4 +50,25 @@ async def me(who: Caller) -> dict[str, Any]:
         "role": who.role,
         "queues": sorted(who.queues),
         "all_queues": who.all_queues,
+    }
+
+
+@router.get(
+    "/me/phone",
+    summary="The signed-in user's browser phone: SIP over WebSocket path, address, digest key",
+)
+async def phone(who: Caller, ctx: Ctx) -> dict[str, Any]:
+    config = ctx.app.config
+    user = config.user(who.user)
+    if user is None:
+        raise Problem(404, f"{who.user!r} has no extension to register")
+    if not config.http.sip_websocket:
+        raise Problem(409, "SIP over WebSocket is off ([http] sip_websocket = false)")
+    realm = config.sip.realm
+    return {
+        "extension": user.extension,
+        "name": user.name,
+        "websocket": "/sip",
+        "realm": realm,
+        "ha1": ha1(user.extension, realm, user.password),
     }

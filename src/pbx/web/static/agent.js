@@ -2,9 +2,12 @@
 // the ACD's offer (caller, DID, queue, IVR path, attached data, CRM link), the call
 // controls once connected, wrap-up; in a preview campaign, the lead's card with dial and
 // skip. Follows /api/events with the agent's own token: an agent's stream carries only
-// their own offers, calls and state.
+// their own offers, calls and state. With "This browser is my phone" ticked (kept in
+// the browser; ?phone=on ticks it too) the page registers as the agent's extension and
+// rings, answers and plays the calls itself (phone.js).
 import { api, clock, start, Unauthorized } from "./live.js";
 import { t } from "./i18n.js";
+import { Phone } from "./phone.js";
 
 const $ = (selector) => document.querySelector(selector);
 let me = null;
@@ -269,6 +272,41 @@ $("#wrapup").addEventListener("submit", async (submit) => {
     $("#wrapup").dataset.saved = code;
   }
 });
+// The browser phone: on when ticked, remembered per browser.
+const PHONE = "pbx.phone";
+const AUTO = "pbx.phone.auto";
+const asked = new URLSearchParams(location.search);
+for (const [param, key] of [["phone", PHONE], ["auto_answer", AUTO]]) {
+  if (asked.has(param)) localStorage.setItem(key, asked.get(param) === "on" ? "on" : "off");
+}
+const phone = new Phone({
+  state: $("#phone-state"),
+  call: $("#phone-call"),
+  answer: $("#phone-answer"),
+  decline: $("#phone-decline"),
+  mute: $("#phone-mute"),
+  end: $("#phone-end"),
+  keys: $("#phone-keys"),
+  number: $("#phone-number"),
+  dial: $("#phone-dial"),
+  audio: $("#phone-audio"),
+});
+$("#phone-on").checked = localStorage.getItem(PHONE) === "on";
+$("#phone-auto").checked = localStorage.getItem(AUTO) === "on";
+phone.autoAnswer = $("#phone-auto").checked;
+$("#phone-dialer").hidden = !$("#phone-on").checked;
+$("#phone-on").addEventListener("change", () => {
+  const on = $("#phone-on").checked;
+  localStorage.setItem(PHONE, on ? "on" : "off");
+  $("#phone-dialer").hidden = !on;
+  if (on && me) phone.start();
+  else phone.stop();
+});
+$("#phone-auto").addEventListener("change", () => {
+  phone.autoAnswer = $("#phone-auto").checked;
+  localStorage.setItem(AUTO, phone.autoAnswer ? "on" : "off");
+});
+
 setInterval(drawState, 1000);
 session = start({
   main: "#desk",
@@ -279,5 +317,10 @@ session = start({
   },
   onSignIn: (who) => {
     me = who;
+    if ($("#phone-on").checked) phone.start();
+  },
+  onSignOut: () => {
+    me = null;
+    phone.stop();
   },
 });

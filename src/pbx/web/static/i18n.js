@@ -55,6 +55,11 @@ const WORDS = {
     sale: "sale", no_sale: "no sale", call_back: "call back", wrong_number: "wrong number",
     resolved: "resolved", escalated: "escalated", promise_to_pay: "promise to pay",
     paid: "paid", dispute: "dispute",
+    browser_phone: "This browser is my phone", auto_answer: "Answer automatically",
+    answer: "Answer", decline: "Decline", mute: "Mute", unmute: "Unmute", call_button: "Call",
+    phone_off: "Phone off", phone_connecting: "Phone connecting", phone_registered: "Phone ready",
+    phone_failed: "Phone failed", call_incoming: "Incoming call", call_calling: "Calling",
+    call_talking: "Talking",
   },
   ru: {
     wallboard: "Табло", user: "Пользователь", password: "Пароль", login: "Войти",
@@ -115,6 +120,12 @@ const WORDS = {
     sale: "продажа", no_sale: "без продажи", call_back: "перезвонить",
     wrong_number: "не тот номер", resolved: "решено", escalated: "передано выше",
     promise_to_pay: "обещание оплаты", paid: "оплачено", dispute: "спор",
+    browser_phone: "Этот браузер — мой телефон", auto_answer: "Отвечать автоматически",
+    answer: "Ответить", decline: "Отклонить", mute: "Выключить микрофон",
+    unmute: "Включить микрофон", call_button: "Позвонить",
+    phone_off: "Телефон выключен", phone_connecting: "Телефон подключается",
+    phone_registered: "Телефон готов", phone_failed: "Ошибка телефона",
+    call_incoming: "Входящий звонок", call_calling: "Вызов", call_talking: "Разговор",
   },
 };
 

@@ -109,8 +109,9 @@ export function clock(seconds) {
 // The frame every page shares: the login form (#login, #login-error), the log-out button
 // (#logout), who is signed in (#who), the live indicator (#status) and the page's own
 // content (``main``), shown once signed in. A token kept from before a reload is reused.
-// onEvent and onSync as for follow(); onSignIn(me) with /api/me's answer.
-export function start({ main, onEvent, onSync, onSignIn = () => {} }) {
+// onEvent and onSync as for follow(); onSignIn(me) with /api/me's answer, onSignOut()
+// before the token is dropped.
+export function start({ main, onEvent, onSync, onSignIn = () => {}, onSignOut = () => {} }) {
   const $ = (selector) => document.querySelector(selector);
   let stop = null;
 
@@ -145,6 +146,7 @@ export function start({ main, onEvent, onSync, onSignIn = () => {} }) {
   function signOut() {
     stop?.();
     stop = null;
+    onSignOut();
     logout();
     $(main).hidden = true;
     $("#nav").hidden = true;
