@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import ssl
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -188,6 +189,10 @@ class HttpConfig:
     webhooks: tuple[WebhookConfig, ...] = ()
     sip_websocket: bool = True
     """SIP over WebSocket (RFC 7118, subprotocol ``sip``) at ``/sip`` on this listener."""
+    certificate: str | None = None
+    """``certificate`` and ``private_key``: PEM files (relative to the configuration
+    file). With both, the listener speaks HTTPS, and SIP over it is ``wss://`` (``WSS``)."""
+    private_key: str | None = None
 
 
 @frozen
@@ -360,7 +365,7 @@ def config_from_dict(
     # One parser per table, in this order: the first problem found is the one reported.
     root = _Reader(source, data)
     sip = _sip(root.table("sip"))
-    http = _http(root.table("http")) if "http" in data else HttpConfig(enabled=False)
+    http = _http(root.table("http"), base_dir) if "http" in data else HttpConfig(enabled=False)
     rtp = _rtp(root.table("rtp"))
     store = _store(root.table("store"))
     users = _users(root)
@@ -488,7 +493,7 @@ def _check_sip(sip: SipConfig, table: _Reader) -> None:
 _ROLES = ("admin", "supervisor")
 
 
-def _http(table: _Reader) -> HttpConfig:
+def _http(table: _Reader, base_dir: str | Path | None = None) -> HttpConfig:
     """``[http]``: where the API listens, its administrators and integration tokens."""
     listen = table.get("listen", str, "127.0.0.1:8080")
     host, port = parse_hostport(listen, table.where("listen")) if listen else ("", 0)
@@ -547,9 +552,33 @@ def _http(table: _Reader) -> HttpConfig:
         replay=_count(table, "replay", 10_000),
         webhooks=tuple(hooks),
         sip_websocket=table.get("sip_websocket", bool, True),
+        **_tls_files(table, base_dir),
     )
     table.done()
     return config
+
+
+def _tls_files(table: _Reader, base_dir: str | Path | None) -> dict[str, str | None]:
+    """``certificate`` and ``private_key``: both or neither, readable, and a pair."""
+    cert = table.get("certificate", str, None)
+    key = table.get("private_key", str, None)
+    if cert is None and key is None:
+        return {}
+    if cert is None or key is None:
+        missing = "certificate" if cert is None else "private_key"
+        raise ConfigError(f"{table.where(missing)}: missing (HTTPS needs both files)")
+    cert, key = _relative_to(base_dir, cert), _relative_to(base_dir, key)
+    for name, path in (("certificate", cert), ("private_key", key)):
+        if not Path(path).is_file():
+            raise ConfigError(f"{table.where(name)}: no such file {path!r}")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"{table.where('certificate')}: {cert!r} and {key!r} are not a PEM certificate "
+            f"and its private key ({exc})"
+        ) from None
+    return {"certificate": cert, "private_key": key}
 
 
 def _rtp(table: _Reader) -> RtpConfig:

@@ -48,7 +48,9 @@ class HttpService:
         self.port: int | None = None
 
     async def start(self, host: str, port: int) -> None:
-        """Listen on ``host:port`` (0: a free port, then :attr:`port`)."""
+        """Listen on ``host:port`` (0: a free port, then :attr:`port`); HTTPS (and
+        ``wss://``) when ``[http]`` names a certificate and its key."""
+        http = self.app.config.http
         config = uvicorn.Config(
             self.api,
             host=host,
@@ -59,6 +61,8 @@ class HttpService:
             ws="websockets-sansio",
             ws_ping_interval=20.0,
             timeout_graceful_shutdown=2,
+            ssl_certfile=http.certificate,
+            ssl_keyfile=http.private_key,
         )
         server = _Server(config)
         config.load()
@@ -72,7 +76,8 @@ class HttpService:
             asyncio.ensure_future(server.main_loop()),
             asyncio.ensure_future(self._queue_stats()),
         ]
-        log.info("http_started", http=f"{host}:{self.port}")
+        scheme = "https" if http.certificate else "http"
+        log.info("http_started", http=f"{host}:{self.port}", scheme=scheme)
 
     async def _queue_stats(self) -> None:
         """Queue figures once a second, campaign counters when they change, while

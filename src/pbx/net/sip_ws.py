@@ -165,7 +165,9 @@ class SipWsTransport:
         conn = _Connection(next(self._ids), (host, port), loop.time())
         self._by_id[conn.id] = conn
         self._per_source[host] = self._per_source.get(host, 0) + 1
-        source = Destination(self._name, host, port, conn.id)
+        # Over TLS (an HTTPS listener) the transport is WSS (RFC 7118 §5.1).
+        name = "WSS" if scope.get("scheme") == "wss" else self._name
+        source = Destination(name, host, port, conn.id)
         log.debug("sip_ws_connected", peer=str(source), connection=conn.id)
         writer = asyncio.ensure_future(self._write_loop(conn, send))
         try:
