@@ -22,6 +22,7 @@ import soundfile
 
 from pbx.acd.models import AgentState
 from pbx.app import Application
+from pbx.calls.events import DigitReceived
 from pbx.config import AppConfig, load_config
 from pbx.testing import Harness, Tone
 from pbx.testing.tuning import fast_queues
@@ -32,7 +33,7 @@ from tests.web.browser import artifact, chromium, require_browser
 
 HOST = "127.0.0.1"
 
-PHONE = """<!doctype html>
+PHONE = r"""<!doctype html>
 <html><head><meta charset="utf-8"><title>browser phone</title>
 <script src="JSSIP_URL"></script></head>
 <body><p id="state">starting</p><p id="call">idle</p><p id="heard">-</p>
@@ -73,9 +74,23 @@ PHONE = """<!doctype html>
                    pcConfig: {iceServers: []}};
   ua.on("registered", () => show("state", "registered"));
   ua.on("registrationFailed", (e) => show("state", "failed: " + e.cause));
+  // ?codecs=opus: offer Opus (and its telephone-event) only, as some WebRTC stacks do.
+  function opusOnly(sdp) {
+    const lines = sdp.split("\r\n");
+    const keep = new Set(lines.filter((l) => /^a=rtpmap:\d+ (opus|telephone-event)\/48000/i.test(l))
+      .map((l) => l.split(":")[1].split(" ")[0]));
+    return lines.filter((l) => {
+      const m = l.match(/^a=(rtpmap|fmtp|rtcp-fb):(\d+)/);
+      return !m || keep.has(m[2]);
+    }).map((l) => l.startsWith("m=audio") ?
+      l.split(" ").slice(0, 3).concat([...keep]).join(" ") : l).join("\r\n");
+  }
   ua.on("newRTCSession", (e) => {
     const session = e.session;
     window.session = session;
+    if (params.get("codecs") === "opus") {
+      session.on("sdp", (x) => { if (x.originator === "local") x.sdp = opusOnly(x.sdp); });
+    }
     session.on("progress", () => show("call", "ringing"));
     session.on("confirmed", () => show("call", "talking"));
     session.on("ended", (x) => show("call", "ended: " + x.cause));
@@ -127,6 +142,7 @@ async def open_phone(
     password: str,
     answer: str = "",
     expect: str = '[data-state="registered"]',
+    codecs: str = "",
 ) -> tuple[Any, asyncio.Server]:
     """A page registered as ``user`` with JsSIP (or in the state ``expect`` selects);
     returns it and its page server."""
@@ -138,7 +154,10 @@ async def open_phone(
     page.on("console", lambda m: console.append(m.text))
     page.on("pageerror", lambda e: console.append(f"error: {e}"))
     page.console_lines = console
-    url = f"http://{HOST}:{port}/?ws={ws_url(app)}&user={user}&password={password}&answer={answer}"
+    url = (
+        f"http://{HOST}:{port}/?ws={ws_url(app)}&user={user}&password={password}"
+        f"&answer={answer}&codecs={codecs}"
+    )
     await page.goto(url)
     await page.wait_for_selector(f"#state{expect}", timeout=10_000)
     return page, server
@@ -196,6 +215,59 @@ def test_a_browser_calls_the_echo_test_and_hears_its_own_tone(tmp_path: Path) ->
                 await page.evaluate("window.session.terminate()")
                 assert await eventually(lambda: not app.calls.calls, 5.0)
             finally:
+                await page.close()
+                server.close()
+                await server.wait_closed()
+
+    run(tmp_path, body)
+
+
+def test_a_browser_offering_only_opus_is_transcoded_and_its_digits_arrive(
+    tmp_path: Path,
+) -> None:
+    binary = require_browser()
+    tone = tone_file(tmp_path, 440)
+
+    async def body(app: Application, client: httpx.AsyncClient) -> None:
+        digits: list[str] = []
+
+        async def watch() -> None:
+            async for event in app.events():
+                if isinstance(event, DigitReceived):
+                    digits.append(event.digit)
+
+        watcher = asyncio.ensure_future(watch())
+        flags = (*FLAGS, f"--use-file-for-fake-audio-capture={tone}")
+        async with chromium(binary, flags) as browser:
+            page, server = await open_phone(app, browser, "2001", "pw2001", codecs="opus")
+            try:
+                await page.evaluate("window.dial('600')")
+                try:
+                    await page.wait_for_selector('#call[data-state="talking"]', timeout=10_000)
+                except Exception:
+                    pytest.fail(f"no call: {await page.text_content('#call')} "
+                                f"{page.console_lines[-20:]}")  # fmt: skip
+                [call] = app.calls.calls.values()
+                leg = app.calls.legs[call.legs[0]]
+                assert leg.media is not None and leg.media.codec == "PCMU"  # the engine's view
+                session = app.media.webrtc_session(leg.channel)  # type: ignore[arg-type]
+                assert session is not None and session.opus is not None
+                peak = await heard(page, 440)
+                assert abs(peak.get("hz", 0) - 440) < 15, (peak, page.console_lines[-20:])
+                before_in, before_out = session.packets_in, session.packets_out
+                await asyncio.sleep(2.0)
+                assert session.packets_in - before_in >= 90
+                assert session.packets_out - before_out >= 90
+                assert session.opus.decode_errors == 0 and session.opus.encode_errors == 0
+                # RFC 4733 digits at Opus's 48 kHz clock reach the call as digits.
+                await page.evaluate(
+                    "window.session.sendDTMF('59', {transportType: 'RFC2833', duration: 160})"
+                )
+                assert await eventually(lambda: digits[-2:] == ["5", "9"], 5.0), digits
+                await page.evaluate("window.session.terminate()")
+                assert await eventually(lambda: not app.calls.calls, 5.0)
+            finally:
+                watcher.cancel()
                 await page.close()
                 server.close()
                 await server.wait_closed()

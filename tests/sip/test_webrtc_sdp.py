@@ -76,6 +76,31 @@ def test_an_offer_with_only_opus_has_no_common_codec() -> None:
         webrtc_answer(chrome(text), LOCAL, session_id=1, session_version=2)
 
 
+def test_an_offer_with_only_opus_is_answered_with_opus_when_the_shell_transcodes() -> None:
+    text = CHROME.replace("111 63 9 0 8 13 110 126", "111 110")
+    answer, negotiated = webrtc_answer(
+        chrome(text), LOCAL, session_id=1, session_version=2, opus=True
+    )
+    [audio] = answer.media
+    assert audio.formats == ["111", "110"]
+    rtpmap = audio.rtpmap
+    assert (rtpmap[111].encoding, rtpmap[111].clock_rate, rtpmap[111].channels) == (
+        "opus",
+        48000,
+        2,
+    )
+    assert (rtpmap[110].encoding, rtpmap[110].clock_rate) == ("telephone-event", 48000)
+    assert "useinbandfec=0" in audio.fmtp[111]
+    # The engine's view: PCMU at 8 kHz; the browser's events keep their payload type.
+    assert negotiated.opus == 111
+    media = negotiated.media
+    assert (media.codec, media.payload_type, media.clock_rate) == ("PCMU", 0, 8000)
+    assert media.telephone_event == 110
+    # An offer with G.711 keeps G.711 even when Opus could be transcoded.
+    _, plain = webrtc_answer(chrome(), LOCAL, session_id=1, session_version=2, opus=True)
+    assert plain.opus is None and plain.media.codec == "PCMU"
+
+
 def test_our_offer_to_a_browser_and_its_answer() -> None:
     offer = webrtc_offer(LOCAL, session_id=5, session_version=1)
     [audio] = offer.media

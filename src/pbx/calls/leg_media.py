@@ -249,6 +249,7 @@ class LegMedia:
             session_version=leg.session_version,
             hold=hold,
             dtls_client=leg.webrtc_dtls_client if leg.webrtc_started else None,
+            opus=True,  # the shell that runs WebRTC transcodes Opus too
         )
         self.apply(leg, negotiated.media)
         leg.local_sdp = bytes(answer)

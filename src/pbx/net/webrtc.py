@@ -10,6 +10,8 @@ the DTLS handshake keys (RFC 5764). Decrypted RTP and RTCP go straight to the ch
 stream (no aiortc jitter buffer or decoder in between, so pbx adds no latency of its
 own); the RTP the engine's tick produces for the channel is protected and sent to the
 nominated ICE pair synchronously, within the tick, like a datagram from a UDP port.
+An Opus leg (a browser that offered no G.711) is the exception: its packets are
+transcoded to and from PCMU here, one by one (:mod:`pbx.media.opus`).
 
 A session that cannot connect (ICE fails, DTLS fails or the browser's certificate does
 not match its fingerprint) simply carries no media: the call layer's media watchdog ends
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +41,7 @@ from aiortc import (
 )
 from aiortc.sdp import candidate_from_sdp
 
+from pbx.media.opus import SCALE, OpusTranscoder
 from pbx.sip.webrtc_sdp import WebRtcLocal, WebRtcNegotiated
 
 log = structlog.get_logger(__name__)
@@ -130,6 +134,10 @@ class Session:
         self.packets_in = 0
         self.packets_out = 0
         self.send_errors = 0
+        self.opus: OpusTranscoder | None = None
+        """The leg's Opus transcoder (an Opus leg: the engine sees PCMU)."""
+        if negotiated.opus is not None:
+            self.opus = OpusTranscoder(negotiated.opus, media.telephone_event)
         self._task: asyncio.Task[None] | None = loop.create_task(self._run())
 
     async def _run(self) -> None:
@@ -157,7 +165,12 @@ class Session:
     # -- media -------------------------------------------------------------------------
     def rtp_in(self, data: bytes) -> None:
         self.packets_in += 1
-        self._receive(data, self.addr, self._loop.time())
+        if self.opus is None:
+            self._receive(data, self.addr, self._loop.time())
+            return
+        now = self._loop.time()
+        for packet in self.opus.to_engine(data):
+            self._receive(packet, self.addr, now)
 
     def rtcp_in(self, data: bytes) -> None:
         self._receive_rtcp(data, self.addr, self._loop.time())
@@ -170,6 +183,16 @@ class Session:
         pair = self._ice_connection._nominated.get(1)
         if srtp is None or pair is None or pair.protocol.transport is None:
             return
+        if self.opus is not None:
+            if not rtcp:
+                coded = self.opus.to_browser(data)
+                if coded is None:
+                    return
+                data = coded
+            elif len(data) >= 20 and data[1] == 200:
+                # A sender report's RTP timestamp at Opus's clock (RFC 3550 §6.4.1).
+                (ts,) = struct.unpack_from("!I", data, 16)
+                data = data[:16] + struct.pack("!I", (ts * SCALE) & 0xFFFFFFFF) + data[20:]
         try:
             packet = srtp.protect_rtcp(data) if rtcp else srtp.protect(data)
             pair.protocol.transport.sendto(packet, pair.remote_addr)

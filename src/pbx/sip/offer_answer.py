@@ -94,13 +94,15 @@ class Codec:
     clock_rate: int = 8000
     fmtp: str | None = None
     """Format parameters we write in ``a=fmtp``."""
+    channels: int = 1
+    """Audio channels of the format (Opus is always ``opus/48000/2``, RFC 7587 §7)."""
 
     def matches(self, rtpmap: RtpMap) -> bool:
-        """True when an offered rtpmap entry is this codec (name, clock, mono)."""
+        """True when an offered rtpmap entry is this codec (name, clock, channels)."""
         return (
             rtpmap.encoding.lower() == self.name.lower()
             and rtpmap.clock_rate == self.clock_rate
-            and rtpmap.channels in (None, 1)
+            and (rtpmap.channels or 1) == self.channels
         )
 
 
@@ -192,7 +194,10 @@ def _audio_section(port: int, codecs: list[Codec], ptime: int, direction: str) -
     for codec in codecs:
         media.formats.append(str(codec.payload_type))
         # rtpmap for static types too, so every peer reads the same names (RFC 4566 §6).
-        media.attributes.append(("rtpmap", f"{codec.payload_type} {codec.name}/{codec.clock_rate}"))
+        spec = f"{codec.name}/{codec.clock_rate}"
+        if codec.channels != 1:
+            spec += f"/{codec.channels}"
+        media.attributes.append(("rtpmap", f"{codec.payload_type} {spec}"))
         if codec.fmtp is not None:
             media.attributes.append(("fmtp", f"{codec.payload_type} {codec.fmtp}"))
     media.attributes.append(("ptime", str(ptime)))  # RFC 4566 §6
@@ -419,7 +424,7 @@ def _accept(
         else:
             event_pt = None
     ptime = _send_ptime(offered)
-    chosen = [Codec(codec.name, pt, codec.clock_rate, codec.fmtp)]
+    chosen = [Codec(codec.name, pt, codec.clock_rate, codec.fmtp, codec.channels)]
     if answer_event is not None:
         chosen.append(answer_event)
     media = _audio_section(local.port, chosen, ptime, direction)

@@ -4,12 +4,13 @@ A browser's audio stream is ``m=audio ... UDP/TLS/RTP/SAVPF``: the same payload 
 as a desk phone's ``RTP/AVP``, carried over ICE with DTLS-SRTP and RTP/RTCP on one port
 (``a=rtcp-mux``, RFC 5761). pbx answers it with the codecs it anchors anyway (PCMU or
 PCMA, and telephone-event), so the payload goes between the browser and the media
-engine unchanged: only the transport differs. This module therefore negotiates the
-codecs and directions with :mod:`pbx.sip.offer_answer` on a *plain view* of the
-description (the WebRTC stream seen as ``RTP/AVP``) and adds or reads what WebRTC puts
-around them: ``a=ice-ufrag``/``a=ice-pwd``, the host candidate of the port we bound,
-``a=fingerprint`` of our DTLS certificate, ``a=setup``, ``a=mid`` with ``a=group:BUNDLE``,
-``a=rtcp-mux`` and our SSRC's CNAME.
+engine unchanged: only the transport differs. An offer without G.711 is answered with
+Opus (RFC 7587) when the shell can transcode it to the engine's PCMU. This module
+therefore negotiates the codecs and directions with :mod:`pbx.sip.offer_answer` on a
+*plain view* of the description (the WebRTC stream seen as ``RTP/AVP``) and adds or
+reads what WebRTC puts around them: ``a=ice-ufrag``/``a=ice-pwd``, the host candidate
+of the port we bound, ``a=fingerprint`` of our DTLS certificate, ``a=setup``, ``a=mid``
+with ``a=group:BUNDLE``, ``a=rtcp-mux`` and our SSRC's CNAME.
 
 The I/O shell (:mod:`pbx.net.webrtc`) runs ICE, DTLS and SRTP with what
 :class:`WebRtcRemote` holds; the call layer only decides (:func:`is_webrtc`,
@@ -18,10 +19,11 @@ The I/O shell (:mod:`pbx.net.webrtc`) runs ICE, DTLS and SRTP with what
 
 from __future__ import annotations
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from pbx.sip.offer_answer import (
     RTP_AVP,
+    Codec,
     LocalMedia,
     NegotiatedMedia,
     OfferAnswerError,
@@ -39,6 +41,13 @@ goes, so the engine's stream is pointed somewhere harmless the shell never sends
 MID = "0"
 """The ``a=mid`` of the audio stream in our offers."""
 _SETUPS = frozenset({"actpass", "active", "passive"})
+OPUS = Codec("opus", 111, 48000, "minptime=10;useinbandfec=0", channels=2)
+"""Opus as RFC 7587 writes it; answered only to offers without G.711 (the engine's
+codec), its audio transcoded at the edge (:mod:`pbx.media.opus`)."""
+OPUS_EVENTS = Codec("telephone-event", 110, 48000, "0-16")
+"""RFC 4733 events at Opus's clock (browsers send digits at their audio codec's rate)."""
+ENGINE_OPUS_VIEW = 0
+"""The payload type (PCMU) the engine sends and receives on an Opus leg."""
 
 
 @frozen
@@ -85,6 +94,10 @@ class WebRtcNegotiated:
     """True when pbx is the ICE controlling agent (it made the offer, RFC 8445 §6.1.1)."""
     dtls_client: bool
     """True when pbx starts the DTLS handshake (``a=setup:active`` on our side)."""
+    opus: int | None = None
+    """The browser's Opus payload type when the leg is Opus: ``media`` is then the
+    engine's view (PCMU, payload type 0, and the browser's telephone-event type) and
+    the shell transcodes each packet."""
 
 
 def is_webrtc(sd: SessionDescription) -> bool:
@@ -206,28 +219,49 @@ def webrtc_answer(
     session_version: int,
     hold: bool = False,
     dtls_client: bool | None = None,
+    opus: bool = False,
 ) -> tuple[SessionDescription, WebRtcNegotiated]:
     """Our answer to a browser's offer: one codec of ours (RFC 3264 via the plain view),
     ``a=setup:active`` (we start DTLS, RFC 5763 §5) and ICE controlled. Raises
     :class:`OfferAnswerError` (488) when the offer lacks what WebRTC needs or shares
-    no codec with us. ``dtls_client`` keeps an established DTLS role (re-offers)."""
+    no codec with us. ``dtls_client`` keeps an established DTLS role (re-offers).
+    With ``opus`` (the shell can transcode), an offer without G.711 is answered with
+    Opus (:attr:`WebRtcNegotiated.opus`)."""
     remote = remote_of(offer)
     media = _audio(offer)
     assert media is not None
-    answer, negotiated = negotiate_answer(
-        _plain(offer),
-        LocalMedia(local.address, local.port),
-        session_id=session_id,
-        session_version=session_version,
-        hold=hold,
-    )
+    plain = _plain(offer)
+    where = LocalMedia(local.address, local.port)
+    opus_pt: int | None = None
+    try:
+        answer, negotiated = negotiate_answer(
+            plain, where, session_id=session_id, session_version=session_version, hold=hold
+        )
+    except OfferAnswerError:
+        if not opus:
+            raise
+        # No G.711 offered: Opus, transcoded to the engine's PCMU by the shell.
+        answer, negotiated = negotiate_answer(
+            plain,
+            where,
+            supported=(OPUS, OPUS_EVENTS),
+            session_id=session_id,
+            session_version=session_version,
+            hold=hold,
+        )
+        opus_pt = negotiated.payload_type
+        negotiated = evolve(
+            negotiated, payload_type=ENGINE_OPUS_VIEW, codec="PCMU", clock_rate=8000
+        )
     # RFC 5763 §5: the answerer to actpass picks; active means pbx is the DTLS client.
     # In a re-offer's answer the role already chosen stays (``dtls_client``, RFC 8842 §5.5).
     setup = "passive" if remote.setup == "active" else "active"
     if dtls_client is not None:
         setup = "active" if dtls_client else "passive"
     sd = _dress(answer, local, setup, media.attribute("mid") or MID)
-    return sd, WebRtcNegotiated(negotiated, remote, remote.ice_lite, setup == "active")
+    return sd, WebRtcNegotiated(
+        negotiated, remote, remote.ice_lite, setup == "active", opus=opus_pt
+    )
 
 
 def webrtc_offer(
