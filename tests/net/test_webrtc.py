@@ -25,6 +25,7 @@ from pbx.app import Application
 from pbx.calls.events import DigitReceived
 from pbx.config import AppConfig, load_config
 from pbx.testing import Harness, Tone
+from pbx.testing.audio import frames_of, tone_share
 from pbx.testing.tuning import fast_queues
 from tests.api.helpers import EXAMPLE, with_api
 from tests.conftest import need_peer
@@ -406,6 +407,51 @@ def test_jssip_with_a_wrong_password_is_refused(pbx_harness: Harness) -> None:
         )
         assert h.run(page.text_content("#state")) == "failed: Authentication Error"
         assert not h.app.location.lookup("2001", h.app.sip.now())
+        server.close()
+    finally:
+        h.run(browser_cm.__aexit__(None, None, None))
+
+
+def test_a_supervisor_whispers_to_a_browser_agent_and_hears_both_sides(
+    pbx_harness: Harness, tmp_path: Path
+) -> None:
+    """The browser is the independent phone here: whisper (*6) from 2099 reaches the
+    browser agent, not the caller; the supervisor hears the caller and the agent."""
+    binary = require_browser()
+    h = pbx_harness
+    tone = tone_file(tmp_path, 440)  # the agent's microphone
+    browser_cm = chromium(binary, (*FLAGS, f"--use-file-for-fake-audio-capture={tone}"))
+    browser = h.run(browser_cm.__aenter__())
+    try:
+        page, server = h.run(open_phone(h.app, browser, "2001", "pw2001", answer="auto"))
+        h.login("2001")
+        caller = h.call("200", caller_id="5550704", audio=Tone(1000, level_dbov=-20))
+        caller.wait_answered()
+        h.run(page.wait_for_selector('#call[data-state="talking"]', timeout=10_000))
+        caller.assert_heard_tone(440, min_seconds=0.5)
+        supervisor = h.agent("2099", audio=Tone(700, level_dbov=-6.0))
+        monitoring = supervisor.dial("*62001")
+        monitoring.wait_answered()
+        h.sleep(0.5)
+        start = h.now()
+        h.sleep(1.0)
+
+        def share(phone: Any, hz: float) -> float:
+            frames = frames_of(np.asarray(phone.heard_timeline.since(start)))
+            return float(np.median(tone_share(frames, hz)))
+
+        # The supervisor hears both: the caller and the browser agent.
+        shares = {hz: share(supervisor, hz) for hz in (1000.0, 440.0)}
+        assert shares[1000.0] > 0.1 and shares[440.0] > 0.1, shares
+        # The browser hears the supervisor's whisper (the loudest tone in its ear).
+        peak = h.run(heard(page, 700))
+        assert abs(peak.get("hz", 0) - 700) < 15, (peak, page.console_lines[-20:])
+        # The caller does not.
+        assert share(caller, 700.0) < 0.05 and share(caller, 440.0) > 0.8
+        monitoring.hang_up()
+        caller.hang_up()
+        h.wait_for(lambda: not h.app.calls.calls, 5.0, "the calls to end")
+        h.run(page.close())
         server.close()
     finally:
         h.run(browser_cm.__aexit__(None, None, None))
