@@ -62,6 +62,7 @@ from pbx.dialer.dialer import Dialer
 from pbx.errors import ConfigError, LocalProtocolError
 from pbx.ivr.lookups import LookupService, demo_balance
 from pbx.media.engine import MediaEngine
+from pbx.media.prompts import PlayItem, PromptItem
 from pbx.media.recorder import recover_recordings
 from pbx.net.media import MediaService
 from pbx.net.pump import CallRouter, SipService
@@ -125,6 +126,7 @@ class Application:
                 self.load_prompts(config.prompts_dir)
             except ConfigError as exc:
                 raise ConfigError(f"{config.source}: prompts.dir: {exc}") from None
+        self._music = self._load_music(config)
         check_config(config, self.engine.prompts.__contains__)
         self.rng = rng or random.Random(secrets.randbits(64))
         self._networks = [ipaddress.ip_network(n) for n in config.sip.trusted_networks]
@@ -259,6 +261,7 @@ class Application:
             ring_timeout=config.ring_timeout,
             media_timeout=config.rtp.inactivity_timeout,
             recordings=Path(config.recordings_dir),
+            music_classes=self._music,
         )
 
     def _sip_service(self) -> SipService:
@@ -318,6 +321,21 @@ class Application:
     def wall(self, now: float) -> float:
         """Wall-clock time for a loop time (the loop's clock is monotonic)."""
         return now + self._clock_offset
+
+    def _load_music(self, config: AppConfig) -> dict[str, tuple[PlayItem, ...]]:
+        """Each ``[music.CLASS]``'s files as prompts ``music/CLASS/NAME``, in order."""
+        classes: dict[str, tuple[PlayItem, ...]] = {}
+        for name, files in config.music.items():
+            items: list[PlayItem] = []
+            for file in files:
+                prompt = f"music/{name}/{Path(file).stem}"
+                try:
+                    self.engine.prompts.load(prompt, file)
+                except ConfigError as exc:
+                    raise ConfigError(f"{config.source}: music.{name}.dir: {exc}") from None
+                items.append(PromptItem(prompt))
+            classes[name] = tuple(items)
+        return classes
 
     def load_prompts(self, directory: str | Path) -> int:
         """Load every sound file under ``directory`` as a prompt named by its relative path."""

@@ -282,6 +282,9 @@ class AppConfig:
     """``[calls] device_grace``: seconds a logged-in agent whose phone lost its
     registration (a closed browser tab, a phone that stopped refreshing) stays logged
     in, not offered calls, before the ACD logs them out."""
+    music: Mapping[str, tuple[str, ...]] = field(factory=dict)
+    """``[music.CLASS] dir``: hold music class → its sound files, in name order (a
+    queue's ``music_class`` names one; ``default`` replaces the ``moh`` prompt)."""
     source: str = "<python>"
     """Where the configuration came from, for error messages."""
 
@@ -392,6 +395,7 @@ def config_from_dict(
     dnc = _dnc(root.table("dnc"), base_dir, campaigns)
     reports = _reports(root.table("reports"))
     callbacks = _callbacks(root.table("callbacks"))
+    music = _music(root.table("music"), base_dir)
     root.done()
     config = AppConfig(
         sip=sip,
@@ -413,6 +417,7 @@ def config_from_dict(
         voicemail_max_seconds=voicemail_max,
         ring_timeout=ring_timeout,
         device_grace=device_grace,
+        music=music,
         source=source,
     )
     check_config(config)
@@ -664,6 +669,34 @@ def _prompts_dir(table: _Reader, base_dir: str | Path | None) -> str | None:
             raise ConfigError(f"{table.where('dir')}: no such directory {prompts_dir!r}")
     table.done()
     return prompts_dir
+
+
+MUSIC_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def _music(table: _Reader, base_dir: str | Path | None) -> dict[str, tuple[str, ...]]:
+    """``[music.CLASS] dir``: an existing directory with at least one sound file."""
+    classes: dict[str, tuple[str, ...]] = {}
+    for name in list(table.data):
+        entry = table.table(name)
+        where = entry.where("dir")
+        directory = entry.get("dir", str, None)
+        if not directory:
+            raise ConfigError(f"{where}: missing (the directory of the class's files)")
+        path = Path(_relative_to(base_dir, directory))
+        if not path.is_dir():
+            raise ConfigError(f"{where}: no such directory {str(path)!r}")
+        files = tuple(
+            str(f)
+            for f in sorted(path.iterdir())
+            if f.is_file() and f.suffix.lower() in MUSIC_SUFFIXES
+        )
+        if not files:
+            raise ConfigError(f"{where}: no .wav, .flac or .ogg file in {str(path)!r}")
+        entry.done()
+        classes[name] = files
+    table.done()
+    return classes
 
 
 def _number(table: _Reader, key: str, default: float) -> float:

@@ -156,6 +156,12 @@ class _Checker:
             )
         if queue.rona not in ("not_ready", "skip"):
             raise ConfigError(f"{where}.rona: expected not_ready or skip, got {queue.rona!r}")
+        if queue.music_class != "default" and queue.music_class not in self.config.music:
+            known = _known("music classes", {"default", *self.config.music})
+            raise ConfigError(
+                f"{where}.music_class: unknown music class {queue.music_class!r} ({known}; "
+                "add [music.NAME] dir)"
+            )
         for key in ("join_empty", "leave_when_empty"):
             value = getattr(queue, key)
             if value not in EMPTY_RULES:

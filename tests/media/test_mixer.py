@@ -224,3 +224,18 @@ def test_copy_only_plan_for_two_party_calls(rng: np.random.Generator) -> None:
     assert not out[6].any()
     m.join(b, 6)  # a third party makes sums
     assert not m.plan().copy_only
+
+
+def test_a_deaf_member_on_hold_hears_nobody_and_is_still_heard(rng: np.random.Generator) -> None:
+    m = Mixer()
+    b = m.create_bridge()
+    for ch in range(3):
+        m.join(b, ch)
+    m.set_deaf(0, True)
+    pcm = _pcm(rng, 3, amp=2000)
+    out = _check_plan_matches_dense(m, pcm)
+    assert not out[0].any()
+    assert np.array_equal(out[1], pcm[0].astype(np.int32) + pcm[2])
+    m.set_deaf(0, False)
+    out = _check_plan_matches_dense(m, pcm)
+    assert np.array_equal(out[0], pcm[1].astype(np.int32) + pcm[2])

@@ -225,6 +225,11 @@ class Distributor:
         """The configured queues."""
         return frozenset(self._state.queues)
 
+    def queue_config(self, queue: str) -> QueueConfig | None:
+        """The settings ``queue`` runs with, or None when there is no such queue."""
+        state = self._state.queues.get(queue)
+        return state.config if state is not None else None
+
     def agent(self, agent: str) -> Agent:
         """An agent's run-time state (read it, do not change it)."""
         return self._state.agent(agent)

@@ -91,10 +91,12 @@ class Bridges:
             leg.hold_started = now
             if peer is not None and peer.channel is not None:
                 self.engine.play(peer.channel, moh, loop=True)
+                self.engine.bridge_deafen(peer.channel, True)
         else:
             if leg.hold_started is not None:
                 leg.hold_seconds += now - leg.hold_started
                 leg.hold_started = None
             if peer is not None and peer.channel is not None:
                 self.engine.stop_playback(peer.channel)
+                self.engine.bridge_deafen(peer.channel, False)
         log.info("call_hold" if held else "call_resume", call=leg.call, leg=leg.id)

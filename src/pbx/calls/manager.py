@@ -120,7 +120,9 @@ class CallManager:
     #: Where :meth:`record_call` puts recordings (``YYYYMMDD/<call id>.wav`` below it).
     recordings: Path = Path("recordings")
     moh: tuple[PlayItem, ...] = (PromptItem("moh"),)
-    """What a held party hears (music on hold)."""
+    """What a held party hears (music on hold) unless its call has a music class."""
+    music_classes: Mapping[str, tuple[PlayItem, ...]] = field(factory=dict)
+    """``[music.CLASS]`` → its files in order (prompts ``music/CLASS/NAME``)."""
     calls: dict[str, Call] = field(init=False, factory=dict)
     legs: dict[str, Leg] = field(init=False, factory=dict)
     media: LegMedia = field(init=False)
@@ -536,6 +538,11 @@ class CallManager:
         """Change the role of a leg in the bridge it joined (listen, whisper, barge)."""
         self.bridges.set_role(self.leg(leg_id), role, self.legs.get(whisper_to or ""))
 
+    def music(self, music_class: str) -> list[PlayItem]:
+        """The hold music of ``music_class`` (the ``moh`` prompt for ``default`` or an
+        unknown class). Playing it again on a channel resumes where it stopped."""
+        return list(self.music_classes.get(music_class) or self.moh)
+
     def hold(self, leg_id: str, now: float, on: bool = True) -> None:
         """Put the party on ``leg_id`` on hold (re-INVITE sendonly, music on hold) or back."""
         leg = self.leg(leg_id)
@@ -546,9 +553,13 @@ class CallManager:
         self.endpoint.reinvite(leg.id, sdp, now)
         if leg.channel is not None:
             if on:
-                self.engine.play(leg.channel, list(self.moh), loop=True)
+                call = self.calls.get(leg.call)
+                music = self.music(call.music_class if call is not None else "")
+                self.engine.play(leg.channel, music, loop=True)
             else:
                 self.engine.stop_playback(leg.channel)
+            # The held party hears the music only, never the other side talking.
+            self.engine.bridge_deafen(leg.channel, on)
         self.emit(HoldChanged(leg.call, leg.id, on, "pbx"))
 
     def transfer(

@@ -170,6 +170,9 @@ class Call:
     """Why the call ended: the end cause of the leg that ended it (``bye``, ``bye; Q.850;
     cause=16`` with an RFC 3326 Reason, ``486 Busy Here``, ``ring timeout`` ...)."""
     transferred: bool = False
+    music_class: str = "default"
+    """What the caller hears on hold: a ``[music.CLASS]`` (the queue's ``music_class``
+    once it joined one)."""
 
 
 class CallError(PbxError):

@@ -226,6 +226,9 @@ class QueueService:
         call.queue = queue
         call.data.setdefault("queue", queue)
         call.waiting = queue
+        config = self.distributor.queue_config(queue)
+        if config is not None:
+            call.music_class = config.music_class
         self._hold(q, now)
         caller = call.caller.number if call.caller is not None else ""
         self.feed(
@@ -571,7 +574,9 @@ class QueueService:
         leg = self.manager.legs.get(q.leg)
         if leg is None or leg.channel is None:
             return
-        self.manager.play(q.leg, list(self.manager.moh), now, loop=True)
+        call = self.manager.calls.get(q.call)
+        music = self.manager.music(call.music_class if call is not None else "")
+        self.manager.play(q.leg, music, now, loop=True)
 
     def _items(self, names: Sequence[str]) -> list[PlayItem]:
         """The prompts of ``names`` that are loaded (a beep when none is)."""

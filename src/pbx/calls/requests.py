@@ -72,7 +72,9 @@ class InDialogRequests:
         media = leg.media
         held = media is not None and (media.remote_hold or not media.sends)
         if held != leg.held:
-            manager.bridges.remote_hold(leg, held, now, list(manager.moh))
+            call = manager.calls.get(leg.call)
+            music = manager.music(call.music_class if call is not None else "")
+            manager.bridges.remote_hold(leg, held, now, music)
             manager.emit(HoldChanged(leg.call, leg.id, held, "phone"))
 
 

@@ -416,6 +416,12 @@ class MediaEngine:
         """Mute or unmute ``ch`` in its bridge."""
         self.mixer.set_muted(ch, muted)
 
+    def bridge_deafen(self, ch: int, deaf: bool) -> None:
+        """Let ``ch`` hear nobody in its bridge (a party on hold hears music only), or
+        hear again; nothing when ``ch`` is in no bridge."""
+        if self.mixer.bridge_of(ch) is not None:
+            self.mixer.set_deaf(ch, deaf)
+
     def bridge_leave(self, ch: int) -> None:
         """Take ``ch`` out of its bridge."""
         self.mixer.leave(ch)

@@ -26,7 +26,8 @@ Roles (contact-center terms) decide which entries of a bridge's block are 1:
 * ``WHISPER`` (coach) hears all; heard only by the designated agent.
 * ``BARGE`` hears all; heard by all.
 
-A muted member is heard by none but still hears.  Echo (a channel hearing
+A muted member is heard by none but still hears; a deaf one (a party on hold, who
+hears music only) hears none but may still be heard.  Echo (a channel hearing
 itself, for line tests) is a diagonal entry.
 """
 
@@ -69,10 +70,12 @@ class Member:
     whisper_to: int | None = None
     #: Gain applied to what this member says (1.0 = unchanged).
     volume: float = 1.0
+    #: Hears nobody while set (on hold: the player's music only); may still be heard.
+    deaf: bool = False
 
 
 def _heard_by(src: Member, sink: Member) -> bool:
-    if src.channel == sink.channel or src.muted:
+    if src.channel == sink.channel or src.muted or sink.deaf:
         return False
     if src.role in (Role.PARTICIPANT, Role.BARGE):
         return True
@@ -292,6 +295,11 @@ class Mixer:
     def set_muted(self, channel: int, muted: bool) -> None:
         """Mute (heard by none) or unmute ``channel`` in its bridge."""
         self.member(channel).muted = muted
+        self._member_changed(channel)
+
+    def set_deaf(self, channel: int, deaf: bool) -> None:
+        """Make ``channel`` hear nobody in its bridge (on hold), or hear again."""
+        self.member(channel).deaf = deaf
         self._member_changed(channel)
 
     def set_echo(self, channel: int, on: bool) -> None:
