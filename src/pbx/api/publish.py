@@ -117,7 +117,8 @@ class EventPublisher:
     def _screen_pop(self, call_id: str | None, offer: act.OfferToAgent) -> dict[str, Any]:
         call = self.calls.calls.get(call_id or "")
         data = dict(offer.data)
-        caller = call.caller if call is not None else None
+        # The agent's card shows whom the caller lets be shown (RFC 3323 privacy).
+        caller = call.caller.presented if call is not None and call.caller else None
         values = {
             **data,
             "caller": caller.number if caller else "",

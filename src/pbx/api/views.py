@@ -19,7 +19,7 @@ def call_view(call: Call, manager: CallManager, wall: Callable[[float], float]) 
         state = "ringing"
     if call.waiting:
         state = "queued"
-    caller = call.caller
+    caller = call.caller.presented if call.caller is not None else None
     return {
         "id": call.id,
         "state": state,
@@ -27,6 +27,7 @@ def call_view(call: Call, manager: CallManager, wall: Callable[[float], float]) 
         "origin": call.origin,
         "number": call.number,
         "caller": {"number": caller.number, "name": caller.name} if caller else None,
+        "privacy": bool(caller and caller.privacy),
         "trunk": call.trunk,
         "owner": call.owner,
         "queue": call.queue,

@@ -14,6 +14,9 @@ from pbx.sip.errors import SipParseError
 from pbx.sip.message import Request
 from pbx.sip.uri import AbsoluteUri, NameAddr, SipUri
 
+ANONYMOUS = "anonymous"
+"""The user part presented for a caller who asked for privacy (RFC 3323 §4.1.1.3)."""
+
 
 @frozen
 class CallerIdentity:
@@ -27,6 +30,14 @@ class CallerIdentity:
     """True when the caller asked for privacy (Privacy: id, or RPID privacy=full)."""
     diverted_from: str | None = None
     """The number the call was forwarded from (first Diversion), if any."""
+
+    @property
+    def presented(self) -> CallerIdentity:
+        """Who agents and phones are shown: ``anonymous`` when the caller asked for
+        privacy (RFC 3323 §4.2 ``id``; the records keep the identity received)."""
+        if not self.privacy:
+            return self
+        return CallerIdentity(ANONYMOUS, "Anonymous", self.source, True, self.diverted_from)
 
     @property
     def display(self) -> str:

@@ -57,6 +57,7 @@ from pbx.calls.events import (
     PlaybackDone,
     Purpose,
 )
+from pbx.calls.identity import ANONYMOUS
 from pbx.calls.inbound import Refused, admit
 from pbx.calls.leg_media import LegMedia
 from pbx.calls.model import (
@@ -624,9 +625,12 @@ class CallManager:
         if route.webrtc and not self.media.to_browser(leg):
             self.media.close(leg)
             return self._failed_at_once(call, purpose, 488, "No WebRTC Media", now)
-        caller = call.caller
+        caller = call.caller.presented if call.caller is not None else None
         number = from_number or route.from_number or (caller.number if caller else "pbx")
         name = from_name if from_name is not None else (caller.name if caller else None)
+        if caller is not None and caller.privacy and number == ANONYMOUS:
+            # RFC 3323 §4.2: the next hop learns the identity is withheld on purpose.
+            extra = [*(extra or []), ("Privacy", "id")]
         leg.id = self.endpoint.invite(
             route.uri,
             now,

@@ -618,7 +618,7 @@ class QueueService:
             self._pending.append(ev.OfferFailed(a.call, a.agent, "unavailable"))
             return
         call = manager.calls[q.call]
-        caller = call.caller
+        caller = call.caller.presented if call.caller is not None else None
         headers = [("X-Queue", a.queue)]
         for key, value in a.data.items():
             if isinstance(value, (str, int, float)) and key.isidentifier():
