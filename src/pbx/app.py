@@ -68,6 +68,7 @@ from pbx.net.media import MediaService
 from pbx.net.pump import CallRouter, SipService
 from pbx.net.sip_stream import TcpLimits
 from pbx.net.sip_ws import WsLimits
+from pbx.plugins import load_object, make_strategy
 from pbx.rtp.ports import PortPool
 from pbx.sip import auth
 from pbx.sip.endpoint import EndpointConfig, SipEndpoint
@@ -166,6 +167,10 @@ class Application:
             config.queues.values(),
             agent_configs(config.users),
             rng=self.rng,
+            strategies={
+                name: make_strategy(spec, f"{config.source}: strategies.{name}", self.rng)
+                for name, spec in config.strategies.items()
+            },
             device_grace=config.device_grace,
         )
         self.dialer = Dialer(config.campaigns.values(), wall=self.wall, dnc=DncRegistry(config.dnc))
@@ -190,7 +195,13 @@ class Application:
             callback_trunk=config.callbacks.trunk,
             callback_caller_id=config.callbacks.caller_id,
         )
-        self.lookups = LookupService({"demo_balance": demo_balance})
+        functions = {
+            name: load_object(spec, f"{config.source}: lookups.functions.{name}")
+            for name, spec in config.lookup_functions.items()
+        }
+        self.lookups = LookupService(
+            {"demo_balance": demo_balance, **functions}, dict(config.lookup_databases)
+        )
         self.ivr = IvrService(
             self.calls,
             {name: ivr.graph for name, ivr in config.ivr.items()},

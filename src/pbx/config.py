@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import random
 import ssl
 import tomllib
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ from attrs import field, frozen
 
 from pbx.acd.models import PriorityRule, QueueConfig
 from pbx.acd.models import Target as QueueTarget
+from pbx.acd.strategies import STRATEGIES
 from pbx.calls.dialplan import Route, dialplan_from_config
 from pbx.config_check import check_config
 from pbx.dialer.campaign import CampaignConfig, campaign_from_dict
@@ -48,6 +50,7 @@ from pbx.ivr.errors import IvrGraphError
 from pbx.ivr.graph import IvrGraph
 from pbx.ivr.loader import load_graph
 from pbx.ivr.validate import DTMF_KEYS
+from pbx.plugins import load_object, make_strategy
 from pbx.reports.custom import CustomReport, ReportError, custom_report
 
 
@@ -285,6 +288,16 @@ class AppConfig:
     music: Mapping[str, tuple[str, ...]] = field(factory=dict)
     """``[music.CLASS] dir``: hold music class → its sound files, in name order (a
     queue's ``music_class`` names one; ``default`` replaces the ``moh`` prompt)."""
+    strategies: Mapping[str, str] = field(factory=dict)
+    """``[strategies] NAME = "module:attr"``: custom ACD strategies a queue's
+    ``strategy`` may name (a class, a factory taking the ``rng``, or an object with
+    ``key``; see :mod:`pbx.acd.strategies`)."""
+    lookup_functions: Mapping[str, str] = field(factory=dict)
+    """``[lookups.functions] NAME = "module:function"``: ``python`` IVR lookups,
+    ``function(params) -> dict | None``, run off the event loop."""
+    lookup_databases: Mapping[str, str] = field(factory=dict)
+    """``[lookups.databases] NAME = "file.sqlite"``: the SQLite files ``sql`` IVR
+    lookups query (read-only), relative to the configuration file."""
     source: str = "<python>"
     """Where the configuration came from, for error messages."""
 
@@ -396,6 +409,8 @@ def config_from_dict(
     reports = _reports(root.table("reports"))
     callbacks = _callbacks(root.table("callbacks"))
     music = _music(root.table("music"), base_dir)
+    strategies = _strategies(root.table("strategies"))
+    functions, databases = _lookups(root.table("lookups"), base_dir)
     root.done()
     config = AppConfig(
         sip=sip,
@@ -418,6 +433,9 @@ def config_from_dict(
         ring_timeout=ring_timeout,
         device_grace=device_grace,
         music=music,
+        strategies=strategies,
+        lookup_functions=functions,
+        lookup_databases=databases,
         source=source,
     )
     check_config(config)
@@ -672,6 +690,45 @@ def _prompts_dir(table: _Reader, base_dir: str | Path | None) -> str | None:
 
 
 MUSIC_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def _strategies(table: _Reader) -> dict[str, str]:
+    """``[strategies] NAME = "module:attr"``, each one importable and a strategy."""
+    found: dict[str, str] = {}
+    for name in list(table.data):
+        where = table.where(name)
+        spec = table.get(name, str, "")
+        if name in STRATEGIES:
+            raise ConfigError(f"{where}: {name!r} is a built-in strategy; choose another name")
+        make_strategy(spec, where, random.Random(0))
+        found[name] = spec
+    table.done()
+    return found
+
+
+def _lookups(table: _Reader, base_dir: str | Path | None) -> tuple[dict[str, str], dict[str, str]]:
+    """``[lookups.functions]`` (importable callables) and ``[lookups.databases]``
+    (existing SQLite files)."""
+    functions_t = table.table("functions")
+    functions: dict[str, str] = {}
+    for name in list(functions_t.data):
+        where = functions_t.where(name)
+        spec = functions_t.get(name, str, "")
+        if not callable(load_object(spec, where)):
+            raise ConfigError(f"{where}: {spec!r} is not a function")
+        functions[name] = spec
+    functions_t.done()
+    databases_t = table.table("databases")
+    databases: dict[str, str] = {}
+    for name in list(databases_t.data):
+        where = databases_t.where(name)
+        path = _relative_to(base_dir, databases_t.get(name, str, ""))
+        if not Path(path).is_file():
+            raise ConfigError(f"{where}: no such database file {path!r}")
+        databases[name] = path
+    databases_t.done()
+    table.done()
+    return functions, databases
 
 
 def _music(table: _Reader, base_dir: str | Path | None) -> dict[str, tuple[str, ...]]:

@@ -149,10 +149,12 @@ class _Checker:
         where = f"{self.source}: queues.{name}"
         if queue.name != name:
             raise ConfigError(f"{where}: the queue is named {queue.name!r}")
-        if queue.strategy not in STRATEGIES:
+        strategies = {**STRATEGIES, **self.config.strategies}
+        if queue.strategy not in strategies:
             raise ConfigError(
                 f"{where}.strategy: unknown strategy {queue.strategy!r} "
-                f"({_known('strategies', STRATEGIES)})"
+                f"({_known('strategies', strategies)}; add [strategies] NAME = "
+                '"module:attr")'
             )
         if queue.rona not in ("not_ready", "skip"):
             raise ConfigError(f"{where}.rona: expected not_ready or skip, got {queue.rona!r}")
@@ -179,7 +181,7 @@ class _Checker:
                 )
             last = after
         try:
-            validate_queue(queue, STRATEGIES)
+            validate_queue(queue, strategies)
         except ConfigError as exc:
             problem = str(exc).removeprefix(f"queue {name!r}: ")
             raise ConfigError(f"{where}: {problem}") from None
