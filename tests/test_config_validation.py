@@ -179,7 +179,8 @@ def test_an_unknown_strategy_is_refused_at_load(tmp_path: Path) -> None:
     path = example_copy(tmp_path, ('strategy = "skills"', 'strategy = "skilz"'))
     assert refusal(path) == (
         f"{path}: queues.support.strategy: unknown strategy 'skilz' (strategies: least_calls,"
-        " least_talk, linear, longest_idle, random, ring_all, round_robin, skills)"
+        " least_talk, linear, longest_idle, random, ring_all, round_robin, skills;"
+        ' add [strategies] NAME = "module:attr")'
     )
 
 

@@ -270,6 +270,7 @@ class Application:
             wall=self.wall,
             trunks={trunk.name: trunk for trunk in config.trunks},
             ring_timeout=config.ring_timeout,
+            inband_dtmf=config.inband_dtmf,
             media_timeout=config.rtp.inactivity_timeout,
             recordings=Path(config.recordings_dir),
             music_classes=self._music,

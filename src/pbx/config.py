@@ -285,6 +285,9 @@ class AppConfig:
     """``[calls] device_grace``: seconds a logged-in agent whose phone lost its
     registration (a closed browser tab, a phone that stopped refreshing) stays logged
     in, not offered calls, before the ACD logs them out."""
+    inband_dtmf: str = "auto"
+    """``[calls] inband_dtmf``: ``auto`` (DTMF tones are detected in the audio of peers
+    whose SDP takes no telephone-event), ``always`` or ``never``."""
     music: Mapping[str, tuple[str, ...]] = field(factory=dict)
     """``[music.CLASS] dir``: hold music class → its sound files, in name order (a
     queue's ``music_class`` names one; ``default`` replaces the ``moh`` prompt)."""
@@ -391,6 +394,11 @@ def config_from_dict(
     calls_t = root.table("calls")
     ring_timeout = float(calls_t.get("ring_timeout", (int, float), 60.0))
     device_grace = float(calls_t.get("device_grace", (int, float), 60.0))
+    inband_dtmf = calls_t.get("inband_dtmf", str, "auto")
+    if inband_dtmf not in ("auto", "always", "never"):
+        raise ConfigError(
+            f"{calls_t.where('inband_dtmf')}: expected auto, always or never, got {inband_dtmf!r}"
+        )
     if device_grace < 0:
         raise ConfigError(f"{calls_t.where('device_grace')}: must be 0 or more seconds")
     calls_t.done()
@@ -432,6 +440,7 @@ def config_from_dict(
         voicemail_max_seconds=voicemail_max,
         ring_timeout=ring_timeout,
         device_grace=device_grace,
+        inband_dtmf=inband_dtmf,
         music=music,
         strategies=strategies,
         lookup_functions=functions,

@@ -62,6 +62,9 @@ class LegMedia:
     engine: MediaEngine
     transport: MediaTransport
     rng: random.Random
+    inband_dtmf: str = "auto"
+    """In-band DTMF detection: ``auto`` for peers whose SDP takes no telephone-event
+    (their keys can only come as tones), ``always``, or ``never``."""
     by_channel: dict[int, str] = field(init=False, factory=dict)
     """Engine channel → the leg it carries."""
 
@@ -121,6 +124,11 @@ class LegMedia:
         if media.remote_port and media.remote_address not in ("0.0.0.0", "::"):
             stream.set_remote((media.remote_address, media.remote_port))
         self.engine.set_codec(leg.channel, media.codec)
+        mode = self.inband_dtmf
+        inband = mode == "always" or (mode == "auto" and media.telephone_event is None)
+        if inband != leg.dtmf_inband:
+            self.engine.detect_dtmf(leg.channel, inband)
+            leg.dtmf_inband = inband
 
     def offer(self, leg: Leg, direction: str = "sendrecv") -> bytes:
         """Our offer for the leg (a new session version); kept until answered. A leg

@@ -115,6 +115,9 @@ class CallManager:
     trunks: Mapping[str, TrunkConfig] = field(factory=dict)
     """The outbound trunks ``trunk`` targets name."""
     ring_timeout: float = 60.0
+    inband_dtmf: str = "auto"
+    """``[calls] inband_dtmf``: detect DTMF tones in the audio of legs whose peer takes
+    no RFC 4733 events (``auto``), of every leg (``always``) or of none (``never``)."""
     media_timeout: float = 60.0
     """Seconds without RTP or RTCP from an answered leg that should be sending before its
     call is ended (0: never); see :meth:`handle_timer`."""
@@ -136,7 +139,7 @@ class CallManager:
     watchdog: MediaWatchdog = field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.media = LegMedia(self.engine, self.transport, self.rng)
+        self.media = LegMedia(self.engine, self.transport, self.rng, self.inband_dtmf)
         self.records = CallRecords(self.store, self.wall)
         self.transfers = Transfers(self)
         self.in_dialog = InDialogRequests(self)

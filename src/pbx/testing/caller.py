@@ -28,7 +28,14 @@ import structlog
 
 from pbx.calls.identity import caller_identity
 from pbx.sip import events as sip
-from pbx.sip.offer_answer import OfferAnswerError, accept_answer, build_offer
+from pbx.sip.offer_answer import (
+    DEFAULT_CODECS,
+    PCMA,
+    PCMU,
+    OfferAnswerError,
+    accept_answer,
+    build_offer,
+)
 from pbx.sip.sdp import SdpParseError, SessionDescription
 from pbx.sip.transport import Destination
 from pbx.sip.uri import SipUri
@@ -89,8 +96,13 @@ class SimCall(SimPhone):
     def _dial(self) -> None:
         now = self.harness.now()
         self.stream = self._new_stream()
+        # A phone that sends its keys as tones offers no telephone-event (RFC 4733).
+        codecs = (PCMU, PCMA) if self.dtmf_mode == "inband" else DEFAULT_CODECS
         offer = build_offer(
-            self._local_media(), session_id=self._session_id, session_version=self._next_version()
+            self._local_media(),
+            codecs,
+            session_id=self._session_id,
+            session_version=self._next_version(),
         )
         self._offer = offer
         target = SipUri("sip", self.did, None, HOST, self.harness.app.port)
