@@ -28,6 +28,8 @@ PHRASES = {
         "your-balance-is": "Your balance is",
         "callback-requested": "Thank you. We will call you back.",
         "goodbye": "Goodbye.",
+        "conference-locked": "Sorry, this conference is locked.",
+        "conference-full": "Sorry, this conference is full.",
         "transfer-sales": "Connecting you to sales.",
         "transfer-support": "Connecting you to support.",
         "reminder-intro": "Hello. This is a payment reminder from the example contact center. "
@@ -59,6 +61,8 @@ PHRASES = {
         "your-balance-is": "Ваш баланс",
         "callback-requested": "Спасибо. Мы вам перезвоним.",
         "goodbye": "До свидания.",
+        "conference-locked": "Извините, конференция закрыта.",
+        "conference-full": "Извините, в конференции нет мест.",
         "transfer-sales": "Соединяю с отделом продаж.",
         "transfer-support": "Соединяю со службой поддержки.",
         "reminder-intro": "Здравствуйте. Это напоминание о платеже от демонстрационного "

@@ -48,6 +48,7 @@ from pbx.api.server import HttpService
 from pbx.api.webhooks import Webhooks
 from pbx.calls.callbacks import CallbackScheduler
 from pbx.calls.campaigns import CampaignService
+from pbx.calls.conference import Conferences
 from pbx.calls.consult import Consultations
 from pbx.calls.dialplan import Dialplan
 from pbx.calls.events import CallEvent
@@ -160,6 +161,9 @@ class Application:
             Path(config.voicemail_dir),
             max_seconds=config.voicemail_max_seconds,
             wall=self.wall,
+        )
+        self.conferences = Conferences(
+            self.calls, config.conferences, Path(config.recordings_dir), wall=self.wall
         )
         self.trunk_registrations: dict[str, str] = {}
         self.hub, self.metrics, self.publisher = self._event_stream()
@@ -285,6 +289,7 @@ class Application:
             timers=[
                 self.calls,
                 self.voicemail,
+                self.conferences,
                 self.queues,
                 self.ivr,
                 self.callbacks,
@@ -306,12 +311,14 @@ class Application:
                 "operator": self.queues.operator,
                 "ivr": self.ivr.start,
                 "voicemail": self.voicemail.start,
+                "conference": self.conferences.start,
                 "app:preview": self.campaigns.feature,
             },
             subscribers=[
                 self._publish_call_event,
                 self.publisher.call_event,
                 self.voicemail.handle,
+                self.conferences.handle,
                 self.queues.handle_call_event,
                 self.ivr.handle_call_event,
                 self.callbacks.handle_call_event,

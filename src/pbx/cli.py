@@ -56,7 +56,8 @@ def _plural(count: int, noun: str) -> str:
 
 
 def summary(config: AppConfig) -> str:
-    """``11 users, 2 queues, 12 routes, 1 IVR graph, 1 trunk, 2 campaigns``."""
+    """``11 users, 2 queues, 13 routes, 1 IVR graph, 1 trunk, 2 campaigns, 1 conference
+    room``."""
     return ", ".join(
         (
             _plural(len(config.users), "user"),
@@ -65,6 +66,7 @@ def summary(config: AppConfig) -> str:
             _plural(len(config.ivr), "IVR graph"),
             _plural(len(config.trunks), "trunk"),
             _plural(len(config.campaigns), "campaign"),
+            _plural(len(config.conferences), "conference room"),
         )
     )
 

@@ -199,6 +199,26 @@ class HttpConfig:
 
 
 @frozen
+class ConferenceConfig:
+    """``[conferences.NAME]``: one dial-in room."""
+
+    name: str
+    pin: str = ""
+    """Digits a participant enters; empty: no PIN asked (unless a moderator PIN is set:
+    then ``#`` alone joins as a participant)."""
+    moderator_pin: str = ""
+    """Digits that join as a moderator (mute all, lock, remove); empty: no moderators
+    by phone."""
+    max_members: int = 50
+    record: bool = False
+    """Record the room (one mono file of what its members say)."""
+    announce: bool = True
+    """Join and leave tones."""
+    alone_music: bool = True
+    """A member alone in the room hears the hold music."""
+
+
+@frozen
 class CallbacksConfig:
     """``[callbacks]``: how the pbx calls customers back (IVR requests, queue callbacks)."""
 
@@ -288,6 +308,8 @@ class AppConfig:
     inband_dtmf: str = "auto"
     """``[calls] inband_dtmf``: ``auto`` (DTMF tones are detected in the audio of peers
     whose SDP takes no telephone-event), ``always`` or ``never``."""
+    conferences: Mapping[str, ConferenceConfig] = field(factory=dict)
+    """``[conferences.NAME]``: dial-in conference rooms (a ``conference`` route names one)."""
     music: Mapping[str, tuple[str, ...]] = field(factory=dict)
     """``[music.CLASS] dir``: hold music class → its sound files, in name order (a
     queue's ``music_class`` names one; ``default`` replaces the ``moh`` prompt)."""
@@ -417,6 +439,10 @@ def config_from_dict(
     reports = _reports(root.table("reports"))
     callbacks = _callbacks(root.table("callbacks"))
     music = _music(root.table("music"), base_dir)
+    conferences_t = root.table("conferences")
+    conferences = {
+        name: _conference(name, conferences_t.table(name)) for name in list(conferences_t.data)
+    }
     strategies = _strategies(root.table("strategies"))
     functions, databases = _lookups(root.table("lookups"), base_dir)
     root.done()
@@ -441,6 +467,7 @@ def config_from_dict(
         ring_timeout=ring_timeout,
         device_grace=device_grace,
         inband_dtmf=inband_dtmf,
+        conferences=conferences,
         music=music,
         strategies=strategies,
         lookup_functions=functions,
@@ -763,6 +790,27 @@ def _music(table: _Reader, base_dir: str | Path | None) -> dict[str, tuple[str, 
         classes[name] = files
     table.done()
     return classes
+
+
+def _conference(name: str, table: _Reader) -> ConferenceConfig:
+    """``[conferences.NAME]``: PINs of digits, a member limit, flags."""
+    pins: dict[str, str] = {}
+    for key in ("pin", "moderator_pin"):
+        pin = table.get(key, str, "")
+        if pin and not (pin.isdigit() and pin.isascii() and len(pin) <= 16):
+            raise ConfigError(f"{table.where(key)}: expected 1 to 16 digits, got {pin!r}")
+        pins[key] = pin
+    if pins["pin"] and pins["pin"] == pins["moderator_pin"]:
+        raise ConfigError(f"{table.where('moderator_pin')}: must differ from the pin")
+    max_members = table.get("max_members", int, 50)
+    if not 2 <= max_members <= 200:
+        raise ConfigError(f"{table.where('max_members')}: expected 2 to 200, got {max_members!r}")
+    flags = {
+        key: table.get(key, bool, default)
+        for key, default in (("record", False), ("announce", True), ("alone_music", True))
+    }
+    table.done()
+    return ConferenceConfig(name, pins["pin"], pins["moderator_pin"], max_members, **flags)
 
 
 def _number(table: _Reader, key: str, default: float) -> float:

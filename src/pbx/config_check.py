@@ -218,6 +218,13 @@ class _Checker:
                 )
         elif target.kind == "play":
             self.prompt(at, target.name)
+        elif target.kind == "conference":
+            if target.name not in self.config.conferences:
+                known = _known("conference rooms", self.config.conferences)
+                raise ConfigError(
+                    f"{at}: unknown conference room {target.name!r} ({known}; "
+                    "add [conferences.NAME])"
+                )
         elif target.kind == "voicemail":
             if target.name:
                 self.mailbox(at, target.name)

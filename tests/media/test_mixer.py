@@ -239,3 +239,21 @@ def test_a_deaf_member_on_hold_hears_nobody_and_is_still_heard(rng: np.random.Ge
     m.set_deaf(0, False)
     out = _check_plan_matches_dense(m, pcm)
     assert np.array_equal(out[0], pcm[1].astype(np.int32) + pcm[2])
+
+
+def test_a_room_of_fifty_with_muted_members(rng: np.random.Generator) -> None:
+    """A full conference room (50, the example's limit): one bridge, the N-1 mix, muted
+    members heard by none."""
+    m = Mixer()
+    b = m.create_bridge()
+    for ch in range(50):
+        m.join(b, ch)
+    for ch in (3, 17, 40):
+        m.set_muted(ch, True)
+    pcm = _pcm(rng, 50, amp=500)
+    out = _check_plan_matches_dense(m, pcm)
+    spoken = pcm.astype(np.int32)
+    spoken[[3, 17, 40]] = 0
+    total = spoken.sum(axis=0)
+    for ch in range(50):
+        assert np.array_equal(out[ch], total - spoken[ch])

@@ -290,3 +290,31 @@ def test_recording_across_a_growing_engine_keeps_every_tick(tmp_path: Path) -> N
     data, _ = sf.read(str(tmp_path / "g.wav"), dtype="int16")
     assert data[::160, 0].tolist() == [1000 + t for t in range(23)]
     assert data[::160, 1].tolist() == [2000 + t for t in range(23)]
+
+
+def test_a_mono_mix_grows_and_mutes_members_as_a_conference_does(tmp_path: Path) -> None:
+    bank = RecorderBank(block_ticks=4, slack_ticks=2)
+    bank.start("room", tmp_path / "room.wav", [(0,)])
+    for tick in range(12):
+        if tick == 2:
+            bank.add_source("room", 1)  # a second member joins
+        if tick == 4:
+            bank.silence_source("room", 0, True)  # the first is muted ...
+        if tick == 6:
+            bank.silence_source("room", 0, False)  # ... and unmuted
+        if tick == 8:
+            bank.forget_row(1)  # the second leaves; row 1 carries another call
+        if tick == 10:
+            bank.add_source("room", 1)  # a third member joins on the reused row
+        bank.feed(_tick_block(tick))
+    bank.close_all()
+    mono, _ = sf.read(str(tmp_path / "room.wav"), dtype="int16")
+    first = [1000 + t for t in range(12)]
+    second = [2000 + t for t in range(12)]
+    expected = [
+        first[t] * (t not in (4, 5)) + second[t] * (2 <= t < 8 or t >= 10) for t in range(12)
+    ]
+    assert mono[::160].tolist() == expected
+    with pytest.raises(LocalProtocolError, match="stereo"):
+        bank.start("call", tmp_path / "s.wav", [(0,), (1,)])
+        bank.add_source("call", 2)

@@ -22,6 +22,7 @@ from pbx.api import (
     agents,
     calls,
     campaigns,
+    conferences,
     dnc,
     docs,
     files,
@@ -65,8 +66,8 @@ def build_api(app: Application, auth: Authenticator, hub: EventHub, metrics: Met
             allow_headers=["Authorization", "Content-Type"],
         )
     modules = (
-        session, agents, calls, history, reports, files, campaigns, dnc, system, stream, docs,
-        pages,
+        session, agents, calls, history, reports, files, campaigns, conferences, dnc, system,
+        stream, docs, pages,
     )  # fmt: skip
     for module in modules:
         api.include_router(module.router)

@@ -35,9 +35,10 @@ TARGET_KINDS = (
     "trunk",
     "app",
     "feature",
+    "conference",
     "hangup",
 )
-NAME_KEYS = ("name", "queue", "mailbox", "prompt", "handler", "extension")
+NAME_KEYS = ("name", "queue", "mailbox", "conference", "prompt", "handler", "extension")
 """The keys that may give a target's name; the key named like the target kind
 (``ivr = "main"``, ``trunk = "carrier"``) comes right after ``name``."""
 
@@ -47,11 +48,11 @@ class Target:
     """Where a call goes: a kind and its parameters."""
 
     kind: str
-    """``extension``, ``echo``, ``play``, ``voicemail``, ``queue``, ``ivr``, ``trunk``, ``app``
-    or ``hangup``."""
+    """``extension``, ``echo``, ``play``, ``voicemail``, ``queue``, ``ivr``, ``trunk``, ``app``,
+    ``feature``, ``conference`` or ``hangup``."""
     name: str = ""
-    """Queue, IVR, trunk, mailbox or application handler name; for ``extension`` the
-    extension (empty: the dialled number); for ``play`` the prompt."""
+    """Queue, IVR, trunk, mailbox, conference room or application handler name; for
+    ``extension`` the extension (empty: the dialled number); for ``play`` the prompt."""
     number: str = ""
     """For ``trunk``: the number to send (after the pattern's rewrite)."""
     options: Mapping[str, Any] = {}  # noqa: RUF012 - frozen, never mutated
@@ -177,6 +178,7 @@ ROUTE_KEYS = frozenset(
         "queue",
         "ivr",
         "mailbox",
+        "conference",
         "prompt",
         "handler",
         "options",
@@ -205,7 +207,7 @@ def parse_route(entry: Mapping[str, Any], where: str) -> Route:
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown key")
     name = next((str(entry[k]) for k in ("name", kind, *NAME_KEYS[1:]) if entry.get(k)), "")
-    if kind in ("queue", "ivr", "trunk", "app", "play") and not name:
+    if kind in ("queue", "ivr", "trunk", "app", "play", "conference") and not name:
         raise ConfigError(f"{where}: target {kind} needs a name")
     options = entry.get("options", {})
     if not isinstance(options, Mapping):

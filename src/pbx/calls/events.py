@@ -182,6 +182,20 @@ class TransferRequested:
     replaces: str | None
 
 
+@frozen
+class ConferenceChanged:
+    """A conference room changed: ``change`` is ``joined``, ``left``, ``removed``,
+    ``muted`` or ``unmuted`` (for the member on ``leg``), or ``locked``/``unlocked``
+    (``call`` and ``leg`` empty); ``members`` is how many are in the room now."""
+
+    call: str
+    leg: str
+    room: str
+    change: str
+    members: int
+    locked: bool
+
+
 CallEvent = (
     CallStarted
     | CallRouted
@@ -197,4 +211,5 @@ CallEvent = (
     | RecordingDone
     | HoldChanged
     | TransferRequested
+    | ConferenceChanged
 )

@@ -532,6 +532,18 @@ class CallManager:
         """Take a leg (and its two-party peer) out of its bridge."""
         self.bridges.unbridge(self.leg(leg_id))
 
+    def new_bridge(self) -> int:
+        """An empty bridge of the mixer (a conference room's), joined with
+        :meth:`join_bridge`; it goes with its last member."""
+        return self.engine.bridge_create()
+
+    def mute(self, leg_id: str, muted: bool = True) -> None:
+        """Mute the party on ``leg_id`` in its bridge (heard by nobody, still hears)."""
+        leg = self.leg(leg_id)
+        if leg.channel is None or leg.bridge is None:
+            raise CallError(f"leg {leg_id} is in no bridge")
+        self.engine.bridge_mute(leg.channel, muted)
+
     def join_bridge(
         self, leg_id: str, bridge: int, role: Role, *, whisper_to: str | None = None
     ) -> None:

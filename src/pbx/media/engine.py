@@ -383,6 +383,15 @@ class MediaEngine:
             self._stream(ch)
         self.recorder.start(key, path, sources, fmt)
 
+    def recording_add(self, key: str, ch: int) -> None:
+        """Mix what channel ``ch`` says into the mono recording ``key`` from now on."""
+        self._stream(ch)
+        self.recorder.add_source(key, ch)
+
+    def recording_silence(self, key: str, ch: int, silent: bool) -> None:
+        """Record channel ``ch``'s part of ``key`` as silence (muted) or again."""
+        self.recorder.silence_source(key, ch, silent)
+
     def pause_recording(self, key: str) -> None:
         """Record silence until resumed (keeps both channels aligned)."""
         self.recorder.pause(key)

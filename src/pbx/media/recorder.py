@@ -169,6 +169,9 @@ class Recording:
     pauses: list[list[int]] = field(factory=list)
     #: Source rows that went away, and the first tick they no longer speak for the call.
     gone: dict[int, int] = field(factory=dict)
+    #: Per source row, tick spans ``[start, end)`` it is recorded as silence (a row that
+    #: joined a mix late, or a muted conference member; ``end`` open while it lasts).
+    silent: dict[int, list[list[int]]] = field(factory=dict)
 
     @property
     def simple(self) -> bool:
@@ -386,6 +389,37 @@ class RecorderBank:
         log.info("recording_finished", key=key, path=str(rec.path), seconds=rec.seconds)
         return rec
 
+    def add_source(self, key: str, row: int) -> None:
+        """Mix ``row`` into the mono recording ``key`` from this tick on (a member
+        joining a conference); a row it had already is heard again."""
+        rec = self._get(key)
+        if rec.channels != 1:
+            raise LocalProtocolError(f"recording '{key}' is stereo: only a mono mix grows")
+        (src,) = rec.sources
+        gone = rec.gone.pop(row, None)
+        if row in src and gone is None:
+            return
+        if row not in src:
+            rec.sources = ((*src, row),)
+            # Before this tick the row spoke for someone else, or for nobody.
+            rec.silent.setdefault(row, []).append([0, self._tick])
+        else:  # it left and came back (a row reused by another channel)
+            rec.silent.setdefault(row, []).append([gone or 0, self._tick])
+        self._by_row.setdefault(row, set()).add(key)
+
+    def silence_source(self, key: str, row: int, silent: bool) -> None:
+        """Record ``row``'s part of ``key`` as silence from this tick on, or its audio
+        again (a muted conference member is not heard, so not recorded)."""
+        rec = self._get(key)
+        if not any(row in src for src in rec.sources):
+            raise LocalProtocolError(f"row {row} is not a source of recording '{key}'")
+        spans = rec.silent.setdefault(row, [])
+        open_span = bool(spans) and spans[-1][1] == _NEVER
+        if silent and not open_span:
+            spans.append([self._tick, _NEVER])
+        elif not silent and open_span:
+            spans[-1][1] = self._tick
+
     def forget_row(self, row: int) -> None:
         """A channel row went away: from this tick on its place in every recording is
         silence (the row may carry another channel later)."""
@@ -457,7 +491,7 @@ class RecorderBank:
             if first + count > ticks:
                 spans.append((0, first + count - ticks, start + ticks - first))
             history = self._history
-            if rec.simple and not rec.gone and not rec.pauses:  # views: nothing copied yet
+            if rec.simple and not (rec.gone or rec.pauses or rec.silent):  # views, no copy
                 pieces = [[history[a:b, src[0]] for a, b, _ in spans] for src in rec.sources]
             else:
                 pieces = [
@@ -467,8 +501,11 @@ class RecorderBank:
             self.writer.submit(rec.append_job(pieces, ready, count))
             if not ready and (self._reading_from is None or start < self._reading_from):
                 self._reading_from = start
-            # Pause spans that ended before this block are done with.
+            # Pause and silence spans that ended before this block are done with.
             rec.pauses = [p for p in rec.pauses if p[1] > self._tick]
+            if rec.silent:
+                kept = {r: [p for p in ps if p[1] > self._tick] for r, ps in rec.silent.items()}
+                rec.silent = {r: ps for r, ps in kept.items() if ps}
         self._start[slot] = self._tick
         self._due[slot] = self._tick + self.block_ticks
 
@@ -478,12 +515,21 @@ class RecorderBank:
         tick1 = tick0 + (b - a)
         live = [r for r in src if rec.gone.get(r, _NEVER) > tick0]
         clean = len(live) == len(src) and all(rec.gone.get(r, _NEVER) >= tick1 for r in src)
-        if len(src) == 1 and clean and not rec.pauses:
+        if len(src) == 1 and clean and not rec.pauses and not rec.silent:
             return history[a:b, src[0]]  # a view: no copy until the job interleaves it
         out = np.zeros((b - a, FRAME), dtype=np.int32)
         for row in live:
             end = min(rec.gone.get(row, _NEVER), tick1) - tick0
-            out[:end] += history[a : a + end, row]
+            spans = rec.silent.get(row)
+            if not spans:
+                out[:end] += history[a : a + end, row]
+                continue
+            said = history[a : a + end, row].astype(np.int32)
+            for s0, s1 in spans:
+                lo, hi = max(s0, tick0) - tick0, min(s1, tick0 + end) - tick0
+                if lo < hi:
+                    said[lo:hi] = 0
+            out[:end] += said
         for p0, p1 in rec.pauses:
             lo, hi = max(p0, tick0) - tick0, min(p1, tick1) - tick0
             if lo < hi:
