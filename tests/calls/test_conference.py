@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile
+from attrs import evolve
 
 from pbx.calls.events import ConferenceChanged
 from pbx.config import load_config
@@ -216,3 +217,21 @@ def test_a_supervisor_runs_the_room_over_the_api(pbx_harness: Harness) -> None:
     b.wait_ended(timeout=5)
     assert [m["leg"] for m in room_now.json()["members"]] == [legs[0]]
     a.hang_up()
+
+
+def test_a_full_room_says_so_and_hangs_up(tmp_path: Path) -> None:
+    config = load_config(EXAMPLE)
+    room = evolve(config.conferences["main"], max_members=2, pin="", moderator_pin="")
+    with Harness(evolve(config, conferences={"main": room}), tmp_path=tmp_path) as h:
+        first = h.call("850", caller_id="5550131")
+        second = h.call("850", caller_id="5550132")
+        first.wait_answered()
+        second.wait_answered()
+        h.wait_for(lambda: len(members(h)) == 2, 5, "two in the room (no PIN asked)")
+        third = h.call("850", caller_id="5550133")
+        third.wait_answered()
+        third.assert_heard_prompt("en/conference-full", timeout=8)
+        third.wait_ended(timeout=8)
+        assert len(members(h)) == 2
+        first.hang_up()
+        second.hang_up()
