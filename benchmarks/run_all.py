@@ -30,6 +30,7 @@ SCRIPTS = [
     "bench_sip_load",
     "bench_app_calls",
     "bench_bridged_calls",
+    "bench_webrtc",
     "bench_agentless",
     "bench_reports",
 ]
