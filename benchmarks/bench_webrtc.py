@@ -560,17 +560,23 @@ class Browser:
         return Counted.received.get(id(self.receiver), 0)
 
     async def hang_up(self) -> None:
-        if self.sip is not None:
-            try:
-                await self.sip.bye()
-            except Exception:
-                pass
-            await self.sip.close()
+        await bye_and_close(self.sip)
         if self.pc is not None:
             try:
                 await asyncio.wait_for(self.pc.close(), 5.0)
             except Exception:
                 pass
+
+
+async def bye_and_close(sip: SipWs | None) -> None:
+    """End the call (a BYE, whatever comes back) and close its WebSocket."""
+    if sip is None:
+        return
+    try:
+        await sip.bye()
+    except Exception:
+        pass
+    await sip.close()
 
 
 class PlainPhone:
@@ -620,12 +626,7 @@ class PlainPhone:
                 self.got += 1
 
     async def hang_up(self) -> None:
-        if self.sip is not None:
-            try:
-                await self.sip.bye()
-            except Exception:
-                pass
-            await self.sip.close()
+        await bye_and_close(self.sip)
         asyncio.get_running_loop().remove_reader(self.sock)
         self.sock.close()
 

@@ -266,7 +266,7 @@ class Conferences:
                 return
             room.recording, room.recording_path = key, path
         else:
-            manager.engine.recording_add(room.recording, leg.channel)
+            manager.record_also(room.recording, leg.id)
 
     def _left(self, leg_id: str, now: float) -> None:
         name = self._room_of.pop(leg_id, None)
@@ -375,7 +375,7 @@ class Conferences:
         member.muted = muted
         self.manager.mute(member.leg, muted)
         if room.recording is not None:
-            self.manager.engine.recording_silence(room.recording, leg.channel, muted)
+            self.manager.record_also(room.recording, member.leg, silent=muted)
         if feedback:
             self._play(member.leg, MUTED_TONE if muted else UNMUTED_TONE, now)
         self._changed(room, member, "muted" if muted else "unmuted")

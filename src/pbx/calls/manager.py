@@ -520,6 +520,17 @@ class CallManager:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.engine.start_recording(key, path, mono=[leg.channel])
 
+    def record_also(self, key: str, leg_id: str, *, silent: bool | None = None) -> None:
+        """Mix what the party on ``leg_id`` says into the mono recording ``key`` from now
+        on (``silent`` None), or record it as silence (True) or again (False)."""
+        leg = self.leg(leg_id)
+        if leg.channel is None:
+            raise CallError(f"leg {leg_id} has no media")
+        if silent is None:
+            self.engine.recording_add(key, leg.channel)
+        else:
+            self.engine.recording_silence(key, leg.channel, silent)
+
     def stop_recording(self, key: str) -> None:
         """Finish the recording ``key`` (its file is complete and readable)."""
         self.engine.stop_recording(key)
