@@ -70,7 +70,31 @@ def test_a_lost_packet_is_kept_as_time_and_a_late_one_is_dropped() -> None:
     assert receiver.to_engine(opus[15]) == []  # a duplicate: dropped
     stamps = [RtpPacket.parse(p).timestamp for p in before + after]
     assert all(b - a == 160 for a, b in pairwise(stamps))
-    assert len(before) + len(after) == 19  # 20 ms of silence stand for the lost one
+    assert len(before) + len(after) == 19 + 1  # 20 ms of silence stand for the lost one
+
+
+def test_each_packet_of_the_browser_reaches_the_engine_at_once() -> None:
+    """No packet's audio waits for the next one: from the first packet on, every
+    Opus packet in gives one PCMU frame out, and a tone that starts in packet N is
+    heard in frame N, not 20 ms later."""
+    silence_then_tone = [
+        build_rtp_header(0, 7 + i, 1000 + 160 * i, SSRC) + ulaw_encode(pcm).tobytes()
+        for i, pcm in enumerate(
+            [np.zeros(160, np.int16)] * 10
+            + [(np.sin(2 * np.pi * 1000 * np.arange(160) / 8000) * 8000).astype(np.int16)] * 10
+        )
+    ]
+    sender = OpusTranscoder(OPUS_PT, EVENT_PT)
+    opus = [sender.to_browser(p) for p in silence_then_tone]
+    receiver = OpusTranscoder(OPUS_PT, EVENT_PT)
+    per_packet = [receiver.to_engine(d) for d in opus if d is not None]
+    assert [len(out) for out in per_packet] == [1] * 20
+    levels = [
+        np.sqrt(np.mean(ulaw_decode(np.frombuffer(out[0][12:], np.uint8)).astype(float) ** 2))
+        for out in per_packet
+    ]
+    assert max(levels[:10]) < 200
+    assert levels[11] > 2000  # the tone's second packet is whole in its own frame
 
 
 def test_telephone_events_are_scaled_both_ways_and_garbage_is_survived() -> None:

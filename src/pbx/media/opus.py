@@ -70,6 +70,8 @@ class OpusTranscoder:
         self._encoded = 0
         self._pending = np.zeros(0, dtype=np.int16)
         """8 kHz samples decoded, not yet sent on as a whole frame."""
+        self._priming = True
+        """The next packet is the first after a (re)start: pad it to whole frames."""
         self._next_ts48: int | None = None
         """Where the browser's next packet should start (its last end), 48 kHz."""
         self._out_ts = 0
@@ -114,6 +116,14 @@ class OpusTranscoder:
                 parts.append(down.to_ndarray().reshape(-1).astype(np.int16, copy=False))
         self._next_ts48 = (ts48 + samples48) & 0xFFFFFFFF
         pending = np.concatenate(parts)
+        if self._priming:
+            # The resampler's first output after a (re)start is short of a frame
+            # (144 of 160 samples): pad its front so this packet's audio goes on now
+            # instead of waiting 20 ms for the next packet in every frame after.
+            short = -len(pending) % FRAME
+            if short:
+                pending = np.concatenate([np.zeros(short, np.int16), pending])
+            self._priming = False
         whole = len(pending) - len(pending) % FRAME
         self._pending = pending[whole:]
         out = []
@@ -130,6 +140,7 @@ class OpusTranscoder:
 
     def _restart(self, ts48: int, seq: int) -> None:
         self._pending = np.zeros(0, dtype=np.int16)
+        self._priming = True
         self._out_ts = ts48 // SCALE
         self._out_seq = seq
         self._marker = True
