@@ -61,7 +61,7 @@ def refusal(path: Path) -> str:
 def test_the_example_loads_as_typed_values() -> None:
     config = load_config(EXAMPLE)
     assert all(isinstance(route, Route) for route in config.dialplan)
-    assert len(config.dialplan) == 13
+    assert len(config.dialplan) == 14
     room = config.conferences["main"]
     assert (room.pin, room.moderator_pin, room.max_members, room.record) == (
         "4321",
@@ -112,7 +112,7 @@ def test_a_route_to_an_unknown_prompt_names_the_route(tmp_path: Path) -> None:
 def test_a_route_to_an_unknown_trunk_names_the_route(tmp_path: Path) -> None:
     out = '[[dialplan]]\nnumber = "9*"\nfrom = "user"\ntarget = "trunk"\ntrunk = "carrier"\n'
     path = example_copy(tmp_path, append=f"\n{out}")
-    assert refusal(path) == f"{path}: dialplan[13].target: unknown trunk 'carrier' (trunks: sim)"
+    assert refusal(path) == f"{path}: dialplan[14].target: unknown trunk 'carrier' (trunks: sim)"
 
 
 def test_a_route_from_an_unknown_trunk_names_the_key(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_a_route_to_an_unknown_extension_names_the_route(tmp_path: Path) -> None
     route = '\n[[dialplan]]\nnumber = "4001"\ntarget = "extension"\nextension = "2999"\n'
     path = example_copy(tmp_path, append=route)
     assert refusal(path) == (
-        f"{path}: dialplan[13].target: unknown extension '2999' (extensions: {EXTENSIONS})"
+        f"{path}: dialplan[14].target: unknown extension '2999' (extensions: {EXTENSIONS})"
     )
 
 
@@ -292,7 +292,7 @@ def test_the_application_refuses_a_bad_config_before_opening_anything(tmp_path: 
     with pytest.raises(ConfigError) as info:
         Application(config)
     assert str(info.value) == (
-        f"{EXAMPLE}: dialplan[13].target: unknown queue 'nope' (queues: sales, support)"
+        f"{EXAMPLE}: dialplan[14].target: unknown queue 'nope' (queues: sales, support)"
     )
     assert not (tmp_path / "cc.db").exists()
 
@@ -314,7 +314,7 @@ def test_pbx_check_passes_the_example() -> None:
     done = pbx("check", "examples/callcenter.toml", cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
-        "examples/callcenter.toml: ok (11 users, 2 queues, 13 routes, 2 IVR graphs, 1 trunk,"
+        "examples/callcenter.toml: ok (11 users, 2 queues, 14 routes, 2 IVR graphs, 1 trunk,"
         " 3 campaigns, 1 conference room)\n"
     )
     assert done.stderr == ""

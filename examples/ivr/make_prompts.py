@@ -30,6 +30,19 @@ PHRASES = {
         "goodbye": "Goodbye.",
         "conference-locked": "Sorry, this conference is locked.",
         "conference-full": "Sorry, this conference is full.",
+        "vm-enter-pin": "Please enter your mailbox PIN.",
+        "vm-new-messages": "New messages:",
+        "vm-saved-messages": "Saved messages:",
+        "vm-menu": "To listen to new messages, press 1. For saved messages, press 2. "
+        "To record your greeting, press 3. To exit, press star.",
+        "vm-message": "Message",
+        "vm-message-menu": "To hear it again, press 5. To delete it, press 7. "
+        "For the next message, press 9. For the main menu, press star.",
+        "vm-no-messages": "There are no messages here.",
+        "vm-no-more": "No more messages.",
+        "vm-deleted": "Message deleted.",
+        "vm-record-greeting": "After the tone, say your greeting, then press the hash key.",
+        "vm-greeting-saved": "Your greeting is saved.",
         "transfer-sales": "Connecting you to sales.",
         "transfer-support": "Connecting you to support.",
         "reminder-intro": "Hello. This is a payment reminder from the example contact center. "
@@ -63,6 +76,19 @@ PHRASES = {
         "goodbye": "До свидания.",
         "conference-locked": "Извините, конференция закрыта.",
         "conference-full": "Извините, в конференции нет мест.",
+        "vm-enter-pin": "Введите пин-код почтового ящика.",
+        "vm-new-messages": "Новых сообщений:",
+        "vm-saved-messages": "Сохранённых сообщений:",
+        "vm-menu": "Новые сообщения, нажмите 1. Сохранённые, 2. "
+        "Записать приветствие, 3. Выход, звёздочка.",
+        "vm-message": "Сообщение",
+        "vm-message-menu": "Прослушать ещё раз, нажмите 5. Удалить, 7. "
+        "Следующее сообщение, 9. Главное меню, звёздочка.",
+        "vm-no-messages": "Здесь нет сообщений.",
+        "vm-no-more": "Больше сообщений нет.",
+        "vm-deleted": "Сообщение удалено.",
+        "vm-record-greeting": "После сигнала произнесите приветствие и нажмите решётку.",
+        "vm-greeting-saved": "Приветствие сохранено.",
         "transfer-sales": "Соединяю с отделом продаж.",
         "transfer-support": "Соединяю со службой поддержки.",
         "reminder-intro": "Здравствуйте. Это напоминание о платеже от демонстрационного "

@@ -53,6 +53,7 @@ from pbx.calls.consult import Consultations
 from pbx.calls.dialplan import Dialplan
 from pbx.calls.events import CallEvent
 from pbx.calls.ivr_service import IvrService
+from pbx.calls.mailbox import MailboxMenu
 from pbx.calls.manager import CallManager, TargetHandler
 from pbx.calls.originate import ClickToCall
 from pbx.calls.queues import QueueService, agent_configs
@@ -165,6 +166,7 @@ class Application:
         self.conferences = Conferences(
             self.calls, config.conferences, Path(config.recordings_dir), wall=self.wall
         )
+        self.mailboxes = MailboxMenu(self.calls, self.voicemail, users, wall=self.wall)
         self.trunk_registrations: dict[str, str] = {}
         self.hub, self.metrics, self.publisher = self._event_stream()
         self.acd = Distributor(
@@ -290,6 +292,7 @@ class Application:
                 self.calls,
                 self.voicemail,
                 self.conferences,
+                self.mailboxes,
                 self.queues,
                 self.ivr,
                 self.callbacks,
@@ -312,6 +315,7 @@ class Application:
                 "ivr": self.ivr.start,
                 "voicemail": self.voicemail.start,
                 "conference": self.conferences.start,
+                "mailbox": self.mailboxes.start,
                 "app:preview": self.campaigns.feature,
             },
             subscribers=[
@@ -319,6 +323,7 @@ class Application:
                 self.publisher.call_event,
                 self.voicemail.handle,
                 self.conferences.handle,
+                self.mailboxes.handle,
                 self.queues.handle_call_event,
                 self.ivr.handle_call_event,
                 self.callbacks.handle_call_event,

@@ -114,6 +114,8 @@ class UserConfig:
     """Queues the agent serves (logs in to with ``*1``)."""
     supervises: tuple[str, ...] = ()
     """For a supervisor: the queues they watch and act on over the API (empty: all)."""
+    voicemail_pin: str = ""
+    """The PIN of their mailbox by phone (empty: the extension number)."""
 
 
 @frozen
@@ -707,9 +709,12 @@ def _user(table: _Reader, ext: str, supervisor: bool) -> UserConfig:
         supervisor=supervisor,
         queues=tuple(str(q) for q in entry.get("queues", list, [])),
         supervises=tuple(str(q) for q in entry.get("supervises", list, [])) if supervisor else (),
+        voicemail_pin=entry.get("voicemail_pin", str, ""),
     )
     if not user.password:
         raise ConfigError(f"{entry.where('password')}: missing")
+    if user.voicemail_pin and not user.voicemail_pin.isdigit():
+        raise ConfigError(f"{entry.where('voicemail_pin')}: digits only")
     entry.done()
     return user
 

@@ -228,6 +228,22 @@ class _Checker:
         elif target.kind == "voicemail":
             if target.name:
                 self.mailbox(at, target.name)
+        elif target.kind == "mailbox":
+            if target.name:
+                self.mailbox(at, target.name)
+                pin = str(target.options.get("pin", ""))
+                if pin and not pin.isdigit():
+                    raise ConfigError(f"{where}.options.pin: digits only")
+                if not pin and self.config.user(target.name) is None:
+                    raise ConfigError(
+                        f"{where}.options.pin: mailbox {target.name!r} belongs to no user, "
+                        "so its menu needs a PIN"
+                    )
+            elif route.origin != "user":
+                raise ConfigError(
+                    f"{where}.from: a mailbox route without a mailbox opens the caller's "
+                    'own, so it takes calls from "user" only'
+                )
         elif target.kind == "extension":
             extension = target.name or route.number.exact
             if extension is not None:

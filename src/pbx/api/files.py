@@ -88,12 +88,9 @@ async def mark_heard(
 @router.delete("/voicemail/{mailbox}/{message}", summary="Delete a message and its audio")
 async def delete_message(mailbox: str, message: int, ctx: Ctx, who: Caller) -> dict[str, Any]:
     _mailbox(ctx, who, mailbox)
-    row = _message(ctx, mailbox, message)
-    Path(row["path"]).unlink(missing_ok=True)
-    ctx.app.store.execute("DELETE FROM voicemail WHERE id=?", (message,))
-    _audit(ctx, who, "delete", f"voicemail:{message}", mailbox=mailbox)
+    _message(ctx, mailbox, message)
     now = ctx.now()
-    ctx.app.voicemail.notify(mailbox, now)
+    ctx.app.voicemail.delete(message, now, by=who.user)
     ctx.app.sip.flush(now)
     return {"id": message, "deleted": True}
 

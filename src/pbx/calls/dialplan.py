@@ -36,6 +36,7 @@ TARGET_KINDS = (
     "app",
     "feature",
     "conference",
+    "mailbox",
     "hangup",
 )
 NAME_KEYS = ("name", "queue", "mailbox", "conference", "prompt", "handler", "extension")
@@ -49,7 +50,7 @@ class Target:
 
     kind: str
     """``extension``, ``echo``, ``play``, ``voicemail``, ``queue``, ``ivr``, ``trunk``, ``app``,
-    ``feature``, ``conference`` or ``hangup``."""
+    ``feature``, ``conference``, ``mailbox`` (the mailbox menu) or ``hangup``."""
     name: str = ""
     """Queue, IVR, trunk, mailbox, conference room or application handler name; for
     ``extension`` the extension (empty: the dialled number); for ``play`` the prompt."""

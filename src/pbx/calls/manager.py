@@ -214,6 +214,16 @@ class CallManager:
         """True when the prompt ``name`` is loaded."""
         return name in self.engine.prompts
 
+    def load_prompt(self, name: str, path: Path) -> float:
+        """Load the audio file ``path`` (a voicemail message, a greeting) as the prompt
+        ``name``; its length in seconds. :class:`~pbx.media.prompts.PromptError` when the
+        file is missing or unreadable."""
+        return len(self.engine.prompts.load(name, path)) / 8000
+
+    def forget_prompt(self, name: str) -> None:
+        """Unload a prompt loaded by :meth:`load_prompt` once nothing plays it."""
+        self.engine.prompts.discard(name)
+
     @property
     def store_errors(self) -> int:
         """Store writes that failed (logged; the calls went on)."""

@@ -1,10 +1,12 @@
 """Voicemail: greeting, beep, record until ``#``, the time limit or hang-up; a store row.
 
 A call routed to a ``voicemail`` target is answered and hears the mailbox greeting
-followed by a beep; then what the caller says is recorded (mono WAV under
-``directory/<mailbox>/``) until they press ``#``, hang up, or ``max_seconds`` pass. The
-message is written to the store's ``voicemail`` table with caller, time and duration, and
-its path is attached to the call (``voicemail`` in the CDR data). Messages shorter than
+(the owner's own, ``directory/<mailbox>/greeting.wav``, recorded from the phone's
+mailbox menu, else the common ``greeting`` prompt) followed by a beep; then what the
+caller says is recorded (mono WAV under ``directory/<mailbox>/``) until they press
+``#``, hang up, or ``max_seconds`` pass. The message is written to the store's
+``voicemail`` table with caller, time and duration, and its path is attached to the
+call (``voicemail`` in the CDR data). Messages shorter than
 ``min_seconds`` are discarded.
 """
 
@@ -19,10 +21,13 @@ from attrs import define, field
 
 from pbx.calls.events import CallEvent, DigitReceived, LegEnded, PlaybackDone
 from pbx.calls.manager import Call, CallManager, Leg
-from pbx.media.prompts import PlayItem, PromptItem, ToneItem
+from pbx.media.prompts import PlayItem, PromptError, PromptItem, ToneItem
 from pbx.media.tones import tone
 
 log = structlog.get_logger(__name__)
+
+GREETING_FILE = "greeting.wav"
+"""A mailbox's own greeting in its directory."""
 
 
 @define(slots=True)
@@ -36,6 +41,8 @@ class _Box:
     started: float = 0.0
     deadline: float | None = None
     skipped: bool = False
+    greeting: str | None = None
+    """The mailbox's own greeting, loaded as a prompt for this call."""
 
 
 @define
@@ -57,13 +64,26 @@ class Voicemail:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.wall(now)))
         path = self.directory / mailbox / f"{stamp}-{call.id}.wav"
         caller = call.caller.number if call.caller is not None else ""
-        self._boxes[leg.id] = _Box(call.id, leg.id, mailbox, path, caller)
+        box = _Box(call.id, leg.id, mailbox, path, caller)
+        self._boxes[leg.id] = box
         manager.answer(leg.id, now)
         items: list[PlayItem] = []
-        if manager.has_prompt(self.greeting):
+        own = self.greeting_path(mailbox)
+        if own.is_file():
+            try:
+                manager.load_prompt(f"vm-greeting:{leg.id}", own)
+                box.greeting = f"vm-greeting:{leg.id}"
+                items.append(PromptItem(box.greeting))
+            except PromptError as exc:
+                log.warning("voicemail_greeting_unreadable", mailbox=mailbox, error=str(exc))
+        if not items and manager.has_prompt(self.greeting):
             items.append(PromptItem(self.greeting))
         items.append(ToneItem(tone("beep")))
         manager.play(leg.id, items, now)
+
+    def greeting_path(self, mailbox: str) -> Path:
+        """Where the mailbox owner's own greeting is kept."""
+        return self.directory / mailbox / GREETING_FILE
 
     def handle(self, event: CallEvent, now: float) -> None:
         """Feed every call-manager event here."""
@@ -114,6 +134,8 @@ class Voicemail:
 
     def _finish(self, box: _Box, now: float, *, hang_up: bool) -> None:
         self._boxes.pop(box.leg, None)
+        if box.greeting is not None:
+            self.manager.forget_prompt(box.greeting)
         if box.recording:
             self.manager.stop_recording(f"vm:{box.leg}")
             seconds = now - box.started
@@ -158,6 +180,23 @@ class Voicemail:
         store.execute("UPDATE voicemail SET heard=? WHERE id=?", (int(heard), message_id))
         if rows:
             self.notify(str(rows[0]["mailbox"]), now)
+
+    def delete(self, message_id: int, now: float, *, by: str) -> bool:
+        """Delete a message, its audio and its row (audited as done ``by`` a user) and
+        update the mailbox's lamp; False when there is no such message."""
+        store = self.manager.store
+        if store is None:
+            return False
+        rows = store.query("SELECT mailbox, path FROM voicemail WHERE id=?", (message_id,))
+        if not rows:
+            return False
+        mailbox = str(rows[0]["mailbox"])
+        Path(str(rows[0]["path"])).unlink(missing_ok=True)
+        store.execute("DELETE FROM voicemail WHERE id=?", (message_id,))
+        store.audit(self.wall(now), by, "delete", f"voicemail:{message_id}", {"mailbox": mailbox})
+        log.info("voicemail_deleted", mailbox=mailbox, message=message_id, by=by)
+        self.notify(mailbox, now)
+        return True
 
     def notify(self, mailbox: str, now: float) -> int:
         """Tell the mailbox's registered phones how many messages wait (RFC 3842

@@ -84,6 +84,10 @@ class PromptCache:
             return pcm
         return self.load(name, self._resolve(name))
 
+    def discard(self, name: str) -> None:
+        """Forget ``name`` (a voicemail message played once); no error when unknown."""
+        self._prompts.pop(name, None)
+
     def __contains__(self, name: object) -> bool:
         return name in self._prompts
 
