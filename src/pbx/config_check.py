@@ -248,6 +248,14 @@ class _Checker:
             extension = target.name or route.number.exact
             if extension is not None:
                 self.known_extension(at, extension)
+            voicemail = target.options.get("voicemail", False)
+            if not isinstance(voicemail, bool):
+                raise ConfigError(f"{where}.options.voicemail: expected true or false")
+            ring = target.options.get("ring_timeout")
+            if ring is not None and (
+                isinstance(ring, bool) or not isinstance(ring, int | float) or not 1 <= ring <= 600
+            ):
+                raise ConfigError(f"{where}.options.ring_timeout: expected 1 to 600 seconds")
         if route.trunk is not None and route.trunk not in self.trunks | {"local"}:
             known = _known("trunks", self.trunks | {"local"})
             raise ConfigError(f"{where}.trunk: unknown trunk {route.trunk!r} ({known})")

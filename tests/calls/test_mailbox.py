@@ -149,3 +149,44 @@ def test_mailbox_settings_are_checked_at_load(
 ) -> None:
     path = example_copy(tmp_path, change, append=append)
     assert problem in refusal(path)
+
+
+NO_ANSWER = (
+    'target = "extension"\n# To send',
+    'target = "extension"\noptions = { voicemail = true, ring_timeout = 2 }\n# To send',
+)
+
+
+def test_an_extension_that_does_not_answer_sends_the_caller_to_its_mailbox(
+    tmp_path: Path,
+) -> None:
+    config = load_config(example_copy(tmp_path, NO_ANSWER))
+    with Harness(config, tmp_path=tmp_path) as h:
+        ringing = h.agent("2001", auto_answer=False)
+        busy = h.agent("2003", reject_with=486)
+        for extension, caller_id in (("2001", "5550141"), ("2002", "5550142"), ("2003", "5550143")):
+            caller = h.call(extension, caller_id=caller_id)
+            if extension == "2001":
+                ringing.wait_ringing()
+            caller.wait_answered(timeout=6)
+            greeted = caller.assert_heard_prompt("en/voicemail-greeting")
+            caller.assert_heard_tone(1000, min_seconds=0.2, since=greeted)
+            caller.talk(1.5, Tone(440))
+            caller.send_dtmf("#")
+            caller.wait_ended()
+            (message,) = h.voicemails(extension)
+            assert message["caller"] == caller_id
+            assert caller.cdr()["data"]["voicemail"] == message["path"]
+        assert ringing.state == "idle" and busy.state == "idle"
+        # Answered in time, the extension is a plain call.
+        answering = h.agent("2004", audio=Tone(660))
+        caller = h.call("2004", audio=Tone(440))
+        answering.wait_connected()
+        caller.assert_heard_tone(660, min_seconds=0.4)
+        caller.hang_up()
+        assert h.voicemails("2004") == []
+
+
+def test_extension_route_options_are_checked_at_load(tmp_path: Path) -> None:
+    bad = (NO_ANSWER[0], NO_ANSWER[1].replace("ring_timeout = 2", 'ring_timeout = "x"'))
+    assert "options.ring_timeout: expected 1 to 600 seconds" in refusal(example_copy(tmp_path, bad))

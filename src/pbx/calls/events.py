@@ -33,6 +33,9 @@ class Purpose:
     """The leg this one is placed for (bridged with it, or standing in for it)."""
     agent: str | None = None
     """The agent whose phone the leg rings, when it rings one."""
+    fallback: str | None = None
+    """For ``connect``: where ``peer`` goes instead when the leg is not answered, busy
+    or unreachable (``voicemail:BOX``), rather than hearing the failure."""
 
 
 @frozen

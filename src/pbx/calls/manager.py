@@ -95,6 +95,9 @@ log = structlog.get_logger(__name__)
 TargetHandler = Callable[["CallManager", Call, Leg, float], None]
 """What a module registers for a target kind: ``handler(manager, call, leg, now)``."""
 
+FALLBACK_STATUSES = frozenset({404, 408, 480, 486, 600, 603})
+"""Failures of a ``connect`` leg after which a fallback (voicemail) takes the caller:
+unreachable, no answer (our ring time-out is 408), busy, declined."""
 RUNS_ITSELF = ("echo", "play", "hangup", "extension", "trunk")
 """Target kinds the manager carries out; any other is a :class:`CallRouted` event."""
 
@@ -343,7 +346,15 @@ class CallManager:
             self.hangup(leg.id, now, status=int(target.options.get("status", 480)))
         elif kind == "extension":
             extension = target.name or call.number
-            self.connect(leg.id, Target("extension", extension), now, agent=extension)
+            ring = target.options.get("ring_timeout")
+            self.connect(
+                leg.id,
+                Target("extension", extension),
+                now,
+                agent=extension,
+                ring_timeout=float(ring) if ring else None,
+                fallback=f"voicemail:{extension}" if target.options.get("voicemail") else None,
+            )
         elif kind == "trunk":
             call.direction = "outbound"
             self.connect(leg.id, target, now)
@@ -415,6 +426,14 @@ class CallManager:
         if purpose is None:
             return
         if purpose.kind == "connect" and purpose.peer is not None:
+            if purpose.fallback and status in FALLBACK_STATUSES:
+                caller = self.legs.get(purpose.peer)
+                call = self.calls.get(caller.call) if caller is not None else None
+                if caller is not None and call is not None and caller.state is LegState.RINGING:
+                    kind, _, name = purpose.fallback.partition(":")
+                    log.info("call_fallback", call=call.id, status=status, to=purpose.fallback)
+                    self.route(call, caller, Target(kind, name), now)
+                    return
             self.fail_caller(purpose.peer, status, now)
         elif purpose.kind == "transfer":
             self.transfers.failed(purpose, status, reason, now)
@@ -697,16 +716,19 @@ class CallManager:
         agent: str | None = None,
         ring_timeout: float | None = None,
         extra: list[tuple[str, str]] | None = None,
+        fallback: str | None = None,
     ) -> str:
         """Ring ``to`` for the party on ``leg_id`` and bridge the two when it answers
         (answering the party first if it still rings); when it fails the party is told
-        (486, 480 ...). ``agent`` names whose phone it rings, for the CDR."""
+        (486, 480 ...), or, with ``fallback`` (``voicemail:BOX``), sent there when it was
+        not answered, busy or unreachable. ``agent`` names whose phone it rings, for the
+        CDR."""
         leg = self.leg(leg_id)
         out = self.dial(
             leg.call,
             to,
             now,
-            purpose=Purpose("connect", peer=leg.id, agent=agent),
+            purpose=Purpose("connect", peer=leg.id, agent=agent, fallback=fallback),
             ring_timeout=ring_timeout,
             extra=extra,
         )
