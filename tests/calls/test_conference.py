@@ -184,14 +184,19 @@ def test_a_supervisor_runs_the_room_over_the_api(pbx_harness: Harness) -> None:
                 for method, path, body in steps
             ]
 
-    [listed, muted] = h.run(
+    [listed, malformed, nobody, muted] = h.run(
         api(
             [
                 ("GET", "/api/conferences", None),
+                ("POST", f"/api/conferences/main/members/{legs[0]}/mute", {"on": "x"}),
+                ("POST", "/api/conferences/main/members/nope/mute", {"on": True}),
                 ("POST", f"/api/conferences/main/members/{legs[0]}/mute", {"on": True}),
             ]
         )
     )
+    # A malformed body is a 422 naming the field; an unknown member is a 404.
+    assert malformed.status_code == 422 and "on" in malformed.text
+    assert nobody.status_code == 404 and "nope" in nobody.text
     [room] = listed.json()
     assert [m["number"] for m in room["members"]] == ["5550121", "5550122"]
     assert room["recording"] and not room["locked"]
