@@ -60,6 +60,7 @@ from pbx.calls.events import (
 from pbx.calls.identity import ANONYMOUS
 from pbx.calls.inbound import Refused, admit
 from pbx.calls.leg_media import LegMedia
+from pbx.calls.messaging import TextMessages
 from pbx.calls.model import (
     FAILURE_MAP,
     Call,
@@ -135,6 +136,8 @@ class CallManager:
     media: LegMedia = field(init=False)
     records: CallRecords = field(init=False)
     transfers: Transfers = field(init=False)
+    messages: TextMessages = field(init=False)
+    """Out-of-dialog MESSAGE requests: routed by the dial plan, relayed to phones and trunks."""
     in_dialog: InDialogRequests = field(init=False)
     _events: deque[CallEvent] = field(init=False, factory=deque)
     _timers: list[tuple[float, str]] = field(init=False, factory=list)
@@ -145,6 +148,7 @@ class CallManager:
         self.media = LegMedia(self.engine, self.transport, self.rng, self.inband_dtmf)
         self.records = CallRecords(self.store, self.wall)
         self.transfers = Transfers(self)
+        self.messages = TextMessages(self)
         self.in_dialog = InDialogRequests(self)
         self.bridges = Bridges(self.engine, self.legs)
         self.watchdog = MediaWatchdog(self.media_timeout)
@@ -246,7 +250,15 @@ class CallManager:
             self._on_incoming(event, now)
             return
         if isinstance(event, sip.IncomingRequest):
-            answer_out_of_dialog(self.endpoint, event, now)
+            if event.request.method == "MESSAGE":
+                self.messages.on_message(event, now)
+            else:
+                answer_out_of_dialog(self.endpoint, event, now)
+            return
+        if isinstance(event, sip.RequestAnswered | sip.RequestFailed) and self.messages.owns(
+            event.handle
+        ):
+            self.messages.on_answer(event, now)
             return
         leg_id = getattr(event, "leg", None)
         leg = self.legs.get(leg_id) if isinstance(leg_id, str) else None

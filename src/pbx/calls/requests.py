@@ -6,7 +6,8 @@ media (a phone putting its party on hold — ``sendonly``, ``inactive`` or a zer
 ours (RFC 3264 §8), or, as an UPDATE, just 200 (a session refresh, RFC 4028); INFO with
 ``application/dtmf-relay`` or ``application/dtmf`` is a digit; REFER is a transfer
 (:mod:`pbx.calls.transfer`); OPTIONS, NOTIFY and MESSAGE get 200, anything else 405.
-Outside a dialog, MESSAGE, NOTIFY, INFO and REFER each get the answer their RFC asks.
+Outside a dialog, NOTIFY, INFO and REFER each get the answer their RFC asks (MESSAGE
+is routed by :mod:`pbx.calls.messaging`).
 """
 
 from __future__ import annotations
@@ -79,22 +80,10 @@ class InDialogRequests:
 
 
 def answer_out_of_dialog(endpoint: SipEndpoint, ev: sip.IncomingRequest, now: float) -> None:
-    """An out-of-dialog MESSAGE, NOTIFY, INFO or REFER: every one gets its answer."""
+    """An out-of-dialog NOTIFY, INFO or REFER: every one gets its answer (MESSAGE is
+    routed by :mod:`pbx.calls.messaging`)."""
     req = ev.request
-    if req.method == "MESSAGE":
-        ctype = (req.content_type or "text/plain").lower()
-        if ctype != "text/plain":
-            # RFC 3428 §7: a body the UAS does not understand is a 415 with Accept.
-            endpoint.respond(ev.transaction, 415, now, extra=[("Accept", "text/plain")])
-        else:
-            # Text is not routed to phones yet: tell the sender it was not delivered.
-            endpoint.respond(
-                ev.transaction,
-                480,
-                now,
-                reason="Temporarily Unavailable (messages are not delivered)",
-            )
-    elif req.method in ("NOTIFY", "INFO"):
+    if req.method in ("NOTIFY", "INFO"):
         # No subscription (RFC 6665 §4.1.3) and no INVITE dialog (RFC 6086 §4.2.2).
         endpoint.respond(ev.transaction, 481, now)
     else:

@@ -73,6 +73,7 @@ from pbx.sip.ua import (
     EndpointConfig,
     Owner,
     UaCore,
+    authorized,
     uri_host,
 )
 from pbx.sip.uri import AbsoluteUri, NameAddr, SipUri, parse_uri
@@ -126,6 +127,11 @@ class SipEndpoint:
     """(From tag, Call-ID, CSeq) of requests without a To tag → their transaction (§8.2.2.2)."""
     _pending_key: dict[str, tuple[str, str, int]] = field(init=False, factory=dict)
     _extra_out: list[tuple[bytes, Destination]] = field(init=False, factory=list)
+    _challengeable: dict[str, tuple[Request, Destination, tuple[str, str]]] = field(
+        init=False, factory=dict
+    )
+    """Out-of-dialog requests sent with credentials, by handle, until their first answer:
+    a 401/407 is answered once (§22.2) before the handle's answer is handed up."""
 
     def __attrs_post_init__(self) -> None:
         self.transactions = TransactionLayer(self._config.timers)
@@ -358,8 +364,9 @@ class SipEndpoint:
             core.respond(tx, req, 481, now, to_tag=core.token())
         elif method in self.config.app_methods:
             trunk = self.trust(req, source, now) if self.trust is not None else None
-            if trunk is not None or self._authenticate(req, tx, now) is not False:
-                core.events.append(IncomingRequest(req, source, tx, trunk))
+            user = None if trunk is not None else self._authenticate(req, tx, now)
+            if user is not False:
+                core.events.append(IncomingRequest(req, source, tx, trunk, user))
         else:
             core.respond(tx, req, 405, now, to_tag=core.token(), extra=core.allow_fields())
 
@@ -476,8 +483,20 @@ class SipEndpoint:
             self.registrations.on_response(owner.key, resp, now)
             return
         if kind == "request":
-            if resp.status >= 200:
-                self.core.events.append(RequestAnswered(owner.key, owner.leg, resp))
+            if resp.status < 200:
+                return
+            sent = self._challengeable.pop(owner.key, None)
+            if sent is not None and resp.status in (401, 407):
+                request, dest, credentials = sent
+                try:
+                    again = authorized(self.core, request, resp, credentials)
+                except auth.AuthError:
+                    again = None
+                if again is not None:
+                    retry = self.transactions.send_request(again, dest, now)
+                    self.core.owners[retry] = Owner("request", owner.key, owner.leg)
+                    return
+            self.core.events.append(RequestAnswered(owner.key, owner.leg, resp))
             return
         invites = self.invites
         leg = invites.legs.get(owner.key)
@@ -497,6 +516,7 @@ class SipEndpoint:
     def _on_timeout(self, owner: Owner, now: float) -> None:
         kind = owner.kind
         if kind == "request":
+            self._challengeable.pop(owner.key, None)
             self.core.events.append(RequestFailed(owner.key, owner.leg))
         elif kind == "register":
             self.registrations.timed_out(owner.key, now)
@@ -612,9 +632,12 @@ class SipEndpoint:
         target: str | SipUri | None = None,
         from_user: str = "pbx",
         destination: Destination | None = None,
+        credentials: tuple[str, str] | None = None,
     ) -> str:
         """Send a non-INVITE request in a call (INFO, REFER, NOTIFY, MESSAGE, UPDATE) or,
-        with ``leg_id`` None, outside any dialog to ``target`` (OPTIONS, MESSAGE ...).
+        with ``leg_id`` None, outside any dialog to ``target`` (OPTIONS, MESSAGE ...);
+        ``credentials`` (user, password) answer one 401/407 challenge of an out-of-dialog
+        request.
 
         Returns a handle; the final response arrives as :class:`RequestAnswered`.
         """
@@ -655,6 +678,8 @@ class SipEndpoint:
             req = Request(method, uri, Headers(fields), body)
         tx = self.transactions.send_request(req, dest, now)
         core.owners[tx] = Owner("request", handle, leg_id)
+        if credentials is not None and leg_id is None:
+            self._challengeable[handle] = (req, dest, credentials)
         return handle
 
     # ================================================================ registration client

@@ -106,6 +106,9 @@ class IncomingRequest:
     transaction: str
     trunk: str | None = None
     """The trusted peer it came from (None: it authenticated, or no policy is set)."""
+    auth_user: str | None = None
+    """The user whose digest credentials it carried (None: a trusted peer's, or none
+    were asked for)."""
 
 
 @frozen

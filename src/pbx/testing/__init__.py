@@ -40,7 +40,7 @@ with what it heard::
 
 from __future__ import annotations
 
-from pbx.testing.agent import AgentCall, Incoming, SimAgent
+from pbx.testing.agent import AgentCall, Incoming, SimAgent, TextReceived
 from pbx.testing.audio import (
     Audio,
     Silence,
@@ -86,6 +86,7 @@ __all__ = [
     "Press",
     "Reject",
     "SimAgent",
+    "TextReceived",
     "SimCall",
     "SimCarrier",
     "SimPhone",

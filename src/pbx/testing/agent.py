@@ -59,6 +59,16 @@ class Incoming:
         return self.request.headers.get(name.lower())
 
 
+@frozen
+class TextReceived:
+    """A text message (SIP MESSAGE) a simulated agent phone received."""
+
+    sender: str
+    """The sender's number (From)."""
+    text: str
+    at: float
+
+
 class SimAgent(SimPhone):
     """An agent's softphone: registers an extension with digest auth, rings, answers."""
 
@@ -99,6 +109,9 @@ class SimAgent(SimPhone):
         self._offer_sdp: bytes | None = None
         self.outgoing: AgentCall | None = None
         """The call this phone placed last (:meth:`dial`)."""
+        self.texts: list[TextReceived] = []
+        """Text messages received, in order (each answered 200)."""
+        self._texts_sent: dict[str, int | None] = {}
 
     # ------------------------------------------------------------------ registration
     def _register(self) -> None:
@@ -157,6 +170,17 @@ class SimAgent(SimPhone):
                 self._call_over("cancelled" if isinstance(event, sip.CallCancelled) else "bye")
         elif isinstance(event, sip.InDialogRequest):
             self._answer_in_dialog(event, now)
+        elif isinstance(event, sip.IncomingRequest) and event.request.method == "MESSAGE":
+            sender = caller_identity(event.request).number
+            text = event.request.body.decode("utf-8", "replace")
+            self.texts.append(TextReceived(sender, text, now))
+            self.endpoint.respond(event.transaction, 200, now)
+        elif isinstance(event, sip.IncomingRequest):
+            self.endpoint.respond(event.transaction, 405, now)
+        elif isinstance(event, sip.RequestAnswered) and event.handle in self._texts_sent:
+            self._texts_sent[event.handle] = event.response.status
+        elif isinstance(event, sip.RequestFailed) and event.handle in self._texts_sent:
+            self._texts_sent[event.handle] = 408
         elif isinstance(event, sip.RequestAnswered):
             if event.handle in self._refers:
                 self._refers[event.handle] = event.response.status
@@ -255,6 +279,33 @@ class SimAgent(SimPhone):
         self._sending = True
         self.sip.flush()
         self.harness.poke()
+
+    def send_text(self, number: str, text: str, timeout: float | None = None) -> int:
+        """Send ``text`` to ``number`` as a SIP MESSAGE through the pbx (its 401 answered
+        with the extension's credentials); the final status once it came back."""
+        port = self.harness.app.port
+        handle = self.endpoint.request(
+            None,
+            "MESSAGE",
+            self.harness.now(),
+            body=text.encode(),
+            content_type="text/plain",
+            target=SipUri("sip", number, None, HOST, port),
+            from_user=self.extension,
+            destination=Destination("UDP", HOST, port),
+            credentials=(self.extension, self.password),
+        )
+        self._texts_sent[handle] = None
+        self.sip.flush()
+        self.harness.poke()
+        self.harness.wait_for(
+            lambda: self._texts_sent[handle] is not None,
+            timeout,
+            f"{self.describe()}: the answer to a MESSAGE to {number}",
+        )
+        status = self._texts_sent.pop(handle)
+        assert status is not None
+        return status
 
     def dial(
         self,
