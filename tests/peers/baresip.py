@@ -4,6 +4,7 @@ file, what it hears written to WAV files by its sndfile module; stopped by PID."
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from pathlib import Path
@@ -26,7 +27,11 @@ class Baresip:
         registrar_port: int,
         audio: Path,
         answermode: str = "auto",
+        modules: tuple[str, ...] = (),
+        contacts: tuple[str, ...] = (),
     ) -> None:
+        """``modules``: more application modules (``menu.so`` prints received texts,
+        ``contact.so`` texts the first of ``contacts``, SIP URIs)."""
         self.dir = directory
         self.snd = directory / "snd"
         self.snd.mkdir(parents=True, exist_ok=True)
@@ -51,6 +56,7 @@ class Baresip:
                     "module sndfile.so",
                     "module_app account.so",
                     "module_app ctrl_tcp.so",
+                    *(f"module_app {m}" for m in modules),
                     f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
                     f"snd_path {self.snd}",
                     f"rtp_ports {rtp + 10}-{rtp + 60}",
@@ -62,6 +68,9 @@ class Baresip:
             f"<sip:{user}@127.0.0.1:{registrar_port};transport=udp>;auth_user={user};"
             f"auth_pass={password};answermode={answermode};regint=60\n"
         )
+        if contacts:
+            self.dir.joinpath("contacts").write_text("".join(f"<{c}>\n" for c in contacts))
+            self.dir.joinpath("current_contact").write_text(contacts[0])
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -90,6 +99,19 @@ class Baresip:
         except TimeoutError:
             os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
+
+    async def command(self, command: str, params: str = "") -> str:
+        """Run a baresip command over ctrl_tcp (a netstring of JSON); its response."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.ctrl_port)
+        try:
+            payload = json.dumps({"command": command, "params": params, "token": "1"}).encode()
+            writer.write(f"{len(payload)}:".encode() + payload + b",")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b":"), 5)
+            body = await asyncio.wait_for(reader.readexactly(int(head[:-1]) + 1), 5)
+            return body[:-1].decode("utf-8", "replace")
+        finally:
+            writer.close()
 
     def log(self) -> str:
         path = self.dir / "baresip.log"
